@@ -1,0 +1,125 @@
+//! The Powens-compatible HTTP API: routing, the middleware every request crosses, and the OpenAPI
+//! document generated from the handlers' annotations.
+//!
+//! Handlers are thin: they parse with [`extract`], call the store or the domain, and render the
+//! wire types of [`wire`]. Every failure is an [`error::ApiError`] rendered as the Powens envelope.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod users;
+pub mod wire;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rand::Rng;
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Settings;
+use crate::store::Store;
+use error::{ApiError, REQUEST_ID, envelope};
+use wire::ApiClock;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub settings: Arc<Settings>,
+    pub clock: ApiClock,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "bankd",
+        description = "Self-hosted bank aggregation, wire-compatible with the Powens API 2.0 (Bank product)."
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(error::ErrorBody))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme("client", SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)));
+    }
+}
+
+/// The whole HTTP surface of `bankd serve`.
+pub fn router(state: AppState) -> Router {
+    let api = OpenApiRouter::new().merge(auth::routes()).merge(users::routes());
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/2.0", api)
+        .split_for_parts();
+
+    Router::new()
+        .merge(api)
+        .merge(SwaggerUi::new("/docs").url("/2.0/openapi.json", openapi))
+        .route("/health", get(health))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(CatchPanicLayer::custom(panic_envelope))
+        .layer(middleware::from_fn(request_context))
+        .with_state(state)
+}
+
+/// Gives each request an id (the `X-Request-Id` header, and the envelope's `request_id`), and logs
+/// one line per request with its status and latency.
+async fn request_context(request: Request, next: Next) -> Response {
+    // JavaScript-safe integer (< 2^53): Powens documents request_id as an integer.
+    let id: i64 = rand::thread_rng().gen_range(1..(1i64 << 53));
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = Instant::now();
+    let mut response = REQUEST_ID.scope(id, next.run(request)).await;
+    response.headers_mut().insert("x-request-id", HeaderValue::from(id));
+    tracing::info!(
+        request_id = id,
+        %method,
+        path,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+fn panic_envelope(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a handler panicked");
+    envelope(StatusCode::INTERNAL_SERVER_ERROR, "bug", "internal error".into(), None)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("notFound", "route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// `{"status":"ok"}` once the database answers; 503 otherwise.
+async fn health(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => axum::Json(serde_json::json!({"status": "ok"})).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: database unreachable");
+            let body = serde_json::json!({"status": "unavailable"});
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The `bankd` command line.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use bankd::config::Settings;
+use bankd::startup::{App, open_store, shutdown_signal};
+
+#[derive(Parser)]
+#[command(
+    name = "bankd",
+    version,
+    about = "Self-hosted bank aggregation server (Powens API 2.0 compatible)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API, docs and sandbox banks.
+    Serve {
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Apply database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Manage client applications.
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Register a client application; prints {"id", "client_id", "client_secret"} as JSON on stdout.
+    Create {
+        /// Name of the application.
+        #[arg(long)]
+        name: String,
+        /// A redirect URI the application may use (exact match); repeatable.
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        #[command(flatten)]
+        settings: Settings,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    bankd::telemetry::init();
+    match Cli::parse().command {
+        Command::Serve { settings } => {
+            let app = App::build(settings).await?;
+            app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Migrate { settings } => {
+            open_store(&settings).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Client {
+            command:
+                ClientCommand::Create {
+                    name,
+                    redirect_uris,
+                    settings,
+                },
+        } => {
+            std::fs::create_dir_all(&settings.data_dir).context("creating the data dir")?;
+            let store = open_store(&settings).await?;
+            let created = store.create_client(&name, &redirect_uris).await?;
+            let out = serde_json::json!({
+                "id": created.client.id,
+                "client_id": created.client.client_id,
+                "client_secret": created.client_secret,
+            });
+            println!("{out}");
+            Ok(())
+        }
+    }
+}

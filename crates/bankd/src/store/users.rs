@@ -1,0 +1,207 @@
+//! Users and their bearer tokens.
+//!
+//! A token row is found by the SHA-256 of the presented token; the clear token is returned once, at
+//! creation, and never stored.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::{Store, StoreResult, now, on_db};
+use crate::crypto::{random_secret, secret_hash};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct User {
+    pub id: i64,
+    pub id_client: Option<i64>,
+    pub signin: DateTime<Utc>,
+    pub platform: String,
+}
+
+/// What a token lets its bearer be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// Long-lived user token, from `/auth/init` with client credentials, `/auth/token/access`, `/auth/renew`.
+    Permanent,
+    /// 30-minute user token, from `/auth/init` without client credentials.
+    Temporary,
+    /// Temporary code from `/auth/token/code`: usable as a bearer token while it lives, and
+    /// exchangeable for a permanent token.
+    Code,
+}
+
+impl TokenKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Permanent => "permanent",
+            TokenKind::Temporary => "temporary",
+            TokenKind::Code => "code",
+        }
+    }
+
+    fn parse(s: &str) -> TokenKind {
+        match s {
+            "permanent" => TokenKind::Permanent,
+            "temporary" => TokenKind::Temporary,
+            _ => TokenKind::Code,
+        }
+    }
+}
+
+/// A token as presented by a caller, once found valid.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub id: i64,
+    pub id_user: i64,
+    pub kind: TokenKind,
+    pub single_use: bool,
+}
+
+/// A token just issued: the clear secret to hand out once.
+#[derive(Debug)]
+pub struct IssuedToken {
+    pub secret: String,
+    pub expires_in: Option<i64>,
+}
+
+impl Store {
+    pub async fn create_user(&self, id_client: Option<i64>, platform: &str) -> StoreResult<User> {
+        let user = on_db!(&self.db, pool =>
+            sqlx::query_as("INSERT INTO users (id_client, signin, platform) VALUES ($1, $2, $3)
+                            RETURNING id, id_client, signin, platform")
+                .bind(id_client)
+                .bind(now())
+                .bind(platform)
+                .fetch_one(pool)
+                .await?
+        );
+        Ok(user)
+    }
+
+    pub async fn user(&self, id: i64) -> StoreResult<Option<User>> {
+        let user = on_db!(&self.db, pool =>
+            sqlx::query_as("SELECT id, id_client, signin, platform FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        );
+        Ok(user)
+    }
+
+    pub async fn users_of_client(&self, id_client: i64) -> StoreResult<Vec<User>> {
+        let users = on_db!(&self.db, pool =>
+            sqlx::query_as("SELECT id, id_client, signin, platform FROM users WHERE id_client = $1 ORDER BY id")
+                .bind(id_client)
+                .fetch_all(pool)
+                .await?
+        );
+        Ok(users)
+    }
+
+    /// Makes an anonymous user (created without client credentials) the client's.
+    pub async fn adopt_user(&self, id: i64, id_client: i64) -> StoreResult<()> {
+        on_db!(&self.db, pool =>
+            sqlx::query("UPDATE users SET id_client = $1 WHERE id = $2 AND id_client IS NULL")
+                .bind(id_client)
+                .bind(id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        );
+        Ok(())
+    }
+
+    /// Deletes the user; foreign keys cascade to everything the user owns. False if there was none.
+    pub async fn delete_user(&self, id: i64) -> StoreResult<bool> {
+        let done = on_db!(&self.db, pool =>
+            sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(pool).await?.rows_affected()
+        );
+        Ok(done > 0)
+    }
+
+    /// Issues a new token for the user. `ttl` None means it never expires.
+    pub async fn issue_token(
+        &self,
+        id_user: i64,
+        kind: TokenKind,
+        single_use: bool,
+        ttl: Option<Duration>,
+    ) -> StoreResult<IssuedToken> {
+        let secret = random_secret();
+        let created = now();
+        on_db!(&self.db, pool =>
+            sqlx::query("INSERT INTO tokens (id_user, hash, kind, single_use, expires_at, created)
+                         VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(id_user)
+                .bind(secret_hash(&secret))
+                .bind(kind.as_str())
+                .bind(single_use)
+                .bind(ttl.map(|ttl| created + ttl))
+                .bind(created)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        );
+        Ok(IssuedToken {
+            secret,
+            expires_in: ttl.map(|ttl| ttl.num_seconds()),
+        })
+    }
+
+    /// The live token with this secret, if any. Expired rows are treated as absent.
+    pub async fn find_token(&self, secret: &str) -> StoreResult<Option<Token>> {
+        let row: Option<(i64, i64, String, bool)> = on_db!(&self.db, pool =>
+            sqlx::query_as("SELECT id, id_user, kind, single_use FROM tokens
+                            WHERE hash = $1 AND (expires_at IS NULL OR expires_at > $2)")
+                .bind(secret_hash(secret))
+                .bind(now())
+                .fetch_optional(pool)
+                .await?
+        );
+        Ok(row.map(|(id, id_user, kind, single_use)| Token {
+            id,
+            id_user,
+            kind: TokenKind::parse(&kind),
+            single_use,
+        }))
+    }
+
+    /// Takes a temporary code for exchange: returns its user and, if it was single-use, burns it in
+    /// the same statement so two concurrent exchanges cannot both succeed.
+    pub async fn redeem_code(&self, code: &str) -> StoreResult<Option<i64>> {
+        let Some(token) = self.find_token(code).await? else {
+            return Ok(None);
+        };
+        if token.kind != TokenKind::Code {
+            return Ok(None);
+        }
+        if !token.single_use {
+            return Ok(Some(token.id_user));
+        }
+        let burnt: Option<(i64,)> = on_db!(&self.db, pool =>
+            sqlx::query_as("DELETE FROM tokens WHERE id = $1 RETURNING id_user")
+                .bind(token.id)
+                .fetch_optional(pool)
+                .await?
+        );
+        Ok(burnt.map(|(id_user,)| id_user))
+    }
+
+    pub async fn revoke_token(&self, id: i64) -> StoreResult<()> {
+        on_db!(&self.db, pool => sqlx::query("DELETE FROM tokens WHERE id = $1").bind(id).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Issues a permanent token, first revoking the user's other permanent tokens when asked
+    /// (`/auth/renew` with `revoke_previous`).
+    pub async fn renew_permanent_token(&self, id_user: i64, revoke_previous: bool) -> StoreResult<IssuedToken> {
+        if revoke_previous {
+            on_db!(&self.db, pool =>
+                sqlx::query("DELETE FROM tokens WHERE id_user = $1 AND kind = 'permanent'")
+                    .bind(id_user)
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+            );
+        }
+        self.issue_token(id_user, TokenKind::Permanent, false, None).await
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests: each spawns the real server on a random port and drives it over HTTP.
+//! They run on SQLite, or on PostgreSQL when `BANKD_TEST_DATABASE_URL` is set (see helpers.rs).
+
+mod auth;
+mod errors;
+mod helpers;
+mod users;

@@ -1,0 +1,95 @@
+//! The `bankd` binary's commands, run as a user would.
+
+use std::process::Command;
+
+fn bankd(data_dir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bankd"));
+    command.env("BANKD_DATA_DIR", data_dir).env_remove("BANKD_DATABASE_URL");
+    command
+}
+
+#[test]
+fn client_create_prints_exactly_one_json_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = bankd(dir.path())
+        .args([
+            "client",
+            "create",
+            "--name",
+            "My app",
+            "--redirect-uri",
+            "https://a.example/cb",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(stdout.trim().lines().count(), 1, "{stdout}");
+    let created: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert!(created["id"].as_i64().unwrap() > 0);
+    assert!(
+        created["client_id"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .all(|c| c.is_ascii_digit())
+    );
+    assert!(created["client_secret"].as_str().unwrap().len() >= 32);
+    assert_eq!(created.as_object().unwrap().len(), 3);
+}
+
+#[test]
+fn migrate_creates_the_embedded_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = bankd(dir.path()).arg("migrate").output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(dir.path().join("bankd.db").exists());
+}
+
+#[test]
+fn version_and_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let version = bankd(dir.path()).arg("--version").output().unwrap();
+    assert!(String::from_utf8(version.stdout).unwrap().starts_with("bankd "));
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["migrate", "--help"],
+        &["client", "create", "--help"],
+    ] {
+        let help = bankd(dir.path()).args(args).output().unwrap();
+        assert!(help.status.success(), "{args:?}");
+        assert!(String::from_utf8(help.stdout).unwrap().contains("Usage"), "{args:?}");
+    }
+}
+
+#[test]
+fn serve_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let mut child = bankd(dir.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .spawn()
+        .unwrap();
+    let mut healthy = false;
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            stream.write_all(b"GET /health HTTP/1.0\r\n\r\n").unwrap();
+            let mut response = String::new();
+            stream.read_to_string(&mut response).unwrap();
+            healthy = response.contains("\"status\":\"ok\"");
+            break;
+        }
+    }
+    assert!(healthy, "serve never answered /health");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "serve exited with {status}");
+}
