@@ -1,0 +1,263 @@
+//! The connector catalog: which banks bankd can connect to, their credential forms and their sources.
+//!
+//! Connectors are configuration, not user data: they come from a TOML file (`BANKD_CATALOG`) or the
+//! built-in `catalog.toml`, are validated once at start, and live in memory. Connections refer to
+//! them by id.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde::Deserialize;
+use uuid::Uuid;
+
+const BUILT_IN: &str = include_str!("../catalog.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    #[serde(rename = "connector", default)]
+    pub connectors: Vec<Connector>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Connector {
+    pub id: i64,
+    pub uuid: Uuid,
+    pub name: String,
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub slug: Option<String>,
+    #[serde(default)]
+    pub color: Option<String>,
+    #[serde(default = "default_capabilities")]
+    pub capabilities: Vec<String>,
+    #[serde(default = "default_auth_mechanism")]
+    pub auth_mechanism: String,
+    /// Days between background syncs (Powens' `sync_periodicity`).
+    #[serde(default = "default_sync_periodicity")]
+    pub sync_periodicity: f64,
+    #[serde(default)]
+    pub months_to_fetch: Option<i64>,
+    #[serde(default)]
+    pub countries: Vec<String>,
+    #[serde(default)]
+    pub hidden: bool,
+    #[serde(default)]
+    pub beta: bool,
+    /// A sandbox connector: listed only when `BANKD_SANDBOX` is on.
+    #[serde(default)]
+    pub sandbox: bool,
+    #[serde(rename = "field", default)]
+    pub fields: Vec<Field>,
+    #[serde(rename = "source", default)]
+    pub sources: Vec<ConnectorSource>,
+}
+
+/// One entry of a credential form (also used for the extra fields a bank asks for mid-sync, e.g. an OTP).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Field {
+    pub name: String,
+    pub label: String,
+    #[serde(rename = "type")]
+    pub kind: FieldKind,
+    #[serde(default = "default_true")]
+    pub required: bool,
+    #[serde(default)]
+    pub regex: Option<String>,
+    #[serde(default)]
+    pub values: Option<Vec<FieldValue>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldKind {
+    Text,
+    Password,
+    List,
+    Date,
+    Number,
+}
+
+impl FieldKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldKind::Text => "text",
+            FieldKind::Password => "password",
+            FieldKind::List => "list",
+            FieldKind::Date => "date",
+            FieldKind::Number => "number",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldValue {
+    pub label: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorSource {
+    pub id: i64,
+    /// Wire name: `openapi`, `directaccess`, `fallback` or `file`.
+    pub name: String,
+    /// Lower first.
+    pub priority: i64,
+    /// When the source was disabled (RFC 3339); a disabled source is never used.
+    #[serde(default)]
+    pub disabled: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default)]
+    pub auth_mechanism: Option<String>,
+    /// Which implementation talks to the bank (`sandbox`, …): see `sources::for_driver`.
+    pub driver: String,
+}
+
+fn default_capabilities() -> Vec<String> {
+    vec!["bank".into()]
+}
+fn default_auth_mechanism() -> String {
+    "credentials".into()
+}
+fn default_sync_periodicity() -> f64 {
+    1.0
+}
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("reading {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("parsing the catalog: {0}")]
+    Parse(#[from] toml::de::Error),
+    #[error("invalid catalog: {0}")]
+    Invalid(String),
+}
+
+impl Catalog {
+    /// The catalog at `path`, or the built-in one; sandbox connectors dropped unless `sandbox`.
+    pub fn load(path: Option<&Path>, sandbox: bool) -> Result<Catalog, CatalogError> {
+        let text = match path {
+            Some(path) => std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
+                path: path.display().to_string(),
+                source,
+            })?,
+            None => BUILT_IN.to_owned(),
+        };
+        let mut catalog: Catalog = toml::from_str(&text)?;
+        catalog.validate()?;
+        catalog.connectors.retain(|c| sandbox || !c.sandbox);
+        for connector in &mut catalog.connectors {
+            connector.sources.sort_by_key(|s| (s.priority, s.id));
+        }
+        Ok(catalog)
+    }
+
+    fn validate(&self) -> Result<(), CatalogError> {
+        let invalid = |why: String| Err(CatalogError::Invalid(why));
+        let mut ids = HashSet::new();
+        let mut uuids = HashSet::new();
+        let mut source_ids = HashSet::new();
+        for c in &self.connectors {
+            if c.id <= 0 || !ids.insert(c.id) {
+                return invalid(format!("connector id {} is not positive or not unique", c.id));
+            }
+            if !uuids.insert(c.uuid) {
+                return invalid(format!("connector uuid {} is not unique", c.uuid));
+            }
+            if c.sources.is_empty() {
+                return invalid(format!("connector {} has no source", c.name));
+            }
+            for s in &c.sources {
+                if s.id <= 0 || !source_ids.insert(s.id) {
+                    return invalid(format!(
+                        "source id {} of {} is not positive or not unique",
+                        s.id, c.name
+                    ));
+                }
+                if !["openapi", "directaccess", "fallback", "file"].contains(&s.name.as_str()) {
+                    return invalid(format!("source {} of {}: unknown name '{}'", s.id, c.name, s.name));
+                }
+            }
+            for f in &c.fields {
+                if let Some(regex) = &f.regex {
+                    regex::Regex::new(regex).map_err(|e| {
+                        CatalogError::Invalid(format!("field {} of {}: bad regex: {e}", f.name, c.name))
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn connector(&self, id: i64) -> Option<&Connector> {
+        self.connectors.iter().find(|c| c.id == id)
+    }
+
+    pub fn connector_by_uuid(&self, uuid: Uuid) -> Option<&Connector> {
+        self.connectors.iter().find(|c| c.uuid == uuid)
+    }
+}
+
+impl Connector {
+    pub fn source(&self, id: i64) -> Option<&ConnectorSource> {
+        self.sources.iter().find(|s| s.id == id)
+    }
+
+    pub fn source_auth_mechanism<'a>(&'a self, source: &'a ConnectorSource) -> &'a str {
+        source.auth_mechanism.as_deref().unwrap_or(&self.auth_mechanism)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_catalog_is_valid_and_has_the_powens_test_connector() {
+        let catalog = Catalog::load(None, true).unwrap();
+        let sandbox = catalog
+            .connector_by_uuid("338178e6-3d01-564f-9a7b-52ca442459bf".parse().unwrap())
+            .unwrap();
+        assert_eq!(sandbox.name, "Sandbox Bank");
+        assert!(sandbox.sources.windows(2).all(|w| w[0].priority <= w[1].priority));
+    }
+
+    #[test]
+    fn sandbox_connectors_are_dropped_when_the_sandbox_is_off() {
+        let catalog = Catalog::load(None, false).unwrap();
+        assert!(catalog.connectors.iter().all(|c| !c.sandbox));
+    }
+
+    #[test]
+    fn duplicate_ids_and_unknown_source_names_are_refused() {
+        let dup = r#"
+            [[connector]]
+            id = 1
+            uuid = "00000000-0000-0000-0000-000000000001"
+            name = "A"
+            [[connector.source]]
+            id = 1
+            name = "openapi"
+            priority = 1
+            driver = "sandbox"
+            [[connector]]
+            id = 1
+            uuid = "00000000-0000-0000-0000-000000000002"
+            name = "B"
+            [[connector.source]]
+            id = 2
+            name = "scraping"
+            priority = 1
+            driver = "sandbox"
+        "#;
+        let parsed: Catalog = toml::from_str(dup).unwrap();
+        assert!(matches!(parsed.validate(), Err(CatalogError::Invalid(_))));
+    }
+}

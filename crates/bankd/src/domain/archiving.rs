@@ -1,0 +1,1 @@
+//! Account archiving (being written).

@@ -1,0 +1,1 @@
+//! Pending → booked reconciliation (stub, being written).
