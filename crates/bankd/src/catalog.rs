@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 const BUILT_IN: &str = include_str!("../catalog.toml");
@@ -56,7 +56,8 @@ pub struct Connector {
 }
 
 /// One entry of a credential form (also used for the extra fields a bank asks for mid-sync, e.g. an OTP).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// Serialized as JSON on a connection while the bank waits for the user's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Field {
     pub name: String,
@@ -71,7 +72,7 @@ pub struct Field {
     pub values: Option<Vec<FieldValue>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FieldKind {
     Text,
@@ -93,7 +94,7 @@ impl FieldKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldValue {
     pub label: String,

@@ -12,4 +12,5 @@ pub mod domain;
 pub mod sources;
 pub mod startup;
 pub mod store;
+pub mod sync;
 pub mod telemetry;

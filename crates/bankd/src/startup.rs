@@ -9,8 +9,12 @@ use tokio::net::TcpListener;
 
 use crate::api::wire::ApiClock;
 use crate::api::{self, AppState};
+use crate::catalog::Catalog;
 use crate::config::Settings;
+use crate::crypto::MasterKey;
+use crate::sources::Drivers;
 use crate::store::Store;
+use crate::sync::Syncer;
 
 pub struct App {
     listener: TcpListener,
@@ -21,6 +25,11 @@ impl App {
     pub async fn build(mut settings: Settings) -> anyhow::Result<App> {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+        let catalog = Arc::new(Catalog::load(settings.catalog.as_deref(), settings.sandbox)?);
+        let key = Arc::new(MasterKey::load(
+            std::env::var("BANKD_MASTER_KEY").ok().as_deref(),
+            &settings.data_dir,
+        )?);
         let store = open_store(&settings).await?;
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -30,10 +39,25 @@ impl App {
         let clock = ApiClock {
             tz: settings.api_timezone,
         };
+        let public_url = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", settings.listen));
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        let syncer = Syncer {
+            store: store.clone(),
+            catalog: catalog.clone(),
+            drivers: Drivers::new(&public_url),
+            key,
+            webauth_callback: format!("{public_url}/2.0/webauth/callback"),
+        };
         let state = AppState {
             store,
             settings: Arc::new(settings),
             clock,
+            catalog,
+            syncer,
+            public_url,
         };
         Ok(App { listener, state })
     }

@@ -93,3 +93,90 @@ fn serve_stops_gracefully_on_sigterm() {
     let status = child.wait().unwrap();
     assert!(status.success(), "serve exited with {status}");
 }
+
+/// A whole run of the real binary, at debug level: neither a good nor a refused password may
+/// appear anywhere in what it logs.
+#[test]
+fn passwords_never_reach_the_logs() {
+    const REFUSED: &str = "Marker-Secret-9f3b";
+    let dir = tempfile::tempdir().unwrap();
+    let client = bankd(dir.path())
+        .args(["client", "create", "--name", "logs"])
+        .output()
+        .unwrap();
+    let client: serde_json::Value = serde_json::from_slice(&client.stdout).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    // To a file, not a pipe: nobody reads a pipe while the server runs, and a full one blocks it.
+    let log_path = dir.path().join("serve.log");
+    let mut child = bankd(dir.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", "debug")
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let mut ready = false;
+        for _ in 0..100 {
+            if http.get(format!("{base}/health")).send().await.is_ok() {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(ready);
+        let init: serde_json::Value = http
+            .post(format!("{base}/2.0/auth/init"))
+            .json(&client)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = init["auth_token"].as_str().unwrap();
+        let connect = serde_json::json!({"id_connector": 1, "login": "demo", "password": "1234"});
+        let created = http
+            .post(format!("{base}/2.0/users/me/connections"))
+            .bearer_auth(token)
+            .json(&connect)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        let connection: serde_json::Value = created.json().await.unwrap();
+        let path = format!("{base}/2.0/users/me/connections/{}", connection["id"]);
+        let refused = http
+            .post(&path)
+            .bearer_auth(token)
+            .form(&[("password", REFUSED)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 400);
+        let body = refused.text().await.unwrap();
+        assert!(!body.contains(REFUSED));
+        let wrong = serde_json::json!({"id_connector": 1, "login": "demo", "password": REFUSED});
+        http.post(format!("{base}/2.0/users/me/connections"))
+            .bearer_auth(token)
+            .json(&wrong)
+            .send()
+            .await
+            .unwrap();
+    });
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(logs.contains("sync done"), "the run was logged at all: {logs}");
+    assert!(!logs.contains(REFUSED), "a refused password reached the logs");
+    for leak in ["\"1234\"", "=1234", "password: \"", "password=1"] {
+        assert!(!logs.contains(leak), "{leak} in the logs");
+    }
+}

@@ -115,6 +115,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::not_found("notFound", "resource"),
             StoreError::Conflict(what) => ApiError::Conflict(what),
+            StoreError::Locked => ApiError::ConnectionLocked,
             other => ApiError::Internal(other.into()),
         }
     }

@@ -284,3 +284,21 @@ impl FromRequestParts<AppState> for UserToken {
         }
     }
 }
+
+/// `limit`: `default` when absent, refused above `max` or below 1.
+pub fn page_limit(query: &Params, default: i64, max: i64) -> ApiResult<i64> {
+    match query.i64("limit")? {
+        None => Ok(default),
+        Some(limit) if (1..=max).contains(&limit) => Ok(limit),
+        Some(_) => Err(ApiError::invalid("limit", format!("must be between 1 and {max}"))),
+    }
+}
+
+/// `offset`: 0 when absent, never negative.
+pub fn page_offset(query: &Params) -> ApiResult<i64> {
+    match query.i64("offset")? {
+        None => Ok(0),
+        Some(offset) if offset >= 0 => Ok(offset),
+        Some(_) => Err(ApiError::invalid("offset", "must not be negative")),
+    }
+}

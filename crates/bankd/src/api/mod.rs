@@ -4,10 +4,15 @@
 //! Handlers are thin: they parse with [`extract`], call the store or the domain, and render the
 //! wire types of [`wire`]. Every failure is an [`error::ApiError`] rendered as the Powens envelope.
 
+pub mod accounts;
 pub mod auth;
+pub mod connections;
+pub mod connectors;
 pub mod error;
 pub mod extract;
+pub mod transactions;
 pub mod users;
+pub mod webauth;
 pub mod wire;
 
 use std::sync::Arc;
@@ -26,8 +31,10 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::store::Store;
+use crate::sync::Syncer;
 use error::{ApiError, REQUEST_ID, envelope};
 use wire::ApiClock;
 
@@ -37,6 +44,10 @@ pub struct AppState {
     pub store: Store,
     pub settings: Arc<Settings>,
     pub clock: ApiClock,
+    pub catalog: Arc<Catalog>,
+    pub syncer: Syncer,
+    /// Base of the absolute links the API hands out.
+    pub public_url: String,
 }
 
 #[derive(OpenApi)]
@@ -62,13 +73,26 @@ impl Modify for BearerAuth {
 
 /// The whole HTTP surface of `bankd serve`.
 pub fn router(state: AppState) -> Router {
-    let api = OpenApiRouter::new().merge(auth::routes()).merge(users::routes());
+    let api = OpenApiRouter::new()
+        .merge(auth::routes())
+        .merge(users::routes())
+        .merge(connectors::routes())
+        .merge(connections::routes())
+        .merge(accounts::routes())
+        .merge(transactions::routes())
+        .merge(webauth::routes());
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/2.0", api)
         .split_for_parts();
+    let sandbox: Router<AppState> = if state.settings.sandbox {
+        crate::sources::sandbox::consent_router().with_state(())
+    } else {
+        Router::new()
+    };
 
     Router::new()
         .merge(api)
+        .nest("/sandbox", sandbox)
         .merge(SwaggerUi::new("/docs").url("/2.0/openapi.json", openapi))
         .route("/health", get(health))
         .fallback(not_found)

@@ -93,3 +93,16 @@ impl Store {
         Ok(rows.into_iter().map(|(uri,)| uri).collect())
     }
 }
+
+impl Store {
+    /// The client with this public `client_id` (no secret: for browser flows that name their app).
+    pub async fn client_by_client_id(&self, client_id: &str) -> StoreResult<Option<Client>> {
+        let row = on_db!(&self.db, pool =>
+            sqlx::query_as("SELECT id, name, client_id, created FROM clients WHERE client_id = $1")
+                .bind(client_id)
+                .fetch_optional(pool)
+                .await?
+        );
+        Ok(row)
+    }
+}

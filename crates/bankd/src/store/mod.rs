@@ -10,7 +10,10 @@
 //! (SQLite stores them as text, and only fixed-width text sorts like time), and money is an `i64`
 //! of 10⁻⁴ units (see `domain::money`).
 
+pub mod accounts;
 pub mod clients;
+pub mod connections;
+pub mod transactions;
 pub mod users;
 
 use std::str::FromStr;
@@ -47,8 +50,17 @@ pub enum StoreError {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A sync holds the connection.
+    #[error("the connection is locked by a sync under way")]
+    Locked,
+    /// A sealed column did not open: wrong master key, or tampering.
+    #[error("a sealed value could not be read: {0}")]
+    Sealed(String),
     #[error(transparent)]
     Db(sqlx::Error),
+    /// An amount that cannot be stored exactly.
+    #[error(transparent)]
+    Money(#[from] crate::domain::money::MoneyError),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -144,5 +156,73 @@ impl BeginWrite for PgPool {
     type Database = sqlx::Postgres;
     fn begin_write(&self) -> impl Future<Output = sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>>> + Send {
         self.begin()
+    }
+}
+
+/// A value bound to a dynamically built query (filter lists), whatever the backend.
+#[derive(Debug, Clone)]
+pub enum Bind {
+    I64(i64),
+    Text(String),
+    Bool(bool),
+    Date(chrono::NaiveDate),
+    Time(DateTime<Utc>),
+}
+
+/// Binds every value of a `&[Bind]` to a query, in order (`$1`, `$2`, …).
+#[macro_export]
+macro_rules! bind_all {
+    ($query:expr, $binds:expr) => {{
+        let mut query = $query;
+        for bind in $binds {
+            query = match bind {
+                $crate::store::Bind::I64(v) => query.bind(*v),
+                $crate::store::Bind::Text(v) => query.bind(v.clone()),
+                $crate::store::Bind::Bool(v) => query.bind(*v),
+                $crate::store::Bind::Date(v) => query.bind(*v),
+                $crate::store::Bind::Time(v) => query.bind(*v),
+            };
+        }
+        query
+    }};
+}
+pub use bind_all;
+
+/// A `WHERE` clause built from optional conditions, numbering placeholders as it goes.
+#[derive(Debug, Default, Clone)]
+pub struct Conditions {
+    clauses: Vec<String>,
+    pub binds: Vec<Bind>,
+}
+
+impl Conditions {
+    /// Adds `condition`, whose `?` marks stand for `values`, in order.
+    pub fn and(&mut self, condition: &str, values: impl IntoIterator<Item = Bind>) -> &mut Self {
+        let mut clause = String::with_capacity(condition.len() + 8);
+        let mut values = values.into_iter();
+        for part in condition.split('?').enumerate() {
+            if part.0 > 0 {
+                // A `?` without a value is a programming error caught by the tests of every caller.
+                let value = values.next().expect("one value per '?'");
+                self.binds.push(value);
+                clause.push_str(&format!("${}", self.binds.len()));
+            }
+            clause.push_str(part.1);
+        }
+        self.clauses.push(format!("({clause})"));
+        self
+    }
+
+    pub fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            "TRUE".to_owned()
+        } else {
+            self.clauses.join(" AND ")
+        }
+    }
+
+    /// The `$n` of the next value bound after these conditions.
+    pub fn next_placeholder(&self) -> usize {
+        self.binds.len() + 1
     }
 }

@@ -7,16 +7,21 @@ use std::sync::Once;
 
 use bankd::config::Settings;
 use bankd::startup::App;
+use bankd::store::Store;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tempfile::TempDir;
 
+/// The Powens test connector's uuid, which the sandbox bank carries.
+pub const SANDBOX_UUID: &str = "338178e6-3d01-564f-9a7b-52ca442459bf";
+
 pub struct TestApp {
     pub base: String,
+    /// Direct access to the database, to check what is stored.
+    pub store: Store,
     pub http: reqwest::Client,
     pub client_id: String,
     pub client_secret: String,
-    pub id_client: i64,
     _data_dir: TempDir,
 }
 
@@ -56,8 +61,13 @@ async fn test_database_url(data_dir: &TempDir) -> String {
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(|_| {}).await
+    }
+
+    /// Spawns with settings adjusted by `configure`.
+    pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let settings = Settings {
+        let mut settings = Settings {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: data_dir.path().to_path_buf(),
             database_url: Some(test_database_url(&data_dir).await),
@@ -66,8 +76,10 @@ impl TestApp {
             catalog: None,
             api_timezone: chrono_tz::Europe::Paris,
         };
+        configure(&mut settings);
         let app = App::build(settings).await.expect("build app");
         let base = format!("http://127.0.0.1:{}", app.port());
+        let store = app.state().store.clone();
         let created = app
             .state()
             .store
@@ -81,10 +93,10 @@ impl TestApp {
             .unwrap();
         TestApp {
             base,
+            store,
             http,
             client_id: created.client.client_id,
             client_secret: created.client_secret,
-            id_client: created.client.id,
             _data_dir: data_dir,
         }
     }
@@ -136,6 +148,62 @@ impl TestApp {
             id: body["id_user"].as_i64().unwrap(),
             token: body["auth_token"].as_str().unwrap().to_owned(),
         }
+    }
+}
+
+impl TestApp {
+    /// Connects the user to the sandbox bank with this login (password `1234`).
+    pub async fn connect(&self, user: &TestUser, login: &str) -> (StatusCode, Value) {
+        let body = serde_json::json!({"connector_uuid": SANDBOX_UUID, "login": login, "password": "1234"});
+        self.post("/2.0/users/me/connections", Some(&user.token), body).await
+    }
+
+    /// Connects and asserts the connection was created; returns it.
+    pub async fn connected(&self, user: &TestUser, login: &str) -> Value {
+        let (status, connection) = self.connect(user, login).await;
+        assert_eq!(status, StatusCode::CREATED, "{connection}");
+        connection
+    }
+
+    /// Enables every account of the connection (GDPR consent), syncing each; returns their ids.
+    pub async fn enable_accounts(&self, user: &TestUser, id_connection: &Value) -> Vec<i64> {
+        let path = format!("/2.0/users/me/connections/{id_connection}/accounts?all");
+        let (status, list) = self.get(&path, &user.token).await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        let mut ids = Vec::new();
+        for account in list["accounts"].as_array().unwrap() {
+            let id = account["id"].as_i64().unwrap();
+            let body = serde_json::json!({"disabled": false});
+            let (status, enabled) = self
+                .post(&format!("/2.0/users/me/accounts/{id}?all"), Some(&user.token), body)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{enabled}");
+            assert!(enabled["disabled"].is_null());
+            ids.push(id);
+        }
+        ids
+    }
+
+    /// Every transaction of a listing, following `_links.next` to the end.
+    pub async fn all_transactions(&self, user: &TestUser, path: &str) -> Vec<Value> {
+        let mut rows = Vec::new();
+        let mut next = Some(self.url(path));
+        while let Some(url) = next {
+            let response = self.http.get(&url).bearer_auth(&user.token).send().await.unwrap();
+            let (status, page) = read(response).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            rows.extend(page["transactions"].as_array().unwrap().iter().cloned());
+            next = page["_links"]["next"]["href"].as_str().map(str::to_owned);
+        }
+        rows
+    }
+
+    /// Forces a sync (`PUT`) and returns the connection.
+    pub async fn resync(&self, user: &TestUser, id_connection: &Value) -> Value {
+        let path = format!("/2.0/users/me/connections/{id_connection}");
+        let (status, connection) = self.call(Method::PUT, &path, Some(&user.token), None).await;
+        assert_eq!(status, StatusCode::OK, "{connection}");
+        connection
     }
 }
 

@@ -1,7 +1,13 @@
 //! Integration tests: each spawns the real server on a random port and drives it over HTTP.
 //! They run on SQLite, or on PostgreSQL when `BANKD_TEST_DATABASE_URL` is set (see helpers.rs).
 
+mod accounts;
 mod auth;
+mod connections;
+mod connectors;
 mod errors;
 mod helpers;
+mod isolation;
+mod secrets;
+mod transactions;
 mod users;

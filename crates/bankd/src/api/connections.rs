@@ -1,0 +1,462 @@
+//! `/users/{id_user}/connections`: linking a user to a bank, keeping the link alive through the
+//! bank's authentication steps, and the connection's sources and logs (shared/api/connections.md).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::connectors::find_connector;
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{Body, Caller, Params, Path, Query, parse_id};
+use super::wire::{ConnectionLogView, ConnectionSourceView, ConnectionView, ConnectorView};
+use crate::catalog::{Connector, FieldKind};
+use crate::sources::{Credentials, SourceError, UserInput};
+use crate::store::connections::{Connection, ConnectionSource, LogFilter};
+use crate::sync::{SyncError, SyncOutcome, SyncRequest};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_connections, create_connection))
+        .routes(routes!(
+            get_connection,
+            update_connection,
+            sync_connection,
+            delete_connection
+        ))
+        .routes(routes!(list_sources))
+        .routes(routes!(get_source, update_source))
+        .routes(routes!(list_logs))
+}
+
+/// Body keys of `POST …/connections/{id}` that are instructions, not answers to the bank.
+const CONTROL_KEYS: [&str; 8] = [
+    "resume",
+    "active",
+    "expire",
+    "refresh_auth",
+    "source",
+    "decoupled",
+    "id_connector",
+    "connector_uuid",
+];
+
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionList {
+    connections: Vec<ConnectionView>,
+    total: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionSourceList {
+    sources: Vec<ConnectionSourceView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionLogList {
+    connectionlogs: Vec<ConnectionLogView>,
+    total: i64,
+}
+
+/// The user's connection named in the path, or 404.
+async fn user_connection(state: &AppState, caller: &Caller, user: &str, id: &str) -> ApiResult<Connection> {
+    let id_user = caller.user_id(state, user).await?;
+    let id = parse_id(id, "id_connection")?;
+    state
+        .store
+        .connection(id_user, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("connectionNotFound", "connection"))
+}
+
+/// Renders a connection with the `expand`ed relations (`connector`, `sources`).
+async fn render(state: &AppState, connection: &Connection, expand: &Params) -> ApiResult<ConnectionView> {
+    let connector = state.catalog.connector(connection.id_connector);
+    let mut view = ConnectionView::new(connection, connector, &state.clock);
+    let expand = expand.str("expand")?.unwrap_or_default();
+    for relation in expand.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+        match relation {
+            "connector" => view.connector = connector.map(|c| ConnectorView::new(c, &state.clock)),
+            "sources" => {
+                let sources = state.store.connection_sources(connection.id).await?;
+                view.sources = Some(
+                    sources
+                        .iter()
+                        .map(|s| ConnectionSourceView::new(s, &state.clock))
+                        .collect(),
+                );
+            }
+            // Powens clients may ask for relations bankd serves elsewhere; they are ignored.
+            _ => {}
+        }
+    }
+    Ok(view)
+}
+
+/// The connection as it is after a sync (re-read, since the sync wrote it).
+async fn reload(state: &AppState, connection: &Connection) -> ApiResult<Connection> {
+    state
+        .store
+        .connection(connection.id_user, connection.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("connectionNotFound", "connection"))
+}
+
+/// Reads the connector's credential fields from the body: required ones must be there, every value
+/// must match the field's rule. Errors name the field, never echo its value (it may be a secret).
+fn credentials_from(params: &Params, connector: &Connector, require: bool) -> ApiResult<Credentials> {
+    let mut credentials = Credentials::default();
+    for field in &connector.fields {
+        let Some(value) = params.str(&field.name)?.filter(|v| !v.is_empty()) else {
+            if require && field.required {
+                return Err(ApiError::missing(&field.name));
+            }
+            continue;
+        };
+        if let Some(regex) = &field.regex {
+            // The catalog's regexes were checked when it loaded.
+            if !regex::Regex::new(regex).is_ok_and(|re| re.is_match(&value)) {
+                return Err(ApiError::invalid(&field.name, format!("does not match {regex}")));
+            }
+        }
+        if field.kind == FieldKind::List {
+            let allowed = field.values.iter().flatten().any(|v| v.value == value);
+            if !allowed {
+                return Err(ApiError::invalid(&field.name, "not one of the field's values"));
+            }
+        }
+        credentials.0.insert(field.name.clone(), value);
+    }
+    Ok(credentials)
+}
+
+fn sync_failed(e: SyncError) -> ApiError {
+    match e {
+        SyncError::Locked => ApiError::ConnectionLocked,
+        SyncError::Store(e) => e.into(),
+    }
+}
+
+/// Powens answers a refused credential check with a `wrongpass` error rather than a connection.
+fn refused(outcome: &SyncOutcome) -> Option<ApiError> {
+    match &outcome.error {
+        Some(e @ SourceError::WrongPass { message }) => Some(ApiError::Bank {
+            code: e.state().as_str(),
+            description: e.to_string(),
+            message: message.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// The source named by the `source` parameter, checked against the connector.
+fn source_param(params: &Params, connector: &Connector) -> ApiResult<Option<String>> {
+    match params.str("source")? {
+        Some(name) if connector.sources.iter().any(|s| s.name == name) => Ok(Some(name)),
+        Some(name) => Err(ApiError::invalid(
+            "source",
+            format!("the connector has no source named '{name}'"),
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Connect a user to a bank: the credentials are checked with the bank during the request.
+#[utoipa::path(post, path = "/users/{id_user}/connections", tag = "connections", security(("bearer" = [])),
+    params(("id_user" = String, Path, description = "user id or `me`")),
+    request_body(content = inline(Object), description = "`connector_uuid` or `id_connector`, the connector's fields by name (e.g. `login`, `password`), optional `source`"),
+    responses((status = 201, body = ConnectionView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn create_connection(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user): Path<String>,
+    Query(query): Query,
+    Body(body): Body,
+) -> ApiResult<(StatusCode, Json<ConnectionView>)> {
+    let id_user = caller.user_id(&state, &user).await?;
+    let connector = match (body.str("connector_uuid")?, body.str("id_connector")?) {
+        (Some(uuid), _) => find_connector(&state.catalog, &uuid)?,
+        (None, Some(id)) => find_connector(&state.catalog, &id)?,
+        (None, None) => return Err(ApiError::missing("connector_uuid")),
+    };
+    let credentials = credentials_from(&body, connector, true)?;
+    let only_source = source_param(&query, connector)?.or(source_param(&body, connector)?);
+    let id = state
+        .store
+        .create_connection(id_user, connector, &credentials, &state.syncer.key)
+        .await?;
+    let connection = state
+        .store
+        .connection(id_user, id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("connection {id} vanished")))?;
+    let input = UserInput {
+        authenticating: true,
+        ..UserInput::default()
+    };
+    let outcome = state
+        .syncer
+        .sync(
+            &connection,
+            SyncRequest {
+                input,
+                only_source,
+                ..SyncRequest::default()
+            },
+        )
+        .await;
+    let outcome = outcome.map_err(sync_failed)?;
+    if let Some(refusal) = refused(&outcome) {
+        // Nothing of a refused connection is kept.
+        state.store.delete_connection(id_user, id).await?;
+        return Err(refusal);
+    }
+    let connection = reload(&state, &connection).await?;
+    Ok((StatusCode::CREATED, Json(render(&state, &connection, &query).await?)))
+}
+
+/// The user's connections (`?all`: inactive ones too).
+#[utoipa::path(get, path = "/users/{id_user}/connections", tag = "connections", security(("bearer" = [])),
+    params(("id_user" = String, Path, description = "user id or `me`"), ("all" = Option<bool>, Query), ("expand" = Option<String>, Query, description = "`connector`, `sources`")),
+    responses((status = 200, body = ConnectionList), (status = 401, body = ErrorBody)))]
+async fn list_connections(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user): Path<String>,
+    Query(query): Query,
+) -> ApiResult<Json<ConnectionList>> {
+    let id_user = caller.user_id(&state, &user).await?;
+    let mut connections = Vec::new();
+    for connection in state.store.connections_of_user(id_user, query.flag("all")?).await? {
+        connections.push(render(&state, &connection, &query).await?);
+    }
+    Ok(Json(ConnectionList {
+        total: connections.len(),
+        connections,
+    }))
+}
+
+#[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}", tag = "connections", security(("bearer" = [])),
+    params(("id_user" = String, Path), ("id_connection" = i64, Path), ("expand" = Option<String>, Query, description = "`connector`, `sources`")),
+    responses((status = 200, body = ConnectionView), (status = 404, body = ErrorBody)))]
+async fn get_connection(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((user, id)): Path<(String, String)>,
+    Query(query): Query,
+) -> ApiResult<Json<ConnectionView>> {
+    let connection = user_connection(&state, &caller, &user, &id).await?;
+    Ok(Json(render(&state, &connection, &query).await?))
+}
+
+/// Update a connection: new credentials, answers the bank asked for (an OTP…), `resume` after an
+/// app validation, `refresh_auth`, `active`, `expire`. Anything but settings triggers a sync.
+#[utoipa::path(post, path = "/users/{id_user}/connections/{id_connection}", tag = "connections", security(("bearer" = [])),
+    params(("id_user" = String, Path), ("id_connection" = i64, Path)),
+    request_body(content = inline(Object), description = "credential fields, requested fields, `resume`, `refresh_auth`, `active`, `expire`, `source`"),
+    responses((status = 200, body = ConnectionView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn update_connection(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((user, id)): Path<(String, String)>,
+    Query(query): Query,
+    Body(body): Body,
+) -> ApiResult<Json<ConnectionView>> {
+    let connection = user_connection(&state, &caller, &user, &id).await?;
+    let connector = state
+        .catalog
+        .connector(connection.id_connector)
+        .ok_or_else(|| ApiError::not_found("connectorNotFound", "connector"))?;
+    let expire = match body.str("expire")? {
+        Some(text) if !text.is_empty() => Some(Some(state.clock.parse_datetime("expire", &text)?)),
+        Some(_) => Some(None),
+        None => None,
+    };
+    let active = body.bool("active")?;
+    if active.is_some() || expire.is_some() {
+        state
+            .store
+            .update_connection_settings(connection.id, active, expire)
+            .await?;
+    }
+
+    let credentials = credentials_from(&body, connector, false)?;
+    let answers = Credentials(
+        body.0
+            .keys()
+            .filter(|k| !CONTROL_KEYS.contains(&k.as_str()) && connector.fields.iter().all(|f| f.name != **k))
+            .filter_map(|k| body.str(k).ok().flatten().map(|v| (k.clone(), v)))
+            .collect(),
+    );
+    let refresh_auth = body.flag("refresh_auth")?;
+    let resume = body.flag("resume")? || body.flag("decoupled")?;
+    let settings_only = (active.is_some() || expire.is_some())
+        && credentials.0.is_empty()
+        && answers.0.is_empty()
+        && !refresh_auth
+        && !resume;
+    if !settings_only {
+        let request = SyncRequest {
+            input: UserInput {
+                fields: answers,
+                resume,
+                webauth_code: None,
+                authenticating: refresh_auth || !credentials.0.is_empty(),
+            },
+            new_credentials: (!credentials.0.is_empty()).then_some(credentials),
+            only_source: source_param(&query, connector)?.or(source_param(&body, connector)?),
+            ..SyncRequest::default()
+        };
+        let had_new_credentials = request.new_credentials.is_some();
+        let outcome = state.syncer.sync(&connection, request).await.map_err(sync_failed)?;
+        if let Some(refusal) = refused(&outcome).filter(|_| had_new_credentials) {
+            return Err(refusal);
+        }
+    }
+    let connection = reload(&state, &connection).await?;
+    Ok(Json(render(&state, &connection, &query).await?))
+}
+
+/// Synchronize now.
+#[utoipa::path(put, path = "/users/{id_user}/connections/{id_connection}", tag = "connections", security(("bearer" = [])),
+    params(("id_user" = String, Path), ("id_connection" = i64, Path), ("psu_requested" = Option<bool>, Query, description = "the user is present (default true)")),
+    responses((status = 200, body = ConnectionView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn sync_connection(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((user, id)): Path<(String, String)>,
+    Query(query): Query,
+) -> ApiResult<Json<ConnectionView>> {
+    let connection = user_connection(&state, &caller, &user, &id).await?;
+    query.bool("psu_requested")?;
+    state
+        .syncer
+        .sync(&connection, SyncRequest::default())
+        .await
+        .map_err(sync_failed)?;
+    let connection = reload(&state, &connection).await?;
+    Ok(Json(render(&state, &connection, &query).await?))
+}
+
+/// Delete the connection with its accounts and their transactions.
+#[utoipa::path(delete, path = "/users/{id_user}/connections/{id_connection}", tag = "connections", security(("bearer" = [])),
+    params(("id_user" = String, Path), ("id_connection" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn delete_connection(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((user, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let connection = user_connection(&state, &caller, &user, &id).await?;
+    if !state.store.delete_connection(connection.id_user, connection.id).await? {
+        return Err(ApiError::not_found("connectionNotFound", "connection"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}/sources", tag = "connections", security(("bearer" = [])),
+    params(("id_user" = String, Path), ("id_connection" = i64, Path)),
+    responses((status = 200, body = ConnectionSourceList), (status = 404, body = ErrorBody)))]
+async fn list_sources(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((user, id)): Path<(String, String)>,
+) -> ApiResult<Json<ConnectionSourceList>> {
+    let connection = user_connection(&state, &caller, &user, &id).await?;
+    let sources = state.store.connection_sources(connection.id).await?;
+    Ok(Json(ConnectionSourceList {
+        sources: sources
+            .iter()
+            .map(|s| ConnectionSourceView::new(s, &state.clock))
+            .collect(),
+    }))
+}
+
+async fn connection_source(
+    state: &AppState,
+    caller: &Caller,
+    user: &str,
+    id: &str,
+    id_source: &str,
+) -> ApiResult<ConnectionSource> {
+    let connection = user_connection(state, caller, user, id).await?;
+    let id_source = parse_id(id_source, "id_source")?;
+    state
+        .store
+        .connection_sources(connection.id)
+        .await?
+        .into_iter()
+        .find(|s| s.id == id_source)
+        .ok_or_else(|| ApiError::not_found("sourceNotFound", "source"))
+}
+
+#[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}/sources/{id_source}", tag = "connections", security(("bearer" = [])),
+    params(("id_user" = String, Path), ("id_connection" = i64, Path), ("id_source" = i64, Path)),
+    responses((status = 200, body = ConnectionSourceView), (status = 404, body = ErrorBody)))]
+async fn get_source(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((user, id, id_source)): Path<(String, String, String)>,
+) -> ApiResult<Json<ConnectionSourceView>> {
+    let source = connection_source(&state, &caller, &user, &id, &id_source).await?;
+    Ok(Json(ConnectionSourceView::new(&source, &state.clock)))
+}
+
+/// Enable or disable one source of the connection (`{"disabled": bool}`).
+#[utoipa::path(post, path = "/users/{id_user}/connections/{id_connection}/sources/{id_source}", tag = "connections", security(("bearer" = [])),
+    params(("id_user" = String, Path), ("id_connection" = i64, Path), ("id_source" = i64, Path)),
+    request_body(content = inline(Object), description = "`disabled` (bool)"),
+    responses((status = 200, body = ConnectionSourceView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn update_source(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((user, id, id_source)): Path<(String, String, String)>,
+    Body(body): Body,
+) -> ApiResult<Json<ConnectionSourceView>> {
+    let source = connection_source(&state, &caller, &user, &id, &id_source).await?;
+    let disabled = body.bool("disabled")?.ok_or_else(|| ApiError::missing("disabled"))?;
+    let since = match (disabled, source.disabled) {
+        (true, Some(since)) => Some(since),
+        (true, None) => Some(crate::store::now()),
+        (false, _) => None,
+    };
+    state.store.set_source_disabled(source.id, since).await?;
+    let source = connection_source(&state, &caller, &user, &id, &id_source).await?;
+    Ok(Json(ConnectionSourceView::new(&source, &state.clock)))
+}
+
+/// The connection's sync history, newest first.
+#[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}/logs", tag = "connections", security(("bearer" = [])),
+    params(("id_user" = String, Path), ("id_connection" = i64, Path), ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query),
+        ("min_date" = Option<String>, Query), ("max_date" = Option<String>, Query), ("id_source" = Option<i64>, Query)),
+    responses((status = 200, body = ConnectionLogList), (status = 404, body = ErrorBody)))]
+async fn list_logs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((user, id)): Path<(String, String)>,
+    Query(query): Query,
+) -> ApiResult<Json<ConnectionLogList>> {
+    let connection = user_connection(&state, &caller, &user, &id).await?;
+    let date = |name: &str| -> ApiResult<_> {
+        query
+            .str(name)?
+            .map(|text| state.clock.parse_datetime(name, &text))
+            .transpose()
+    };
+    let filter = LogFilter {
+        min_date: date("min_date")?,
+        max_date: date("max_date")?,
+        id_source: query.i64("id_source")?,
+        limit: super::extract::page_limit(&query, 100, 1000)?,
+        offset: super::extract::page_offset(&query)?,
+    };
+    let (logs, total) = state.store.connection_logs(connection.id, &filter).await?;
+    Ok(Json(ConnectionLogList {
+        connectionlogs: logs.iter().map(|l| ConnectionLogView::new(l, &state.clock)).collect(),
+        total,
+    }))
+}

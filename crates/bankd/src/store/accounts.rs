@@ -1,0 +1,202 @@
+//! Bank accounts: what syncs discover, refresh and archive, and what users enable, rename and hide.
+
+use chrono::{DateTime, Utc};
+
+use super::{BeginWrite, Store, StoreResult, now, on_db};
+use crate::domain::archiving::AccountChange;
+use crate::domain::bank::BankAccount;
+use crate::domain::money::{MoneyError, to_units};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Account {
+    pub id: i64,
+    pub id_connection: i64,
+    pub id_user: i64,
+    pub id_source: i64,
+    pub webid: String,
+    pub number: Option<String>,
+    pub original_name: String,
+    /// The user's name for it, if they chose one.
+    pub name: Option<String>,
+    /// 10⁻⁴ units.
+    pub balance: Option<i64>,
+    pub coming: Option<i64>,
+    pub currency: Option<String>,
+    pub iban: Option<String>,
+    pub bic: Option<String>,
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub usage: String,
+    pub display: bool,
+    pub bookmarked: bool,
+    pub error: Option<String>,
+    pub last_update: Option<DateTime<Utc>>,
+    pub deleted: Option<DateTime<Utc>>,
+    pub disabled: Option<DateTime<Utc>>,
+    pub created: DateTime<Utc>,
+}
+
+const ACCOUNT_COLUMNS: &str = "id, id_connection, id_user, id_source, webid, number, original_name, name, balance, \
+     coming, currency, iban, bic, type, usage, display, bookmarked, error, last_update, deleted, disabled, created";
+
+/// Which accounts a listing shows.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountScope {
+    pub id_user: i64,
+    pub id_connection: Option<i64>,
+    /// Include archived (deleted) and disabled accounts.
+    pub all: bool,
+}
+
+/// A user's edit of an account (`None`: leave as is).
+#[derive(Debug, Clone, Default)]
+pub struct AccountEdit {
+    pub name: Option<String>,
+    pub display: Option<bool>,
+    pub bookmarked: Option<bool>,
+    pub usage: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+impl Store {
+    pub async fn accounts(&self, scope: AccountScope) -> StoreResult<Vec<Account>> {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts
+             WHERE id_user = $1 AND ($2 IS NULL OR id_connection = $2)
+               AND ($3 OR (deleted IS NULL AND disabled IS NULL))
+             ORDER BY id"
+        );
+        let rows = on_db!(&self.db, pool =>
+            sqlx::query_as(&sql).bind(scope.id_user).bind(scope.id_connection).bind(scope.all).fetch_all(pool).await?
+        );
+        Ok(rows)
+    }
+
+    /// Whether the user has any account at all (Powens answers `noAccount` otherwise).
+    pub async fn user_has_accounts(&self, id_user: i64) -> StoreResult<bool> {
+        let row: Option<(i64,)> = on_db!(&self.db, pool =>
+            sqlx::query_as("SELECT id FROM accounts WHERE id_user = $1 LIMIT 1").bind(id_user).fetch_optional(pool).await?
+        );
+        Ok(row.is_some())
+    }
+
+    /// One of the user's accounts, archived and disabled ones included.
+    pub async fn account(&self, id_user: i64, id: i64) -> StoreResult<Option<Account>> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1 AND id_user = $2");
+        let row = on_db!(&self.db, pool => sqlx::query_as(&sql).bind(id).bind(id_user).fetch_optional(pool).await?);
+        Ok(row)
+    }
+
+    pub async fn accounts_of_connection(&self, id_connection: i64) -> StoreResult<Vec<Account>> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id_connection = $1 ORDER BY id");
+        let rows = on_db!(&self.db, pool => sqlx::query_as(&sql).bind(id_connection).fetch_all(pool).await?);
+        Ok(rows)
+    }
+
+    pub async fn edit_account(&self, id: i64, edit: &AccountEdit) -> StoreResult<()> {
+        let disabled_at = edit.disabled.map(|disabled| disabled.then(now));
+        on_db!(&self.db, pool =>
+            sqlx::query(
+                "UPDATE accounts SET name = COALESCE($1, name), display = COALESCE($2, display),
+                        bookmarked = COALESCE($3, bookmarked), usage = COALESCE($4, usage),
+                        disabled = CASE WHEN $5 THEN $6 ELSE disabled END
+                 WHERE id = $7",
+            )
+            .bind(&edit.name)
+            .bind(edit.display)
+            .bind(edit.bookmarked)
+            .bind(&edit.usage)
+            .bind(disabled_at.is_some())
+            .bind(disabled_at.flatten())
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        );
+        Ok(())
+    }
+
+    /// Applies archiving decisions for one connection in one transaction. Discovered accounts start
+    /// disabled (GDPR consent) and keep only what identifies them — name, type, currency — until
+    /// the user enables them: balances, numbers and IBANs of an account nobody consented to are
+    /// not stored.
+    pub async fn apply_account_changes(
+        &self,
+        id_connection: i64,
+        id_user: i64,
+        id_source: i64,
+        changes: &[AccountChange<'_>],
+    ) -> StoreResult<()> {
+        let at = now();
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            for change in changes {
+                match change {
+                    AccountChange::Discover(account) => {
+                        sqlx::query(
+                            "INSERT INTO accounts (id_connection, id_user, id_source, webid, original_name, currency,
+                                    type, usage, display, bookmarked, disabled, created)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE, FALSE, $9, $9)",
+                        )
+                        .bind(id_connection)
+                        .bind(id_user)
+                        .bind(id_source)
+                        .bind(&account.webid)
+                        .bind(&account.name)
+                        .bind(&account.currency)
+                        .bind(account.kind)
+                        .bind(account.usage)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    AccountChange::Refresh { id, account } => {
+                        sqlx::query(
+                            "UPDATE accounts SET original_name = $1, currency = $2, type = $3, id_source = $4,
+                                    deleted = NULL
+                             WHERE id = $5",
+                        )
+                        .bind(&account.name)
+                        .bind(&account.currency)
+                        .bind(account.kind)
+                        .bind(id_source)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    AccountChange::Archive { id } => {
+                        sqlx::query("UPDATE accounts SET deleted = $1 WHERE id = $2 AND deleted IS NULL")
+                            .bind(at)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+}
+
+/// The columns a sync writes on an enabled account, money already in stored units.
+#[derive(Debug, Clone)]
+pub struct AccountData {
+    pub balance: i64,
+    pub coming: Option<i64>,
+    pub number: Option<String>,
+    pub iban: Option<String>,
+    pub bic: Option<String>,
+}
+
+impl AccountData {
+    pub fn from_bank(account: &BankAccount) -> Result<AccountData, MoneyError> {
+        Ok(AccountData {
+            balance: to_units(account.balance)?,
+            coming: account.coming.map(to_units).transpose()?,
+            number: account.number.clone(),
+            iban: account.iban.clone(),
+            bic: account.bic.clone(),
+        })
+    }
+}

@@ -1,0 +1,477 @@
+//! Connections, their per-source rows, sync leases, logs and pending web authentications.
+//!
+//! Secrets (credentials, source sessions) are sealed here with the master key, bound by their AAD
+//! to the row they belong to; nothing above this module ever sees a sealed blob.
+
+use chrono::{DateTime, Utc};
+
+use super::{BeginWrite, Store, StoreError, StoreResult, now, on_db};
+use crate::catalog::Connector;
+use crate::crypto::MasterKey;
+use crate::sources::Credentials;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Connection {
+    pub id: i64,
+    pub id_user: i64,
+    pub id_connector: i64,
+    pub state: Option<String>,
+    pub error_message: Option<String>,
+    /// JSON list of the fields the bank asks for now.
+    pub fields: Option<String>,
+    pub last_update: Option<DateTime<Utc>>,
+    pub created: DateTime<Utc>,
+    pub active: bool,
+    pub last_push: Option<DateTime<Utc>>,
+    pub expire: Option<DateTime<Utc>>,
+    pub next_try: Option<DateTime<Utc>>,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+const CONNECTION_COLUMNS: &str = "id, id_user, id_connector, state, error_message, fields, last_update, created, active, \
+     last_push, expire, next_try, locked_until";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConnectionSource {
+    pub id: i64,
+    pub id_connection: i64,
+    pub id_connector_source: i64,
+    pub name: String,
+    pub priority: i64,
+    pub state: Option<String>,
+    pub error_message: Option<String>,
+    pub last_update: Option<DateTime<Utc>>,
+    pub disabled: Option<DateTime<Utc>>,
+    pub created: DateTime<Utc>,
+    pub access_expire: Option<DateTime<Utc>>,
+    pub expire: Option<DateTime<Utc>>,
+    pub next_try: Option<DateTime<Utc>>,
+}
+
+const SOURCE_COLUMNS: &str = "id, id_connection, id_connector_source, name, priority, state, error_message, \
+     last_update, disabled, created, access_expire, expire, next_try";
+
+/// How a sync run ended, to be written on the connection.
+#[derive(Debug, Clone)]
+pub struct SyncEnd {
+    pub state: Option<String>,
+    pub error_message: Option<String>,
+    pub fields: Option<String>,
+    /// Set on success: the sync time.
+    pub last_update: Option<DateTime<Utc>>,
+    /// New end of the strong-authentication validity, when one happened.
+    pub expire: Option<DateTime<Utc>>,
+    pub next_try: Option<DateTime<Utc>>,
+    /// Credentials the bank accepted during this run, to keep.
+    pub credentials: Option<Credentials>,
+}
+
+/// What one source did during a run.
+#[derive(Debug, Clone)]
+pub struct SourceEnd {
+    pub id: i64,
+    pub state: Option<String>,
+    pub error_message: Option<String>,
+    pub session: serde_json::Value,
+    pub last_update: Option<DateTime<Utc>>,
+    pub access_expire: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConnectionLog {
+    pub id: i64,
+    pub id_connection: i64,
+    pub id_user: i64,
+    pub id_connector: i64,
+    pub id_source: Option<i64>,
+    pub started: DateTime<Utc>,
+    pub ended: DateTime<Utc>,
+    pub state: Option<String>,
+    pub error_message: Option<String>,
+    pub nb_accounts: i64,
+    pub nb_transactions: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WebauthRequest {
+    pub state: String,
+    pub id_connection: i64,
+    pub id_source: i64,
+    pub bank_url: String,
+    pub redirect_uri: Option<String>,
+    pub client_state: Option<String>,
+}
+
+fn credentials_aad(id: i64) -> String {
+    format!("connections/{id}/credentials")
+}
+
+fn session_aad(id: i64) -> String {
+    format!("connection_sources/{id}/session")
+}
+
+fn seal_json<T: serde::Serialize>(key: &MasterKey, value: &T, aad: &str) -> Vec<u8> {
+    // Serializing a map of strings or a JSON value cannot fail.
+    key.seal(&serde_json::to_vec(value).expect("JSON serialization"), aad)
+}
+
+fn open_json<T: serde::de::DeserializeOwned>(key: &MasterKey, sealed: &[u8], aad: &str) -> StoreResult<T> {
+    let plain = key.open(sealed, aad).map_err(|e| StoreError::Sealed(e.to_string()))?;
+    serde_json::from_slice(&plain).map_err(|e| StoreError::Sealed(e.to_string()))
+}
+
+impl Store {
+    /// Creates a connection with one source row per connector source, all in one transaction.
+    pub async fn create_connection(
+        &self,
+        id_user: i64,
+        connector: &Connector,
+        credentials: &Credentials,
+        key: &MasterKey,
+    ) -> StoreResult<i64> {
+        let created = now();
+        let id = on_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let (id,): (i64,) = sqlx::query_as(
+                "INSERT INTO connections (id_user, id_connector, created, active) VALUES ($1, $2, $3, TRUE) RETURNING id",
+            )
+            .bind(id_user)
+            .bind(connector.id)
+            .bind(created)
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE connections SET credentials = $1 WHERE id = $2")
+                .bind(seal_json(key, credentials, &credentials_aad(id)))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            for source in &connector.sources {
+                sqlx::query(
+                    "INSERT INTO connection_sources (id_connection, id_connector_source, name, priority, created)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(id)
+                .bind(source.id)
+                .bind(&source.name)
+                .bind(source.priority)
+                .bind(created)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            id
+        });
+        Ok(id)
+    }
+
+    /// The user's connection with this id, if it is theirs.
+    pub async fn connection(&self, id_user: i64, id: i64) -> StoreResult<Option<Connection>> {
+        let sql = format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = $1 AND id_user = $2");
+        let row = on_db!(&self.db, pool => sqlx::query_as(&sql).bind(id).bind(id_user).fetch_optional(pool).await?);
+        Ok(row)
+    }
+
+    /// A connection whoever owns it (for flows that identify it by a secret, e.g. a bank's `state`).
+    pub async fn connection_by_id(&self, id: i64) -> StoreResult<Option<Connection>> {
+        let sql = format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = $1");
+        let row = on_db!(&self.db, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?);
+        Ok(row)
+    }
+
+    /// The user's connections; inactive ones only with `all`.
+    pub async fn connections_of_user(&self, id_user: i64, all: bool) -> StoreResult<Vec<Connection>> {
+        let sql =
+            format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE id_user = $1 AND (active OR $2) ORDER BY id");
+        let rows = on_db!(&self.db, pool => sqlx::query_as(&sql).bind(id_user).bind(all).fetch_all(pool).await?);
+        Ok(rows)
+    }
+
+    pub async fn connection_credentials(&self, id: i64, key: &MasterKey) -> StoreResult<Credentials> {
+        let (sealed,): (Option<Vec<u8>>,) = on_db!(&self.db, pool =>
+            sqlx::query_as("SELECT credentials FROM connections WHERE id = $1").bind(id).fetch_one(pool).await?
+        );
+        match sealed {
+            Some(sealed) => open_json(key, &sealed, &credentials_aad(id)),
+            None => Ok(Credentials::default()),
+        }
+    }
+
+    /// Sets `active` and/or `expire` (user settings that need no sync).
+    pub async fn update_connection_settings(
+        &self,
+        id: i64,
+        active: Option<bool>,
+        expire: Option<Option<DateTime<Utc>>>,
+    ) -> StoreResult<()> {
+        on_db!(&self.db, pool =>
+            sqlx::query(
+                "UPDATE connections SET active = COALESCE($1, active),
+                        expire = CASE WHEN $2 THEN $3 ELSE expire END
+                 WHERE id = $4",
+            )
+            .bind(active)
+            .bind(expire.is_some())
+            .bind(expire.flatten())
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        );
+        Ok(())
+    }
+
+    /// Deletes the connection with its sources, accounts and transactions, unless a sync holds it.
+    pub async fn delete_connection(&self, id_user: i64, id: i64) -> StoreResult<bool> {
+        let deleted = on_db!(&self.db, pool =>
+            sqlx::query(
+                "DELETE FROM connections WHERE id = $1 AND id_user = $2
+                 AND (locked_until IS NULL OR locked_until < $3)",
+            )
+            .bind(id)
+            .bind(id_user)
+            .bind(now())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        );
+        if deleted == 0 && self.connection(id_user, id).await?.is_some() {
+            return Err(StoreError::Locked);
+        }
+        Ok(deleted > 0)
+    }
+
+    /// Takes the connection's sync lease until `until`, marking it `validating`; false if another
+    /// sync holds it. The lease expires by itself, so a crashed sync does not lock it forever.
+    pub async fn lock_connection(&self, id: i64, until: DateTime<Utc>) -> StoreResult<bool> {
+        let taken = on_db!(&self.db, pool =>
+            sqlx::query(
+                "UPDATE connections SET locked_until = $1, state = 'validating', error_message = NULL
+                 WHERE id = $2 AND (locked_until IS NULL OR locked_until < $3)",
+            )
+            .bind(until)
+            .bind(id)
+            .bind(now())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        );
+        Ok(taken == 1)
+    }
+
+    /// Writes how a run ended on the connection and its sources, appends the log row, and
+    /// releases the lease — in one transaction.
+    pub async fn finish_sync(
+        &self,
+        connection: &Connection,
+        end: &SyncEnd,
+        sources: &[SourceEnd],
+        log: &ConnectionLog,
+        key: &MasterKey,
+    ) -> StoreResult<()> {
+        let sealed_credentials = end
+            .credentials
+            .as_ref()
+            .map(|c| seal_json(key, c, &credentials_aad(connection.id)));
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(
+                "UPDATE connections SET state = $1, error_message = $2, fields = $3,
+                        last_update = COALESCE($4, last_update), expire = COALESCE($5, expire), next_try = $6,
+                        credentials = COALESCE($7, credentials), locked_until = NULL
+                 WHERE id = $8",
+            )
+            .bind(&end.state)
+            .bind(&end.error_message)
+            .bind(&end.fields)
+            .bind(end.last_update)
+            .bind(end.expire)
+            .bind(end.next_try)
+            .bind(sealed_credentials)
+            .bind(connection.id)
+            .execute(&mut *tx)
+            .await?;
+            for source in sources {
+                sqlx::query(
+                    "UPDATE connection_sources SET state = $1, error_message = $2, session = $3,
+                            last_update = COALESCE($4, last_update), access_expire = COALESCE($5, access_expire)
+                     WHERE id = $6",
+                )
+                .bind(&source.state)
+                .bind(&source.error_message)
+                .bind(seal_json(key, &source.session, &session_aad(source.id)))
+                .bind(source.last_update)
+                .bind(source.access_expire)
+                .bind(source.id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query(
+                "INSERT INTO connection_logs (id_connection, id_user, id_connector, id_source, started, ended, state,
+                        error_message, nb_accounts, nb_transactions)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(log.id_connection)
+            .bind(log.id_user)
+            .bind(log.id_connector)
+            .bind(log.id_source)
+            .bind(log.started)
+            .bind(log.ended)
+            .bind(&log.state)
+            .bind(&log.error_message)
+            .bind(log.nb_accounts)
+            .bind(log.nb_transactions)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    pub async fn connection_sources(&self, id_connection: i64) -> StoreResult<Vec<ConnectionSource>> {
+        let sql =
+            format!("SELECT {SOURCE_COLUMNS} FROM connection_sources WHERE id_connection = $1 ORDER BY priority, id");
+        let rows = on_db!(&self.db, pool => sqlx::query_as(&sql).bind(id_connection).fetch_all(pool).await?);
+        Ok(rows)
+    }
+
+    /// The source's session state from its previous run (`Null` before the first).
+    pub async fn source_session(&self, id: i64, key: &MasterKey) -> StoreResult<serde_json::Value> {
+        let (sealed,): (Option<Vec<u8>>,) = on_db!(&self.db, pool =>
+            sqlx::query_as("SELECT session FROM connection_sources WHERE id = $1").bind(id).fetch_one(pool).await?
+        );
+        match sealed {
+            Some(sealed) => open_json(key, &sealed, &session_aad(id)),
+            None => Ok(serde_json::Value::Null),
+        }
+    }
+
+    pub async fn set_source_disabled(&self, id: i64, disabled: Option<DateTime<Utc>>) -> StoreResult<()> {
+        on_db!(&self.db, pool =>
+            sqlx::query("UPDATE connection_sources SET disabled = $1 WHERE id = $2")
+                .bind(disabled)
+                .bind(id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        );
+        Ok(())
+    }
+
+    /// The connection's logs, newest first, with the total before paging.
+    pub async fn connection_logs(
+        &self,
+        id_connection: i64,
+        filter: &LogFilter,
+    ) -> StoreResult<(Vec<ConnectionLog>, i64)> {
+        const WHERE: &str =
+            "WHERE id_connection = $1 AND ($2 IS NULL OR started >= $2) AND ($3 IS NULL OR started <= $3)
+             AND ($4 IS NULL OR id_source = $4)";
+        let list = format!(
+            "SELECT id, id_connection, id_user, id_connector, id_source, started, ended, state, error_message,
+                    nb_accounts, nb_transactions
+             FROM connection_logs {WHERE} ORDER BY id DESC LIMIT $5 OFFSET $6"
+        );
+        let count = format!("SELECT COUNT(*) FROM connection_logs {WHERE}");
+        let result = on_db!(&self.db, pool => {
+            let rows: Vec<ConnectionLog> = sqlx::query_as(&list)
+                .bind(id_connection)
+                .bind(filter.min_date)
+                .bind(filter.max_date)
+                .bind(filter.id_source)
+                .bind(filter.limit)
+                .bind(filter.offset)
+                .fetch_all(pool)
+                .await?;
+            let (total,): (i64,) = sqlx::query_as(&count)
+                .bind(id_connection)
+                .bind(filter.min_date)
+                .bind(filter.max_date)
+                .bind(filter.id_source)
+                .fetch_one(pool)
+                .await?;
+            (rows, total)
+        });
+        Ok(result)
+    }
+
+    pub async fn insert_webauth_request(
+        &self,
+        state: &str,
+        id_connection: i64,
+        id_source: i64,
+        bank_url: &str,
+    ) -> StoreResult<()> {
+        on_db!(&self.db, pool =>
+            sqlx::query(
+                "INSERT INTO webauth_requests (state, id_connection, id_source, bank_url, created)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(state)
+            .bind(id_connection)
+            .bind(id_source)
+            .bind(bank_url)
+            .bind(now())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        );
+        Ok(())
+    }
+
+    /// The newest pending web authentication of a connection.
+    pub async fn latest_webauth_request(&self, id_connection: i64) -> StoreResult<Option<WebauthRequest>> {
+        let row = on_db!(&self.db, pool =>
+            sqlx::query_as(
+                "SELECT state, id_connection, id_source, bank_url, redirect_uri, client_state FROM webauth_requests
+                 WHERE id_connection = $1 ORDER BY created DESC, state LIMIT 1",
+            )
+            .bind(id_connection)
+            .fetch_optional(pool)
+            .await?
+        );
+        Ok(row)
+    }
+
+    /// Remembers where to send the user once the bank's page is done.
+    pub async fn set_webauth_return(
+        &self,
+        state: &str,
+        redirect_uri: &str,
+        client_state: Option<&str>,
+    ) -> StoreResult<()> {
+        on_db!(&self.db, pool =>
+            sqlx::query("UPDATE webauth_requests SET redirect_uri = $1, client_state = $2 WHERE state = $3")
+                .bind(redirect_uri)
+                .bind(client_state)
+                .bind(state)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        );
+        Ok(())
+    }
+
+    /// Consumes the web authentication the bank's `state` names (single use).
+    pub async fn take_webauth_request(&self, state: &str) -> StoreResult<Option<WebauthRequest>> {
+        let row = on_db!(&self.db, pool =>
+            sqlx::query_as(
+                "DELETE FROM webauth_requests WHERE state = $1
+                 RETURNING state, id_connection, id_source, bank_url, redirect_uri, client_state",
+            )
+            .bind(state)
+            .fetch_optional(pool)
+            .await?
+        );
+        Ok(row)
+    }
+}
+
+/// Filters of `GET …/connections/{id}/logs`.
+#[derive(Debug, Clone)]
+pub struct LogFilter {
+    pub min_date: Option<DateTime<Utc>>,
+    pub max_date: Option<DateTime<Utc>>,
+    pub id_source: Option<i64>,
+    pub limit: i64,
+    pub offset: i64,
+}

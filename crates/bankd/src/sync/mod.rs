@@ -1,0 +1,477 @@
+//! One synchronization of a connection: ask its sources what the bank says, apply it through the
+//! domain rules, and record how it ended.
+//!
+//! A run holds the connection's lease (so two syncs never run at once: the second gets
+//! `connectionLocked`), tries the enabled sources in priority order — falling back to the next one
+//! only on a failure bankd may retry, never when the user must act — and always ends by writing
+//! the connection's state, its sources' states and a log row, whatever happened in between.
+//! Callable inline from a request today, and from the background workers of the sync engine.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::catalog::{Catalog, Connector};
+use crate::crypto::{MasterKey, random_secret};
+use crate::domain::archiving::{KnownAccount, plan_accounts};
+use crate::domain::reconcile::reconcile;
+use crate::domain::states::{ConnectionState, NextMove};
+use crate::sources::{Credentials, Drivers, Source, SourceError, SourceRequest, SourceSession, UserInput};
+use crate::store::accounts::AccountData;
+use crate::store::connections::{Connection, ConnectionLog, ConnectionSource, SourceEnd, SyncEnd};
+use crate::store::transactions::AccountRef;
+use crate::store::{Store, StoreError, now};
+
+/// PSD2: a strong customer authentication is valid this long.
+pub const SCA_VALIDITY_DAYS: i64 = 180;
+/// How long a sync may hold its connection before another may take over (a crashed run).
+const LEASE_MINUTES: i64 = 15;
+/// Re-syncs ask the bank from this many days before the newest known transaction: banks book late.
+const RESYNC_MARGIN_DAYS: i64 = 7;
+/// Before a temporary failure is retried, unless the bank said when.
+const RETRY_AFTER_MINUTES: i64 = 30;
+
+/// What the caller asks of a run.
+#[derive(Debug, Clone, Default)]
+pub struct SyncRequest {
+    pub input: UserInput,
+    /// New credential values to use, kept only if the bank does not refuse them.
+    pub new_credentials: Option<Credentials>,
+    /// Fetch transactions of this account only (the user just enabled it).
+    pub only_account: Option<i64>,
+    /// Use only the source with this name (Powens' `source` parameter).
+    pub only_source: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("a sync of this connection is already under way")]
+    Locked,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct SyncOutcome {
+    /// `None` when the bank answered and everything was applied.
+    pub error: Option<SourceError>,
+}
+
+impl SyncOutcome {
+    pub fn state(&self) -> Option<ConnectionState> {
+        self.error.as_ref().map(SourceError::state)
+    }
+}
+
+/// Runs syncs; cheap to clone.
+#[derive(Clone)]
+pub struct Syncer {
+    pub store: Store,
+    pub catalog: Arc<Catalog>,
+    pub drivers: Drivers,
+    pub key: Arc<MasterKey>,
+    /// Where banks' consent pages send users back.
+    pub webauth_callback: String,
+}
+
+/// What happened while trying the sources.
+struct Attempt {
+    result: Result<Counts, SourceError>,
+    id_source: Option<i64>,
+    sources: Vec<SourceEnd>,
+    strongly_authenticated: bool,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    accounts: i64,
+    transactions: i64,
+}
+
+impl Syncer {
+    /// Synchronizes the connection now. Fails only if another sync holds it or the database is
+    /// unreachable; every bank-side outcome is in the returned [`SyncOutcome`] and on the connection.
+    pub async fn sync(&self, connection: &Connection, request: SyncRequest) -> Result<SyncOutcome, SyncError> {
+        let started = now();
+        if !self
+            .store
+            .lock_connection(connection.id, started + Duration::minutes(LEASE_MINUTES))
+            .await?
+        {
+            return Err(SyncError::Locked);
+        }
+        let connector = self.catalog.connector(connection.id_connector);
+        let attempt = match connector {
+            Some(connector) => self.attempt(connection, connector, &request, started).await,
+            None => Attempt::failed(SourceError::NotSupported(
+                "the connector is no longer in the catalog".into(),
+            )),
+        };
+        self.finish(connection, connector, &request, attempt, started).await
+    }
+
+    async fn attempt(
+        &self,
+        connection: &Connection,
+        connector: &Connector,
+        request: &SyncRequest,
+        started: DateTime<Utc>,
+    ) -> Attempt {
+        if consent_expired(connection.expire, started, &request.input) {
+            let message = "The strong authentication given to the bank is over 180 days old: reconnect".to_owned();
+            return Attempt::failed(SourceError::ScaRequired { message: Some(message) });
+        }
+        let mut credentials = match self.store.connection_credentials(connection.id, &self.key).await {
+            Ok(credentials) => credentials,
+            Err(e) => return Attempt::failed(store_failure(e)),
+        };
+        if let Some(new) = &request.new_credentials {
+            credentials.0.extend(new.0.clone());
+        }
+        let sources = match self.usable_sources(connection, connector, request).await {
+            Ok(sources) if sources.is_empty() => {
+                return Attempt::failed(SourceError::NotSupported(
+                    "no enabled source for this connection".into(),
+                ));
+            }
+            Ok(sources) => sources,
+            Err(e) => return Attempt::failed(store_failure(e)),
+        };
+
+        let mut attempt = Attempt::failed(SourceError::Bug("no source ran".into()));
+        for (row, driver) in sources {
+            let source_request = SourceRequest {
+                credentials: credentials.clone(),
+                input: request.input.clone(),
+                webauth_callback: self.webauth_callback.clone(),
+                webauth_state: random_secret(),
+                now: started,
+            };
+            let (result, session) = self
+                .run_source(driver.as_ref(), &source_request, connection, &row, request)
+                .await;
+            if let Err(SourceError::WebauthRequired { url }) = &result {
+                if let Err(e) = self
+                    .store
+                    .insert_webauth_request(&source_request.webauth_state, connection.id, row.id, url)
+                    .await
+                {
+                    tracing::error!(connection = connection.id, error = %e, "could not record the web authentication");
+                }
+            }
+            attempt.record(&row, result, session, started);
+            let retry_elsewhere = matches!(&attempt.result, Err(e) if e.state().next_move() == NextMove::Retry);
+            if !retry_elsewhere {
+                break;
+            }
+        }
+        attempt
+    }
+
+    /// The connection's sources that may run, in priority order, with their implementation.
+    async fn usable_sources(
+        &self,
+        connection: &Connection,
+        connector: &Connector,
+        request: &SyncRequest,
+    ) -> Result<Vec<(ConnectionSource, Arc<dyn Source>)>, StoreError> {
+        let rows = self.store.connection_sources(connection.id).await?;
+        Ok(rows
+            .into_iter()
+            .filter(|row| row.disabled.is_none())
+            .filter(|row| request.only_source.as_ref().is_none_or(|name| *name == row.name))
+            .filter_map(|row| {
+                let source = connector.source(row.id_connector_source)?;
+                let driver = source
+                    .disabled
+                    .is_none()
+                    .then(|| self.drivers.get(&source.driver))
+                    .flatten()?;
+                Some((row, driver))
+            })
+            .collect())
+    }
+
+    /// One source's run: login, accounts, then transactions of each consented account.
+    async fn run_source(
+        &self,
+        driver: &dyn Source,
+        request: &SourceRequest,
+        connection: &Connection,
+        row: &ConnectionSource,
+        sync: &SyncRequest,
+    ) -> (Result<Counts, SourceError>, SourceSession) {
+        let state = match self.store.source_session(row.id, &self.key).await {
+            Ok(state) => state,
+            Err(e) => return (Err(store_failure(e)), SourceSession::default()),
+        };
+        let mut session = SourceSession {
+            state,
+            strongly_authenticated: false,
+        };
+        let result = self.fetch(driver, request, &mut session, connection, row, sync).await;
+        (result, session)
+    }
+
+    async fn fetch(
+        &self,
+        driver: &dyn Source,
+        request: &SourceRequest,
+        session: &mut SourceSession,
+        connection: &Connection,
+        row: &ConnectionSource,
+        sync: &SyncRequest,
+    ) -> Result<Counts, SourceError> {
+        driver.login(request, session).await?;
+        let bank_accounts = driver.accounts(request, session).await?;
+        let known: Vec<KnownAccount> = self
+            .store
+            .accounts_of_connection(connection.id)
+            .await
+            .map_err(store_failure)?
+            .into_iter()
+            .map(|a| KnownAccount {
+                id: a.id,
+                webid: a.webid,
+                deleted: a.deleted.is_some(),
+            })
+            .collect();
+        let changes = plan_accounts(&known, &bank_accounts);
+        self.store
+            .apply_account_changes(connection.id, connection.id_user, row.id, &changes)
+            .await
+            .map_err(store_failure)?;
+
+        let stored = self
+            .store
+            .accounts_of_connection(connection.id)
+            .await
+            .map_err(store_failure)?;
+        let mut counts = Counts {
+            accounts: bank_accounts.len() as i64,
+            transactions: 0,
+        };
+        for bank_account in &bank_accounts {
+            // Only accounts the user consented to: GDPR.
+            let Some(account) = stored
+                .iter()
+                .find(|a| a.webid == bank_account.webid && a.disabled.is_none())
+            else {
+                continue;
+            };
+            if sync.only_account.is_some_and(|only| only != account.id) {
+                continue;
+            }
+            let since = self
+                .store
+                .resync_since(account.id, RESYNC_MARGIN_DAYS)
+                .await
+                .map_err(store_failure)?;
+            let fetched = driver
+                .transactions(request, session, &bank_account.webid, since)
+                .await?;
+            counts.transactions += fetched.len() as i64;
+            let existing = self
+                .store
+                .transactions_to_reconcile(account.id, since)
+                .await
+                .map_err(store_failure)?;
+            let changes = reconcile(&existing, fetched);
+            let data = AccountData::from_bank(bank_account).map_err(|e| SourceError::Bug(e.to_string()))?;
+            let target = AccountRef {
+                id: account.id,
+                id_user: connection.id_user,
+                id_connection: connection.id,
+            };
+            self.store
+                .apply_account_sync(target, &data, &changes)
+                .await
+                .map_err(store_failure)?;
+        }
+        Ok(counts)
+    }
+
+    /// Writes the run's end on the connection, its sources and its log, and releases the lease.
+    async fn finish(
+        &self,
+        connection: &Connection,
+        connector: Option<&Connector>,
+        request: &SyncRequest,
+        attempt: Attempt,
+        started: DateTime<Utc>,
+    ) -> Result<SyncOutcome, SyncError> {
+        let ended = now();
+        let error = attempt.result.as_ref().err().cloned();
+        let counts = attempt.result.as_ref().ok().copied().unwrap_or_default();
+        let end = SyncEnd {
+            state: error.as_ref().map(|e| e.state().as_str().to_owned()),
+            error_message: error.as_ref().and_then(SourceError::message),
+            fields: error.as_ref().and_then(|e| fields_to_ask(e, connector)),
+            last_update: error.is_none().then_some(started),
+            expire: attempt
+                .strongly_authenticated
+                .then(|| started + Duration::days(SCA_VALIDITY_DAYS)),
+            next_try: next_try(error.as_ref(), connector, started),
+            credentials: request
+                .new_credentials
+                .clone()
+                .filter(|_| !matches!(error, Some(SourceError::WrongPass { .. }))),
+        };
+        let log = ConnectionLog {
+            id: 0,
+            id_connection: connection.id,
+            id_user: connection.id_user,
+            id_connector: connection.id_connector,
+            id_source: attempt.id_source,
+            started,
+            ended,
+            state: end.state.clone(),
+            error_message: end.error_message.clone(),
+            nb_accounts: counts.accounts,
+            nb_transactions: counts.transactions,
+        };
+        if let Some(e) = &error {
+            tracing::info!(connection = connection.id, state = %e.state(), error = %e, "sync stopped");
+        } else {
+            tracing::info!(
+                connection = connection.id,
+                accounts = counts.accounts,
+                transactions = counts.transactions,
+                "sync done"
+            );
+        }
+        self.store
+            .finish_sync(connection, &end, &attempt.sources, &log, &self.key)
+            .await?;
+        Ok(SyncOutcome { error })
+    }
+}
+
+impl Attempt {
+    fn failed(error: SourceError) -> Attempt {
+        Attempt {
+            result: Err(error),
+            id_source: None,
+            sources: Vec::new(),
+            strongly_authenticated: false,
+        }
+    }
+
+    /// Keeps a source's result as the attempt's latest, and what to write on its row.
+    fn record(
+        &mut self,
+        row: &ConnectionSource,
+        result: Result<Counts, SourceError>,
+        session: SourceSession,
+        started: DateTime<Utc>,
+    ) {
+        let strong = session.strongly_authenticated;
+        self.sources.push(SourceEnd {
+            id: row.id,
+            state: result.as_ref().err().map(|e| e.state().as_str().to_owned()),
+            error_message: result.as_ref().err().and_then(SourceError::message),
+            session: session.state,
+            last_update: result.is_ok().then_some(started),
+            access_expire: strong.then(|| started + Duration::days(SCA_VALIDITY_DAYS)),
+        });
+        self.strongly_authenticated |= strong;
+        self.id_source = Some(row.id);
+        self.result = result;
+    }
+}
+
+/// PSD2: past the 180 days of the last strong authentication, only a user who is authenticating
+/// now may reach the bank.
+pub fn consent_expired(expire: Option<DateTime<Utc>>, now: DateTime<Utc>, input: &UserInput) -> bool {
+    expire.is_some_and(|expire| expire <= now) && !input.authenticating
+}
+
+/// The next background attempt: the connector's period after a success, a retry delay after a
+/// temporary failure, none while the user must act.
+fn next_try(
+    error: Option<&SourceError>,
+    connector: Option<&Connector>,
+    started: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    match error {
+        None => {
+            let days = connector.map_or(1.0, |c| c.sync_periodicity);
+            Some(started + Duration::seconds((days * 86_400.0) as i64))
+        }
+        Some(SourceError::RateLimited {
+            retry_after: Some(after),
+            ..
+        }) => Some(started + Duration::seconds(after.as_secs() as i64)),
+        Some(e) if e.state().next_move() == NextMove::Retry => Some(started + Duration::minutes(RETRY_AFTER_MINUTES)),
+        Some(_) => None,
+    }
+}
+
+/// What the user must fill in now, as JSON for the connection's `fields`: the bank's question, or
+/// the credential form again after a refusal.
+fn fields_to_ask(error: &SourceError, connector: Option<&Connector>) -> Option<String> {
+    let fields = match error {
+        SourceError::AdditionalInformationNeeded { fields, .. } => fields.as_slice(),
+        SourceError::WrongPass { .. } | SourceError::PasswordExpired { .. } => connector?.fields.as_slice(),
+        _ => return None,
+    };
+    // A list of plain structs always serializes.
+    Some(serde_json::to_string(fields).expect("fields serialize"))
+}
+
+/// A database failure during a run: logged in full, shown as `bug` on the connection.
+fn store_failure(e: StoreError) -> SourceError {
+    tracing::error!(error = %e, "storage failed during a sync");
+    SourceError::Bug("storage failure during the sync".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(days: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + days * 86_400, 0).unwrap()
+    }
+
+    #[test]
+    fn consent_expires_after_180_days_unless_the_user_authenticates() {
+        let unattended = UserInput::default();
+        let present = UserInput {
+            authenticating: true,
+            ..UserInput::default()
+        };
+        assert!(
+            !consent_expired(None, at(1000), &unattended),
+            "never authenticated strongly: nothing to expire"
+        );
+        assert!(!consent_expired(Some(at(180)), at(179), &unattended));
+        assert!(consent_expired(Some(at(180)), at(180), &unattended));
+        assert!(consent_expired(Some(at(180)), at(400), &unattended));
+        assert!(!consent_expired(Some(at(180)), at(400), &present));
+    }
+
+    #[test]
+    fn next_try_by_outcome() {
+        let start = at(0);
+        assert_eq!(next_try(None, None, start), Some(at(1)));
+        let limited = SourceError::RateLimited {
+            retry_after: Some(std::time::Duration::from_secs(3600)),
+            message: None,
+        };
+        assert_eq!(next_try(Some(&limited), None, start), Some(start + Duration::hours(1)));
+        let down = SourceError::WebsiteUnavailable { message: None };
+        assert_eq!(
+            next_try(Some(&down), None, start),
+            Some(start + Duration::minutes(RETRY_AFTER_MINUTES))
+        );
+        assert_eq!(
+            next_try(Some(&SourceError::WrongPass { message: None }), None, start),
+            None
+        );
+        assert_eq!(
+            next_try(Some(&SourceError::Decoupled { message: None }), None, start),
+            None
+        );
+    }
+}
