@@ -145,10 +145,8 @@ impl Catalog {
     /// The catalog at `path`, or the built-in one; sandbox connectors dropped unless `sandbox`.
     pub fn load(path: Option<&Path>, sandbox: bool) -> Result<Catalog, CatalogError> {
         let text = match path {
-            Some(path) => std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
-                path: path.display().to_string(),
-                source,
-            })?,
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|source| CatalogError::Read { path: path.display().to_string(), source })?,
             None => BUILT_IN.to_owned(),
         };
         let mut catalog: Catalog = toml::from_str(&text)?;
@@ -177,10 +175,7 @@ impl Catalog {
             }
             for s in &c.sources {
                 if s.id <= 0 || !source_ids.insert(s.id) {
-                    return invalid(format!(
-                        "source id {} of {} is not positive or not unique",
-                        s.id, c.name
-                    ));
+                    return invalid(format!("source id {} of {} is not positive or not unique", s.id, c.name));
                 }
                 if !["openapi", "directaccess", "fallback", "file"].contains(&s.name.as_str()) {
                     return invalid(format!("source {} of {}: unknown name '{}'", s.id, c.name, s.name));
@@ -223,9 +218,7 @@ mod tests {
     #[test]
     fn built_in_catalog_is_valid_and_has_the_powens_test_connector() {
         let catalog = Catalog::load(None, true).unwrap();
-        let sandbox = catalog
-            .connector_by_uuid("338178e6-3d01-564f-9a7b-52ca442459bf".parse().unwrap())
-            .unwrap();
+        let sandbox = catalog.connector_by_uuid("338178e6-3d01-564f-9a7b-52ca442459bf".parse().unwrap()).unwrap();
         assert_eq!(sandbox.name, "Sandbox Bank");
         assert!(sandbox.sources.windows(2).all(|w| w[0].priority <= w[1].priority));
     }

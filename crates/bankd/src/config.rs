@@ -40,8 +40,6 @@ pub struct Settings {
 
 impl Settings {
     pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("bankd.db").display()))
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("bankd.db").display()))
     }
 }

@@ -80,10 +80,7 @@ impl MasterKey {
         use aes_gcm::aead::{Aead, Payload};
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let payload = Payload {
-            msg: plaintext,
-            aad: aad.as_bytes(),
-        };
+        let payload = Payload { msg: plaintext, aad: aad.as_bytes() };
         // Encryption with a valid key and a 12-byte nonce cannot fail for inputs under 64 GiB.
         let ciphertext = self.0.encrypt((&nonce).into(), payload).expect("AES-GCM encryption");
         let mut sealed = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
@@ -99,15 +96,7 @@ impl MasterKey {
             return Err(SealError::Open);
         }
         let (nonce, ciphertext) = sealed[1..].split_at(NONCE_LEN);
-        self.0
-            .decrypt(
-                nonce.into(),
-                Payload {
-                    msg: ciphertext,
-                    aad: aad.as_bytes(),
-                },
-            )
-            .map_err(|_| SealError::Open)
+        self.0.decrypt(nonce.into(), Payload { msg: ciphertext, aad: aad.as_bytes() }).map_err(|_| SealError::Open)
     }
 }
 
@@ -121,11 +110,7 @@ impl std::fmt::Debug for MasterKey {
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     file.write_all(text.as_bytes())
 }
 
@@ -144,10 +129,7 @@ mod tests {
         let sealed = key.seal(b"password=1234", "connection/1/credentials");
         assert!(!sealed.windows(4).any(|w| w == b"1234"));
         assert_eq!(key.open(&sealed, "connection/1/credentials").unwrap(), b"password=1234");
-        assert!(
-            key.open(&sealed, "connection/2/credentials").is_err(),
-            "bound to its row"
-        );
+        assert!(key.open(&sealed, "connection/2/credentials").is_err(), "bound to its row");
         let other = MasterKey::from_bytes(&[8u8; 32]).unwrap();
         assert!(other.open(&sealed, "connection/1/credentials").is_err());
         let mut tampered = sealed.clone();
@@ -166,15 +148,9 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("master.key"))
-                .unwrap()
-                .permissions()
-                .mode();
+            let mode = std::fs::metadata(dir.path().join("master.key")).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        assert!(
-            MasterKey::load(Some("c2hvcnQ="), dir.path()).is_err(),
-            "a short key is refused"
-        );
+        assert!(MasterKey::load(Some("c2hvcnQ="), dir.path()).is_err(), "a short key is refused");
     }
 }

@@ -7,11 +7,7 @@ use bankd::config::Settings;
 use bankd::startup::{App, open_store, shutdown_signal};
 
 #[derive(Parser)]
-#[command(
-    name = "bankd",
-    version,
-    about = "Self-hosted bank aggregation server (Powens API 2.0 compatible)"
-)]
+#[command(name = "bankd", version, about = "Self-hosted bank aggregation server (Powens API 2.0 compatible)")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -64,14 +60,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
-        Command::Client {
-            command:
-                ClientCommand::Create {
-                    name,
-                    redirect_uris,
-                    settings,
-                },
-        } => {
+        Command::Client { command: ClientCommand::Create { name, redirect_uris, settings } } => {
             std::fs::create_dir_all(&settings.data_dir).context("creating the data dir")?;
             let store = open_store(&settings).await?;
             let created = store.create_client(&name, &redirect_uris).await?;

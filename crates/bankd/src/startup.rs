@@ -26,23 +26,14 @@ impl App {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
         let catalog = Arc::new(Catalog::load(settings.catalog.as_deref(), settings.sandbox)?);
-        let key = Arc::new(MasterKey::load(
-            std::env::var("BANKD_MASTER_KEY").ok().as_deref(),
-            &settings.data_dir,
-        )?);
+        let key = Arc::new(MasterKey::load(std::env::var("BANKD_MASTER_KEY").ok().as_deref(), &settings.data_dir)?);
         let store = open_store(&settings).await?;
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .with_context(|| format!("binding {}", settings.listen))?;
+        let listener =
+            TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
         // With port 0 the real address is known only now.
         settings.listen = listener.local_addr()?;
-        let clock = ApiClock {
-            tz: settings.api_timezone,
-        };
-        let public_url = settings
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", settings.listen));
+        let clock = ApiClock { tz: settings.api_timezone };
+        let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.listen));
         let public_url = public_url.trim_end_matches('/').to_owned();
         let syncer = Syncer {
             store: store.clone(),
@@ -51,14 +42,7 @@ impl App {
             key,
             webauth_callback: format!("{public_url}/2.0/webauth/callback"),
         };
-        let state = AppState {
-            store,
-            settings: Arc::new(settings),
-            clock,
-            catalog,
-            syncer,
-            public_url,
-        };
+        let state = AppState { store, settings: Arc::new(settings), clock, catalog, syncer, public_url };
         Ok(App { listener, state })
     }
 
@@ -78,9 +62,7 @@ impl App {
             "bankd serving"
         );
         let router = api::router(self.state);
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await?;
         Ok(())
     }
 }

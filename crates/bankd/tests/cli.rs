@@ -12,14 +12,7 @@ fn bankd(data_dir: &std::path::Path) -> Command {
 fn client_create_prints_exactly_one_json_object() {
     let dir = tempfile::tempdir().unwrap();
     let output = bankd(dir.path())
-        .args([
-            "client",
-            "create",
-            "--name",
-            "My app",
-            "--redirect-uri",
-            "https://a.example/cb",
-        ])
+        .args(["client", "create", "--name", "My app", "--redirect-uri", "https://a.example/cb"])
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -27,13 +20,7 @@ fn client_create_prints_exactly_one_json_object() {
     assert_eq!(stdout.trim().lines().count(), 1, "{stdout}");
     let created: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert!(created["id"].as_i64().unwrap() > 0);
-    assert!(
-        created["client_id"]
-            .as_str()
-            .unwrap()
-            .chars()
-            .all(|c| c.is_ascii_digit())
-    );
+    assert!(created["client_id"].as_str().unwrap().chars().all(|c| c.is_ascii_digit()));
     assert!(created["client_secret"].as_str().unwrap().len() >= 32);
     assert_eq!(created.as_object().unwrap().len(), 3);
 }
@@ -51,12 +38,7 @@ fn version_and_help() {
     let dir = tempfile::tempdir().unwrap();
     let version = bankd(dir.path()).arg("--version").output().unwrap();
     assert!(String::from_utf8(version.stdout).unwrap().starts_with("bankd "));
-    for args in [
-        &["--help"][..],
-        &["serve", "--help"],
-        &["migrate", "--help"],
-        &["client", "create", "--help"],
-    ] {
+    for args in [&["--help"][..], &["serve", "--help"], &["migrate", "--help"], &["client", "create", "--help"]] {
         let help = bankd(dir.path()).args(args).output().unwrap();
         assert!(help.status.success(), "{args:?}");
         assert!(String::from_utf8(help.stdout).unwrap().contains("Usage"), "{args:?}");
@@ -69,10 +51,7 @@ fn serve_stops_gracefully_on_sigterm() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    let mut child = bankd(dir.path())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .spawn()
-        .unwrap();
+    let mut child = bankd(dir.path()).args(["serve", "--listen", &format!("127.0.0.1:{port}")]).spawn().unwrap();
     let mut healthy = false;
     for _ in 0..100 {
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -86,10 +65,7 @@ fn serve_stops_gracefully_on_sigterm() {
         }
     }
     assert!(healthy, "serve never answered /health");
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "serve exited with {status}");
 }
@@ -100,10 +76,7 @@ fn serve_stops_gracefully_on_sigterm() {
 fn passwords_never_reach_the_logs() {
     const REFUSED: &str = "Marker-Secret-9f3b";
     let dir = tempfile::tempdir().unwrap();
-    let client = bankd(dir.path())
-        .args(["client", "create", "--name", "logs"])
-        .output()
-        .unwrap();
+    let client = bankd(dir.path()).args(["client", "create", "--name", "logs"]).output().unwrap();
     let client: serde_json::Value = serde_json::from_slice(&client.stdout).unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -129,15 +102,8 @@ fn passwords_never_reach_the_logs() {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         assert!(ready);
-        let init: serde_json::Value = http
-            .post(format!("{base}/2.0/auth/init"))
-            .json(&client)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let init: serde_json::Value =
+            http.post(format!("{base}/2.0/auth/init")).json(&client).send().await.unwrap().json().await.unwrap();
         let token = init["auth_token"].as_str().unwrap();
         let connect = serde_json::json!({"id_connector": 1, "login": "demo", "password": "1234"});
         let created = http
@@ -150,28 +116,14 @@ fn passwords_never_reach_the_logs() {
         assert_eq!(created.status(), 201);
         let connection: serde_json::Value = created.json().await.unwrap();
         let path = format!("{base}/2.0/users/me/connections/{}", connection["id"]);
-        let refused = http
-            .post(&path)
-            .bearer_auth(token)
-            .form(&[("password", REFUSED)])
-            .send()
-            .await
-            .unwrap();
+        let refused = http.post(&path).bearer_auth(token).form(&[("password", REFUSED)]).send().await.unwrap();
         assert_eq!(refused.status(), 400);
         let body = refused.text().await.unwrap();
         assert!(!body.contains(REFUSED));
         let wrong = serde_json::json!({"id_connector": 1, "login": "demo", "password": REFUSED});
-        http.post(format!("{base}/2.0/users/me/connections"))
-            .bearer_auth(token)
-            .json(&wrong)
-            .send()
-            .await
-            .unwrap();
+        http.post(format!("{base}/2.0/users/me/connections")).bearer_auth(token).json(&wrong).send().await.unwrap();
     });
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     child.wait().unwrap();
     let logs = std::fs::read_to_string(&log_path).unwrap();
     assert!(logs.contains("sync done"), "the run was logged at all: {logs}");

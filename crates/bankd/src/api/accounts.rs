@@ -19,10 +19,11 @@ use crate::store::accounts::{Account, AccountEdit, AccountScope};
 use crate::sync::{SyncError, SyncRequest};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_accounts))
-        .routes(routes!(list_connection_accounts))
-        .routes(routes!(get_account, update_account, update_account_put))
+    OpenApiRouter::new().routes(routes!(list_accounts)).routes(routes!(list_connection_accounts)).routes(routes!(
+        get_account,
+        update_account,
+        update_account_put
+    ))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -51,9 +52,7 @@ fn account_list(accounts: Vec<Account>, state: &AppState) -> AccountList {
         *coming.entry(currency.id.clone()).or_default() += view.coming.unwrap_or_default();
     }
     let as_numbers = |sums: BTreeMap<String, Decimal>| -> BTreeMap<String, f64> {
-        sums.into_iter()
-            .map(|(k, v)| (k, f64::try_from(v).unwrap_or_default()))
-            .collect()
+        sums.into_iter().map(|(k, v)| (k, f64::try_from(v).unwrap_or_default())).collect()
     };
     AccountList {
         total: views.len(),
@@ -86,15 +85,7 @@ async fn list_accounts(
     Query(query): Query,
 ) -> ApiResult<Json<AccountList>> {
     let id_user = caller.user_id(&state, &user).await?;
-    list(
-        &state,
-        AccountScope {
-            id_user,
-            id_connection: None,
-            all: query.flag("all")?,
-        },
-    )
-    .await
+    list(&state, AccountScope { id_user, id_connection: None, all: query.flag("all")? }).await
 }
 
 #[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}/accounts", tag = "accounts", security(("bearer" = [])),
@@ -111,25 +102,13 @@ async fn list_connection_accounts(
     if state.store.connection(id_user, id_connection).await?.is_none() {
         return Err(ApiError::not_found("connectionNotFound", "connection"));
     }
-    list(
-        &state,
-        AccountScope {
-            id_user,
-            id_connection: Some(id_connection),
-            all: query.flag("all")?,
-        },
-    )
-    .await
+    list(&state, AccountScope { id_user, id_connection: Some(id_connection), all: query.flag("all")? }).await
 }
 
 async fn user_account(state: &AppState, caller: &Caller, user: &str, id: &str) -> ApiResult<Account> {
     let id_user = caller.user_id(state, user).await?;
     let id = parse_id(id, "id_account")?;
-    state
-        .store
-        .account(id_user, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("accountNotFound", "account"))
+    state.store.account(id_user, id).await?.ok_or_else(|| ApiError::not_found("accountNotFound", "account"))
 }
 
 /// One account, archived or disabled ones included.
@@ -158,10 +137,10 @@ async fn update_account(
 ) -> ApiResult<Json<AccountView>> {
     let account = user_account(&state, &caller, &user, &id).await?;
     let usage = body.str("usage")?;
-    if let Some(usage) = &usage {
-        if !["PRIV", "ORGA", "ASSO"].contains(&usage.as_str()) {
-            return Err(ApiError::invalid("usage", "must be PRIV, ORGA or ASSO"));
-        }
+    if let Some(usage) = &usage
+        && !["PRIV", "ORGA", "ASSO"].contains(&usage.as_str())
+    {
+        return Err(ApiError::invalid("usage", "must be PRIV, ORGA or ASSO"));
     }
     let name = body.str("name")?;
     if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
@@ -204,10 +183,7 @@ async fn sync_enabled_account(state: &AppState, account: &Account) -> ApiResult<
         .connection(account.id_user, account.id_connection)
         .await?
         .ok_or_else(|| ApiError::not_found("connectionNotFound", "connection"))?;
-    let request = SyncRequest {
-        only_account: Some(account.id),
-        ..SyncRequest::default()
-    };
+    let request = SyncRequest { only_account: Some(account.id), ..SyncRequest::default() };
     match state.syncer.sync(&connection, request).await {
         Ok(_) | Err(SyncError::Locked) => Ok(()),
         Err(SyncError::Store(e)) => Err(e.into()),

@@ -72,11 +72,7 @@ async fn client_from(state: &AppState, params: &Params) -> ApiResult<Client> {
 async fn init(State(state): State<AppState>, Body(params): Body) -> ApiResult<Json<AuthToken>> {
     let anonymous = !params.contains("client_id") && !params.contains("client_secret");
     let (client, kind, ttl) = if anonymous {
-        (
-            None,
-            TokenKind::Temporary,
-            Some(Duration::seconds(TEMPORARY_TTL_SECONDS)),
-        )
+        (None, TokenKind::Temporary, Some(Duration::seconds(TEMPORARY_TTL_SECONDS)))
     } else {
         (Some(client_from(&state, &params).await?), TokenKind::Permanent, None)
     };
@@ -104,20 +100,14 @@ async fn code(
         None | Some("requestAccess") => false,
         Some("singleAccess") => true,
         Some(other) => {
-            return Err(ApiError::invalid(
-                "type",
-                format!("'{other}' is neither requestAccess nor singleAccess"),
-            ));
+            return Err(ApiError::invalid("type", format!("'{other}' is neither requestAccess nor singleAccess")));
         }
     };
     if token.kind == TokenKind::Code {
         return Err(ApiError::Forbidden("a temporary code cannot mint other codes".into()));
     }
     let ttl = Duration::seconds(TEMPORARY_TTL_SECONDS);
-    let code = state
-        .store
-        .issue_token(token.id_user, TokenKind::Code, single, Some(ttl))
-        .await?;
+    let code = state.store.issue_token(token.id_user, TokenKind::Code, single, Some(ttl)).await?;
     Ok(Json(AuthCode {
         code: code.secret,
         r#type: "temporary",
@@ -141,21 +131,17 @@ async fn access(State(state): State<AppState>, Body(params): Body) -> ApiResult<
     expect_grant(&params, "authorization_code")?;
     let client = client_from(&state, &params).await?;
     let code = params.require_str("code")?;
-    if let Some(uri) = params.str("redirect_uri")? {
-        if !state.store.client_redirect_uris(client.id).await?.contains(&uri) {
-            return Err(ApiError::invalid("redirect_uri", "not registered for this client"));
-        }
+    if let Some(uri) = params.str("redirect_uri")?
+        && !state.store.client_redirect_uris(client.id).await?.contains(&uri)
+    {
+        return Err(ApiError::invalid("redirect_uri", "not registered for this client"));
     }
     let id_user = state
         .store
         .redeem_code(&code)
         .await?
         .ok_or_else(|| ApiError::invalid("code", "unknown, expired or already used"))?;
-    let user = state
-        .store
-        .user(id_user)
-        .await?
-        .ok_or_else(|| ApiError::invalid("code", "its user is gone"))?;
+    let user = state.store.user(id_user).await?.ok_or_else(|| ApiError::invalid("code", "its user is gone"))?;
     match user.id_client {
         Some(owner) if owner != client.id => {
             return Err(ApiError::invalid("code", "issued for a user of another client"));
@@ -164,14 +150,8 @@ async fn access(State(state): State<AppState>, Body(params): Body) -> ApiResult<
         None => state.store.adopt_user(user.id, client.id).await?,
         Some(_) => {}
     }
-    let token = state
-        .store
-        .issue_token(user.id, TokenKind::Permanent, false, None)
-        .await?;
-    Ok(Json(AccessToken {
-        access_token: token.secret,
-        token_type: "Bearer",
-    }))
+    let token = state.store.issue_token(user.id, TokenKind::Permanent, false, None).await?;
+    Ok(Json(AccessToken { access_token: token.secret, token_type: "Bearer" }))
 }
 
 /// A new permanent token for one of the client's users (a new user when `id_user` is absent).
@@ -193,10 +173,7 @@ async fn renew(State(state): State<AppState>, Body(params): Body) -> ApiResult<J
         None => state.store.create_user(Some(client.id), "web").await?.id,
     };
     let token = state.store.renew_permanent_token(id_user, revoke_previous).await?;
-    Ok(Json(AccessToken {
-        access_token: token.secret,
-        token_type: "Bearer",
-    }))
+    Ok(Json(AccessToken { access_token: token.secret, token_type: "Bearer" }))
 }
 
 /// Revoke the calling token.

@@ -22,28 +22,15 @@ use crate::sync::{SyncError, SyncOutcome, SyncRequest};
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_connections, create_connection))
-        .routes(routes!(
-            get_connection,
-            update_connection,
-            sync_connection,
-            delete_connection
-        ))
+        .routes(routes!(get_connection, update_connection, sync_connection, delete_connection))
         .routes(routes!(list_sources))
         .routes(routes!(get_source, update_source))
         .routes(routes!(list_logs))
 }
 
 /// Body keys of `POST …/connections/{id}` that are instructions, not answers to the bank.
-const CONTROL_KEYS: [&str; 8] = [
-    "resume",
-    "active",
-    "expire",
-    "refresh_auth",
-    "source",
-    "decoupled",
-    "id_connector",
-    "connector_uuid",
-];
+const CONTROL_KEYS: [&str; 8] =
+    ["resume", "active", "expire", "refresh_auth", "source", "decoupled", "id_connector", "connector_uuid"];
 
 #[derive(Serialize, ToSchema)]
 pub struct ConnectionList {
@@ -66,11 +53,7 @@ pub struct ConnectionLogList {
 async fn user_connection(state: &AppState, caller: &Caller, user: &str, id: &str) -> ApiResult<Connection> {
     let id_user = caller.user_id(state, user).await?;
     let id = parse_id(id, "id_connection")?;
-    state
-        .store
-        .connection(id_user, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("connectionNotFound", "connection"))
+    state.store.connection(id_user, id).await?.ok_or_else(|| ApiError::not_found("connectionNotFound", "connection"))
 }
 
 /// Renders a connection with the `expand`ed relations (`connector`, `sources`).
@@ -83,12 +66,7 @@ async fn render(state: &AppState, connection: &Connection, expand: &Params) -> A
             "connector" => view.connector = connector.map(|c| ConnectorView::new(c, &state.clock)),
             "sources" => {
                 let sources = state.store.connection_sources(connection.id).await?;
-                view.sources = Some(
-                    sources
-                        .iter()
-                        .map(|s| ConnectionSourceView::new(s, &state.clock))
-                        .collect(),
-                );
+                view.sources = Some(sources.iter().map(|s| ConnectionSourceView::new(s, &state.clock)).collect());
             }
             // Powens clients may ask for relations bankd serves elsewhere; they are ignored.
             _ => {}
@@ -144,11 +122,9 @@ fn sync_failed(e: SyncError) -> ApiError {
 /// Powens answers a refused credential check with a `wrongpass` error rather than a connection.
 fn refused(outcome: &SyncOutcome) -> Option<ApiError> {
     match &outcome.error {
-        Some(e @ SourceError::WrongPass { message }) => Some(ApiError::Bank {
-            code: e.state().as_str(),
-            description: e.to_string(),
-            message: message.clone(),
-        }),
+        Some(e @ SourceError::WrongPass { message }) => {
+            Some(ApiError::Bank { code: e.state().as_str(), description: e.to_string(), message: message.clone() })
+        }
         _ => None,
     }
 }
@@ -157,10 +133,7 @@ fn refused(outcome: &SyncOutcome) -> Option<ApiError> {
 fn source_param(params: &Params, connector: &Connector) -> ApiResult<Option<String>> {
     match params.str("source")? {
         Some(name) if connector.sources.iter().any(|s| s.name == name) => Ok(Some(name)),
-        Some(name) => Err(ApiError::invalid(
-            "source",
-            format!("the connector has no source named '{name}'"),
-        )),
+        Some(name) => Err(ApiError::invalid("source", format!("the connector has no source named '{name}'"))),
         None => Ok(None),
     }
 }
@@ -185,30 +158,14 @@ async fn create_connection(
     };
     let credentials = credentials_from(&body, connector, true)?;
     let only_source = source_param(&query, connector)?.or(source_param(&body, connector)?);
-    let id = state
-        .store
-        .create_connection(id_user, connector, &credentials, &state.syncer.key)
-        .await?;
+    let id = state.store.create_connection(id_user, connector, &credentials, &state.syncer.key).await?;
     let connection = state
         .store
         .connection(id_user, id)
         .await?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("connection {id} vanished")))?;
-    let input = UserInput {
-        authenticating: true,
-        ..UserInput::default()
-    };
-    let outcome = state
-        .syncer
-        .sync(
-            &connection,
-            SyncRequest {
-                input,
-                only_source,
-                ..SyncRequest::default()
-            },
-        )
-        .await;
+    let input = UserInput { authenticating: true, ..UserInput::default() };
+    let outcome = state.syncer.sync(&connection, SyncRequest { input, only_source, ..SyncRequest::default() }).await;
     let outcome = outcome.map_err(sync_failed)?;
     if let Some(refusal) = refused(&outcome) {
         // Nothing of a refused connection is kept.
@@ -234,10 +191,7 @@ async fn list_connections(
     for connection in state.store.connections_of_user(id_user, query.flag("all")?).await? {
         connections.push(render(&state, &connection, &query).await?);
     }
-    Ok(Json(ConnectionList {
-        total: connections.len(),
-        connections,
-    }))
+    Ok(Json(ConnectionList { total: connections.len(), connections }))
 }
 
 #[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}", tag = "connections", security(("bearer" = [])),
@@ -278,10 +232,7 @@ async fn update_connection(
     };
     let active = body.bool("active")?;
     if active.is_some() || expire.is_some() {
-        state
-            .store
-            .update_connection_settings(connection.id, active, expire)
-            .await?;
+        state.store.update_connection_settings(connection.id, active, expire).await?;
     }
 
     let credentials = credentials_from(&body, connector, false)?;
@@ -333,11 +284,7 @@ async fn sync_connection(
 ) -> ApiResult<Json<ConnectionView>> {
     let connection = user_connection(&state, &caller, &user, &id).await?;
     query.bool("psu_requested")?;
-    state
-        .syncer
-        .sync(&connection, SyncRequest::default())
-        .await
-        .map_err(sync_failed)?;
+    state.syncer.sync(&connection, SyncRequest::default()).await.map_err(sync_failed)?;
     let connection = reload(&state, &connection).await?;
     Ok(Json(render(&state, &connection, &query).await?))
 }
@@ -369,10 +316,7 @@ async fn list_sources(
     let connection = user_connection(&state, &caller, &user, &id).await?;
     let sources = state.store.connection_sources(connection.id).await?;
     Ok(Json(ConnectionSourceList {
-        sources: sources
-            .iter()
-            .map(|s| ConnectionSourceView::new(s, &state.clock))
-            .collect(),
+        sources: sources.iter().map(|s| ConnectionSourceView::new(s, &state.clock)).collect(),
     }))
 }
 
@@ -442,10 +386,7 @@ async fn list_logs(
 ) -> ApiResult<Json<ConnectionLogList>> {
     let connection = user_connection(&state, &caller, &user, &id).await?;
     let date = |name: &str| -> ApiResult<_> {
-        query
-            .str(name)?
-            .map(|text| state.clock.parse_datetime(name, &text))
-            .transpose()
+        query.str(name)?.map(|text| state.clock.parse_datetime(name, &text)).transpose()
     };
     let filter = LogFilter {
         min_date: date("min_date")?,

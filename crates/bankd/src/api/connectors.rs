@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Path, parse_id};
+use super::extract::{Path, Query, parse_id};
 use super::wire::{ConnectorSourceView, ConnectorView};
 use crate::catalog::{Catalog, Connector};
 
@@ -43,20 +43,22 @@ pub fn find_connector<'a>(catalog: &'a Catalog, segment: &str) -> ApiResult<&'a 
 
 /// Every connector, with its credential form (`fields`) and `sources` (always expanded).
 #[utoipa::path(get, path = "/connectors", tag = "connectors",
-    params(("expand" = Option<String>, Query, description = "`fields,sources` (always included)")),
-    responses((status = 200, body = ConnectorList)))]
-async fn list_connectors(State(state): State<AppState>) -> Json<ConnectorList> {
+    params(("expand" = Option<String>, Query, description = "`fields,sources` (always included)"),
+        ("country_codes" = Option<String>, Query, description = "comma-separated ISO 3166 codes")),
+    responses((status = 200, body = ConnectorList), (status = 400, body = ErrorBody)))]
+async fn list_connectors(State(state): State<AppState>, Query(query): Query) -> ApiResult<Json<ConnectorList>> {
+    let countries: Option<Vec<String>> = query
+        .str("country_codes")?
+        .map(|codes| codes.split(',').map(|c| c.trim().to_ascii_uppercase()).filter(|c| !c.is_empty()).collect());
     let connectors: Vec<ConnectorView> = state
         .catalog
         .connectors
         .iter()
         .filter(|c| !c.hidden)
+        .filter(|c| countries.as_ref().is_none_or(|wanted| c.countries.iter().any(|have| wanted.contains(have))))
         .map(|c| ConnectorView::new(c, &state.clock))
         .collect();
-    Json(ConnectorList {
-        total: connectors.len(),
-        connectors,
-    })
+    Ok(Json(ConnectorList { total: connectors.len(), connectors }))
 }
 
 #[utoipa::path(get, path = "/connectors/{id_connector}", tag = "connectors",
@@ -72,11 +74,7 @@ async fn get_connector(State(state): State<AppState>, Path(id): Path<String>) ->
     responses((status = 200, body = ConnectorSourceList), (status = 404, body = ErrorBody)))]
 async fn list_sources(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ConnectorSourceList>> {
     let connector = find_connector(&state.catalog, &id)?;
-    let sources = connector
-        .sources
-        .iter()
-        .map(|s| ConnectorSourceView::new(connector, s, &state.clock))
-        .collect();
+    let sources = connector.sources.iter().map(|s| ConnectorSourceView::new(connector, s, &state.clock)).collect();
     Ok(Json(ConnectorSourceList { sources }))
 }
 

@@ -39,11 +39,7 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     /// An error reported by a bank (`wrongpass`, `websiteUnavailable`, …), with the bank's own text.
     #[error("{description}")]
-    Bank {
-        code: &'static str,
-        description: String,
-        message: Option<String>,
-    },
+    Bank { code: &'static str, description: String, message: Option<String> },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -63,10 +59,7 @@ pub struct ErrorBody {
 
 impl ApiError {
     pub fn invalid(field: impl Into<String>, why: impl Into<String>) -> Self {
-        ApiError::InvalidValue {
-            field: field.into(),
-            why: why.into(),
-        }
+        ApiError::InvalidValue { field: field.into(), why: why.into() }
     }
 
     pub fn missing(field: impl Into<String>) -> Self {
@@ -124,17 +117,9 @@ impl From<StoreError> for ApiError {
 /// Renders an error envelope; used by [`ApiError`] and by the panic and fallback handlers.
 pub fn envelope(status: StatusCode, code: &str, description: String, message: Option<String>) -> Response {
     let request_id = REQUEST_ID.try_with(|id| *id).ok();
-    let body = ErrorBody {
-        code: code.to_owned(),
-        description,
-        message,
-        request_id,
-    };
+    let body = ErrorBody { code: code.to_owned(), description, message, request_id };
     let mut response = (status, axum::Json(body)).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
     response
 }
 

@@ -72,9 +72,7 @@ impl Params {
             },
             _ => None,
         };
-        parsed
-            .map(Some)
-            .ok_or_else(|| ApiError::invalid(name, "expected a boolean (true, false, 1 or 0)"))
+        parsed.map(Some).ok_or_else(|| ApiError::invalid(name, "expected a boolean (true, false, 1 or 0)"))
     }
 
     pub fn flag(&self, name: &str) -> ApiResult<bool> {
@@ -105,12 +103,8 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let content_type = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let content_type =
+            req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
         if content_type.starts_with("multipart/form-data") {
             return parse_multipart(req, state).await.map(Body);
         }
@@ -190,10 +184,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> 
 pub fn parse_id(segment: &str, name: &str) -> ApiResult<i64> {
     match segment.parse::<i64>() {
         Ok(id) if id > 0 => Ok(id),
-        _ => Err(ApiError::invalid(
-            name,
-            format!("'{segment}' is not a positive integer id"),
-        )),
+        _ => Err(ApiError::invalid(name, format!("'{segment}' is not a positive integer id"))),
     }
 }
 
@@ -216,14 +207,12 @@ impl Caller {
                 if id == token.id_user {
                     Ok(id)
                 } else {
-                    Err(ApiError::Forbidden(
-                        "this token does not give access to that user".into(),
-                    ))
+                    Err(ApiError::Forbidden("this token does not give access to that user".into()))
                 }
             }
-            Caller::Client(_) if segment == "me" => Err(ApiError::Forbidden(
-                "'me' needs a user token, not client credentials".into(),
-            )),
+            Caller::Client(_) if segment == "me" => {
+                Err(ApiError::Forbidden("'me' needs a user token, not client credentials".into()))
+            }
             Caller::Client(client) => {
                 let id = parse_id(segment, "id_user")?;
                 match state.store.user(id).await? {
@@ -249,22 +238,14 @@ impl FromRequestParts<AppState> for Caller {
         let (scheme, credentials) = header.split_once(' ').ok_or(ApiError::InvalidToken)?;
         let credentials = credentials.trim();
         if scheme.eq_ignore_ascii_case("bearer") {
-            let token = state
-                .store
-                .find_token(credentials)
-                .await?
-                .ok_or(ApiError::InvalidToken)?;
+            let token = state.store.find_token(credentials).await?.ok_or(ApiError::InvalidToken)?;
             return Ok(Caller::User(token));
         }
         if scheme.eq_ignore_ascii_case("basic") {
             let decoded = STANDARD.decode(credentials).map_err(|_| ApiError::InvalidToken)?;
             let decoded = String::from_utf8(decoded).map_err(|_| ApiError::InvalidToken)?;
             let (id, secret) = decoded.split_once(':').ok_or(ApiError::InvalidToken)?;
-            let client = state
-                .store
-                .authenticate_client(id, secret)
-                .await?
-                .ok_or(ApiError::InvalidToken)?;
+            let client = state.store.authenticate_client(id, secret).await?.ok_or(ApiError::InvalidToken)?;
             return Ok(Caller::Client(client));
         }
         Err(ApiError::InvalidToken)

@@ -81,14 +81,9 @@ pub fn router(state: AppState) -> Router {
         .merge(accounts::routes())
         .merge(transactions::routes())
         .merge(webauth::routes());
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/2.0", api)
-        .split_for_parts();
-    let sandbox: Router<AppState> = if state.settings.sandbox {
-        crate::sources::sandbox::consent_router().with_state(())
-    } else {
-        Router::new()
-    };
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/2.0", api).split_for_parts();
+    let sandbox: Router<AppState> =
+        if state.settings.sandbox { crate::sources::sandbox::consent_router().with_state(()) } else { Router::new() };
 
     Router::new()
         .merge(api)

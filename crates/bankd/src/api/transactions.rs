@@ -76,23 +76,13 @@ fn calendar_bound(name: &str, text: &str, end: bool) -> ApiResult<NaiveDate> {
     let invalid = || ApiError::invalid(name, "expected YYYY-MM-DD, YYYY-MM or YYYY");
     let parts: Vec<&str> = text.trim().split('-').collect();
     let number = |s: &str| s.parse::<u32>().map_err(|_| invalid());
-    let year = parts
-        .first()
-        .ok_or_else(invalid)?
-        .parse::<i32>()
-        .map_err(|_| invalid())?;
+    let year = parts.first().ok_or_else(invalid)?.parse::<i32>().map_err(|_| invalid())?;
     let date = match parts.len() {
         1 if end => NaiveDate::from_ymd_opt(year, 12, 31),
         1 => NaiveDate::from_ymd_opt(year, 1, 1),
         2 => {
             let first = NaiveDate::from_ymd_opt(year, number(parts[1])?, 1).ok_or_else(invalid)?;
-            if end {
-                first
-                    .checked_add_months(chrono::Months::new(1))
-                    .and_then(|d| d.pred_opt())
-            } else {
-                Some(first)
-            }
+            if end { first.checked_add_months(chrono::Months::new(1)).and_then(|d| d.pred_opt()) } else { Some(first) }
         }
         3 => {
             // A datetime's date part is accepted too.
@@ -105,13 +95,9 @@ fn calendar_bound(name: &str, text: &str, end: bool) -> ApiResult<NaiveDate> {
 }
 
 fn amount_bind(name: &str, text: &str) -> ApiResult<Bind> {
-    let value: Decimal = text
-        .trim()
-        .parse()
-        .map_err(|_| ApiError::invalid(name, format!("'{text}' is not an amount")))?;
-    to_units(value)
-        .map(Bind::I64)
-        .map_err(|e| ApiError::invalid(name, e.to_string()))
+    let value: Decimal =
+        text.trim().parse().map_err(|_| ApiError::invalid(name, format!("'{text}' is not an amount")))?;
+    to_units(value).map(Bind::I64).map_err(|e| ApiError::invalid(name, e.to_string()))
 }
 
 /// Translates Powens' query parameters into conditions on the stored rows.
@@ -129,22 +115,13 @@ fn conditions(state: &AppState, id_user: i64, scope: &Scope, query: &Params) -> 
         Some(_) => return Err(ApiError::invalid("filter", "must be application_date or date")),
     };
     if let Some(text) = query.str("min_date")? {
-        c.and(
-            &format!("{date_column} >= ?"),
-            [Bind::Date(calendar_bound("min_date", &text, false)?)],
-        );
+        c.and(&format!("{date_column} >= ?"), [Bind::Date(calendar_bound("min_date", &text, false)?)]);
     }
     if let Some(text) = query.str("max_date")? {
-        c.and(
-            &format!("{date_column} <= ?"),
-            [Bind::Date(calendar_bound("max_date", &text, true)?)],
-        );
+        c.and(&format!("{date_column} <= ?"), [Bind::Date(calendar_bound("max_date", &text, true)?)]);
     }
     if let Some(text) = query.str("last_update")? {
-        c.and(
-            "last_update > ?",
-            [Bind::Time(state.clock.parse_datetime("last_update", &text)?)],
-        );
+        c.and("last_update > ?", [Bind::Time(state.clock.parse_datetime("last_update", &text)?)]);
     }
     match query.bool("income")? {
         Some(true) => _ = c.and("value > 0", []),
@@ -157,10 +134,7 @@ fn conditions(state: &AppState, id_user: i64, scope: &Scope, query: &Params) -> 
         (None, true) => {}
     }
     if let Some(list) = query.str("value")? {
-        let values = list
-            .split('|')
-            .map(|v| amount_bind("value", v))
-            .collect::<ApiResult<Vec<_>>>()?;
+        let values = list.split('|').map(|v| amount_bind("value", v)).collect::<ApiResult<Vec<_>>>()?;
         let marks = vec!["?"; values.len()].join(", ");
         c.and(&format!("value IN ({marks})"), values);
     }
@@ -171,10 +145,7 @@ fn conditions(state: &AppState, id_user: i64, scope: &Scope, query: &Params) -> 
         c.and("value <= ?", [amount_bind("max_value", &text)?]);
     }
     if let Some(text) = query.str("wording")? {
-        c.and(
-            "LOWER(COALESCE(wording, simplified_wording)) LIKE ?",
-            [Bind::Text(like(&text))],
-        );
+        c.and("LOWER(COALESCE(wording, simplified_wording)) LIKE ?", [Bind::Text(like(&text))]);
     }
     if let Some(text) = query.str("search")? {
         let pattern = like(&text);
@@ -218,11 +189,7 @@ fn page_url(state: &AppState, path: &str, query: &Params, cursor: Option<String>
     }
     let encoded = serde_urlencoded::to_string(&pairs).unwrap_or_default();
     let base = state.public_url.trim_end_matches('/');
-    if encoded.is_empty() {
-        format!("{base}{path}")
-    } else {
-        format!("{base}{path}?{encoded}")
-    }
+    if encoded.is_empty() { format!("{base}{path}") } else { format!("{base}{path}?{encoded}") }
 }
 
 async fn list(state: &AppState, id_user: i64, scope: Scope, query: &Params, path: &str) -> ApiResult<TransactionList> {
@@ -236,11 +203,7 @@ async fn list(state: &AppState, id_user: i64, scope: Scope, query: &Params, path
     let page = state.store.list_transactions(&filter).await?;
     let currencies: HashMap<i64, CurrencyView> = state
         .store
-        .accounts(AccountScope {
-            id_user,
-            id_connection: None,
-            all: true,
-        })
+        .accounts(AccountScope { id_user, id_connection: None, all: true })
         .await?
         .into_iter()
         .map(|a| (a.id, CurrencyView::of(a.currency.as_deref().unwrap_or("EUR"))))
@@ -248,46 +211,24 @@ async fn list(state: &AppState, id_user: i64, scope: Scope, query: &Params, path
     let fallback = CurrencyView::of("EUR");
     let today = Utc::now().with_timezone(&state.clock.tz).date_naive();
     let bound = |name: &str, end: bool| -> ApiResult<NaiveDate> {
-        Ok(query
-            .str(name)?
-            .map(|t| calendar_bound(name, &t, end))
-            .transpose()?
-            .unwrap_or(today))
+        Ok(query.str(name)?.map(|t| calendar_bound(name, &t, end)).transpose()?.unwrap_or(today))
     };
     let next = (page.rows.len() as i64 == limit)
         .then(|| page.rows.last())
         .flatten()
-        .map(|last| Link {
-            href: page_url(state, path, query, Some(encode_cursor(last))),
-        });
+        .map(|last| Link { href: page_url(state, path, query, Some(encode_cursor(last))) });
     Ok(TransactionList {
         first_date: page.first_date.map_or_else(|| bound("min_date", false), Ok)?,
         last_date: page.last_date.map_or_else(|| bound("max_date", true), Ok)?,
-        result_min_date: page
-            .rows
-            .iter()
-            .map(|t| t.date)
-            .min()
-            .map_or_else(|| bound("min_date", false), Ok)?,
-        result_max_date: page
-            .rows
-            .iter()
-            .map(|t| t.date)
-            .max()
-            .map_or_else(|| bound("max_date", true), Ok)?,
+        result_min_date: page.rows.iter().map(|t| t.date).min().map_or_else(|| bound("min_date", false), Ok)?,
+        result_max_date: page.rows.iter().map(|t| t.date).max().map_or_else(|| bound("max_date", true), Ok)?,
         total: page.total,
         transactions: page
             .rows
             .iter()
             .map(|t| TransactionView::new(t, currencies.get(&t.id_account).unwrap_or(&fallback), &state.clock))
             .collect(),
-        _links: Links {
-            this: Link {
-                href: page_url(state, path, query, None),
-            },
-            next,
-            prev: None,
-        },
+        _links: Links { this: Link { href: page_url(state, path, query, None) }, next, prev: None },
     })
 }
 
@@ -325,9 +266,7 @@ async fn list_account_transactions(
     if state.store.account(id_user, id).await?.is_none() {
         return Err(ApiError::not_found("accountNotFound", "account"));
     }
-    Ok(Json(
-        list(&state, id_user, Scope::Account(id), &query, uri.path()).await?,
-    ))
+    Ok(Json(list(&state, id_user, Scope::Account(id), &query, uri.path()).await?))
 }
 
 #[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}/transactions", tag = "transactions", security(("bearer" = [])),
@@ -345,19 +284,13 @@ async fn list_connection_transactions(
     if state.store.connection(id_user, id).await?.is_none() {
         return Err(ApiError::not_found("connectionNotFound", "connection"));
     }
-    Ok(Json(
-        list(&state, id_user, Scope::Connection(id), &query, uri.path()).await?,
-    ))
+    Ok(Json(list(&state, id_user, Scope::Connection(id), &query, uri.path()).await?))
 }
 
 async fn user_transaction(state: &AppState, caller: &Caller, user: &str, id: &str) -> ApiResult<Transaction> {
     let id_user = caller.user_id(state, user).await?;
     let id = parse_id(id, "id_transaction")?;
-    state
-        .store
-        .transaction(id_user, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("transactionNotFound", "transaction"))
+    state.store.transaction(id_user, id).await?.ok_or_else(|| ApiError::not_found("transactionNotFound", "transaction"))
 }
 
 async fn render(state: &AppState, t: &Transaction) -> ApiResult<TransactionView> {
@@ -392,10 +325,7 @@ async fn update_transaction(
     let t = user_transaction(&state, &caller, &user, &id).await?;
     let application_date = body
         .str("application_date")?
-        .map(|d| {
-            d.parse::<NaiveDate>()
-                .map_err(|_| ApiError::invalid("application_date", "expected YYYY-MM-DD"))
-        })
+        .map(|d| d.parse::<NaiveDate>().map_err(|_| ApiError::invalid("application_date", "expected YYYY-MM-DD")))
         .transpose()?;
     if application_date.is_some_and(|d| d.year() < 1900) {
         return Err(ApiError::invalid("application_date", "too far in the past"));

@@ -14,9 +14,7 @@ use super::extract::{Caller, Path};
 use super::wire::UserView;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_users))
-        .routes(routes!(get_user, delete_user))
+    OpenApiRouter::new().routes(routes!(list_users)).routes(routes!(get_user, delete_user))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -32,17 +30,9 @@ async fn list_users(State(state): State<AppState>, caller: Caller) -> ApiResult<
     let Caller::Client(client) = caller else {
         return Err(ApiError::Forbidden("listing users needs client credentials".into()));
     };
-    let users: Vec<UserView> = state
-        .store
-        .users_of_client(client.id)
-        .await?
-        .iter()
-        .map(|u| UserView::new(u, &state.clock))
-        .collect();
-    Ok(Json(UserList {
-        total: users.len(),
-        users,
-    }))
+    let users: Vec<UserView> =
+        state.store.users_of_client(client.id).await?.iter().map(|u| UserView::new(u, &state.clock)).collect();
+    Ok(Json(UserList { total: users.len(), users }))
 }
 
 /// One user: `me`, or an id the caller may reach.
@@ -55,11 +45,7 @@ async fn get_user(
     Path(id_user): Path<String>,
 ) -> ApiResult<Json<UserView>> {
     let id = caller.user_id(&state, &id_user).await?;
-    let user = state
-        .store
-        .user(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("userNotFound", "user"))?;
+    let user = state.store.user(id).await?.ok_or_else(|| ApiError::not_found("userNotFound", "user"))?;
     Ok(Json(UserView::new(&user, &state.clock)))
 }
 

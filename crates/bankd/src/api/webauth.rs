@@ -24,10 +24,7 @@ use crate::store::connections::WebauthRequest;
 use crate::sync::SyncRequest;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(webauth_url))
-        .routes(routes!(webauth))
-        .routes(routes!(callback))
+    OpenApiRouter::new().routes(routes!(webauth_url)).routes(routes!(webauth)).routes(routes!(callback))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -44,12 +41,7 @@ async fn prepare(state: &AppState, id_user: i64, query: &Params) -> ApiResult<St
         .client_by_client_id(&client_id)
         .await?
         .ok_or_else(|| ApiError::invalid("client_id", "unknown client"))?;
-    if !state
-        .store
-        .client_redirect_uris(client.id)
-        .await?
-        .contains(&redirect_uri)
-    {
+    if !state.store.client_redirect_uris(client.id).await?.contains(&redirect_uri) {
         return Err(ApiError::invalid("redirect_uri", "not registered for this client"));
     }
     let id_connection = parse_id(&query.require_str("id_connection")?, "id_connection")?;
@@ -58,22 +50,14 @@ async fn prepare(state: &AppState, id_user: i64, query: &Params) -> ApiResult<St
         .connection(id_user, id_connection)
         .await?
         .ok_or_else(|| ApiError::not_found("connectionNotFound", "connection"))?;
-    let pending = match (
-        connection.state.as_deref(),
-        state.store.latest_webauth_request(connection.id).await?,
-    ) {
+    let pending = match (connection.state.as_deref(), state.store.latest_webauth_request(connection.id).await?) {
         (Some("webauthRequired"), Some(pending)) => pending,
         _ => {
-            return Err(ApiError::Conflict(
-                "the connection does not need a web authentication".into(),
-            ));
+            return Err(ApiError::Conflict("the connection does not need a web authentication".into()));
         }
     };
     let client_state = query.str("state")?;
-    state
-        .store
-        .set_webauth_return(&pending.state, &redirect_uri, client_state.as_deref())
-        .await?;
+    state.store.set_webauth_return(&pending.state, &redirect_uri, client_state.as_deref()).await?;
     Ok(pending.bank_url)
 }
 
@@ -87,9 +71,7 @@ async fn webauth_url(
     UserToken(token): UserToken,
     Query(query): Query,
 ) -> ApiResult<Json<WebauthUrl>> {
-    Ok(Json(WebauthUrl {
-        url: prepare(&state, token.id_user, &query).await?,
-    }))
+    Ok(Json(WebauthUrl { url: prepare(&state, token.id_user, &query).await? }))
 }
 
 /// Browser entry: redirects to the bank's page (`token` is a temporary code of the user).
@@ -121,27 +103,11 @@ async fn callback(State(state): State<AppState>, Query(query): Query) -> ApiResu
         .await?
         .ok_or_else(|| ApiError::not_found("connectionNotFound", "connection"))?;
     if let Some(error) = query.str("error")? {
-        return Ok(finish(
-            &request,
-            Err((error, "the user did not authorize access at the bank".into())),
-        ));
+        return Ok(finish(&request, Err((error, "the user did not authorize access at the bank".into()))));
     }
     let code = query.require_str("code")?;
-    let input = UserInput {
-        webauth_code: Some(code),
-        authenticating: true,
-        ..UserInput::default()
-    };
-    let outcome = state
-        .syncer
-        .sync(
-            &connection,
-            SyncRequest {
-                input,
-                ..SyncRequest::default()
-            },
-        )
-        .await;
+    let input = UserInput { webauth_code: Some(code), authenticating: true, ..UserInput::default() };
+    let outcome = state.syncer.sync(&connection, SyncRequest { input, ..SyncRequest::default() }).await;
     let result = match outcome {
         Ok(outcome) => match outcome.error {
             None => Ok(connection.id),
@@ -167,10 +133,8 @@ fn finish(request: &WebauthRequest, result: Result<i64, (String, String)>) -> Re
             redirect(&format!("{uri}?{query}"))
         }
         None => {
-            let body: serde_json::Map<String, serde_json::Value> = pairs
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v)))
-                .collect();
+            let body: serde_json::Map<String, serde_json::Value> =
+                pairs.into_iter().map(|(k, v)| (k.to_owned(), serde_json::Value::String(v))).collect();
             Json(body).into_response()
         }
     }

@@ -65,11 +65,7 @@ pub struct UserView {
 
 impl UserView {
     pub fn new(user: &User, clock: &ApiClock) -> Self {
-        UserView {
-            id: user.id,
-            signin: clock.datetime(user.signin),
-            platform: user.platform.clone(),
-        }
+        UserView { id: user.id, signin: clock.datetime(user.signin), platform: user.platform.clone() }
     }
 }
 
@@ -97,13 +93,7 @@ impl CurrencyView {
             "KWD" => ("Kuwaiti dinar", "KD", 3, false),
             other => (other, other, 2, false),
         };
-        CurrencyView {
-            id: code.to_owned(),
-            name: name.into(),
-            symbol: symbol.into(),
-            precision,
-            prefix,
-        }
+        CurrencyView { id: code.to_owned(), name: name.into(), symbol: symbol.into(), precision, prefix }
     }
 }
 
@@ -142,22 +132,12 @@ impl FieldView {
             required: field.required,
             regex: field.regex.clone(),
             values: field.values.as_ref().map(|values| {
-                values
-                    .iter()
-                    .map(|v| FieldValueView {
-                        label: v.label.clone(),
-                        value: v.value.clone(),
-                    })
-                    .collect()
+                values.iter().map(|v| FieldValueView { label: v.label.clone(), value: v.value.clone() }).collect()
             }),
             connector_sources: connector
                 .map(|c| c.sources.iter().map(|s| s.name.clone()).collect())
                 .unwrap_or_default(),
-            auth_mechanisms: vec![
-                connector
-                    .map_or("credentials", |c| c.auth_mechanism.as_str())
-                    .to_owned(),
-            ],
+            auth_mechanisms: vec![connector.map_or("credentials", |c| c.auth_mechanism.as_str()).to_owned()],
         }
     }
 }
@@ -247,19 +227,8 @@ impl ConnectorView {
             account_usages: vec!["PRIV".into()],
             products: vec!["bank".into()],
             fields: c.fields.iter().map(|f| FieldView::new(f, Some(c))).collect(),
-            sources: c
-                .sources
-                .iter()
-                .map(|s| ConnectorSourceView::new(c, s, clock))
-                .collect(),
-            countries: c
-                .countries
-                .iter()
-                .map(|id| CountryView {
-                    id: id.clone(),
-                    name: country_name(id),
-                })
-                .collect(),
+            sources: c.sources.iter().map(|s| ConnectorSourceView::new(c, s, clock)).collect(),
+            countries: c.countries.iter().map(|id| CountryView { id: id.clone(), name: country_name(id) }).collect(),
             urls: Vec::new(),
         }
     }
@@ -487,18 +456,13 @@ impl AccountView {
 
 /// Powens' numeric id of an account type: its place in the closed list, from 1.
 pub fn account_type_id(kind: &str) -> i64 {
-    ACCOUNT_TYPES
-        .iter()
-        .position(|k| *k == kind)
-        .map_or(ACCOUNT_TYPES.len() as i64, |i| i as i64 + 1)
+    ACCOUNT_TYPES.iter().position(|k| *k == kind).map_or(ACCOUNT_TYPES.len() as i64, |i| i as i64 + 1)
 }
 
 /// `7 481,01 €` / `$1,234.50`: how the bank would print it.
 fn format_amount(value: Decimal, currency: &CurrencyView) -> String {
     let fixed = format!("{:.*}", currency.precision as usize, value.abs());
-    let (int_part, frac) = fixed
-        .split_once('.')
-        .map_or((fixed.as_str(), None), |(i, f)| (i, Some(f)));
+    let (int_part, frac) = fixed.split_once('.').map_or((fixed.as_str(), None), |(i, f)| (i, Some(f)));
     let (group, decimal) = if currency.prefix { (',', '.') } else { ('\u{a0}', ',') };
     let mut grouped = String::new();
     for (i, digit) in int_part.chars().enumerate() {
@@ -511,11 +475,7 @@ fn format_amount(value: Decimal, currency: &CurrencyView) -> String {
         grouped.push(decimal);
         grouped.push_str(frac);
     }
-    let sign = if value.is_sign_negative() && !value.is_zero() {
-        "-"
-    } else {
-        ""
-    };
+    let sign = if value.is_sign_negative() && !value.is_zero() { "-" } else { "" };
     if currency.prefix {
         format!("{sign}{}{grouped}", currency.symbol)
     } else {
@@ -582,16 +542,12 @@ pub struct TransactionView {
 
 impl TransactionView {
     pub fn new(t: &Transaction, currency: &CurrencyView, clock: &ApiClock) -> Self {
-        let counterparty = t
-            .counterparty
-            .as_deref()
-            .and_then(parse_counterparty)
-            .map(|c| CounterpartyView {
-                label: c.label,
-                account_scheme_name: c.account_scheme_name,
-                account_identification: c.account_identification,
-                r#type: c.kind.to_owned(),
-            });
+        let counterparty = t.counterparty.as_deref().and_then(parse_counterparty).map(|c| CounterpartyView {
+            label: c.label,
+            account_scheme_name: c.account_scheme_name,
+            account_identification: c.account_identification,
+            r#type: c.kind.to_owned(),
+        });
         TransactionView {
             id: t.id,
             id_account: t.id_account,

@@ -70,11 +70,7 @@ mod tests {
     }
 
     fn known(id: i64, webid: &str, deleted: bool) -> KnownAccount {
-        KnownAccount {
-            id,
-            webid: webid.into(),
-            deleted,
-        }
+        KnownAccount { id, webid: webid.into(), deleted }
     }
 
     #[test]
@@ -82,10 +78,7 @@ mod tests {
         let fetched = [bank("a"), bank("b")];
         assert_eq!(
             plan_accounts(&[], &fetched),
-            vec![
-                AccountChange::Discover(&fetched[0]),
-                AccountChange::Discover(&fetched[1])
-            ]
+            vec![AccountChange::Discover(&fetched[0]), AccountChange::Discover(&fetched[1])]
         );
     }
 
@@ -94,10 +87,7 @@ mod tests {
         let fetched = [bank("a")];
         assert_eq!(
             plan_accounts(&[known(1, "a", false)], &fetched),
-            vec![AccountChange::Refresh {
-                id: 1,
-                account: &fetched[0]
-            }]
+            vec![AccountChange::Refresh { id: 1, account: &fetched[0] }]
         );
     }
 
@@ -107,23 +97,11 @@ mod tests {
         let known_now = [known(1, "a", false), known(2, "b", false)];
         assert_eq!(
             plan_accounts(&known_now, &fetched),
-            vec![
-                AccountChange::Refresh {
-                    id: 1,
-                    account: &fetched[0]
-                },
-                AccountChange::Archive { id: 2 }
-            ]
+            vec![AccountChange::Refresh { id: 1, account: &fetched[0] }, AccountChange::Archive { id: 2 }]
         );
         // Already archived: nothing more to do.
         let archived = [known(1, "a", false), known(2, "b", true)];
-        assert_eq!(
-            plan_accounts(&archived, &fetched),
-            vec![AccountChange::Refresh {
-                id: 1,
-                account: &fetched[0]
-            }]
-        );
+        assert_eq!(plan_accounts(&archived, &fetched), vec![AccountChange::Refresh { id: 1, account: &fetched[0] }]);
     }
 
     #[test]
@@ -131,20 +109,14 @@ mod tests {
         let fetched = [bank("b")];
         assert_eq!(
             plan_accounts(&[known(2, "b", true)], &fetched),
-            vec![AccountChange::Refresh {
-                id: 2,
-                account: &fetched[0]
-            }]
+            vec![AccountChange::Refresh { id: 2, account: &fetched[0] }]
         );
     }
 
     #[test]
     fn an_empty_answer_archives_all_and_never_deletes() {
         let changes = plan_accounts(&[known(1, "a", false), known(2, "b", false)], &[]);
-        assert_eq!(
-            changes,
-            vec![AccountChange::Archive { id: 1 }, AccountChange::Archive { id: 2 }]
-        );
+        assert_eq!(changes, vec![AccountChange::Archive { id: 1 }, AccountChange::Archive { id: 2 }]);
     }
 
     #[test]

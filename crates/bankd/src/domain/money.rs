@@ -39,14 +39,7 @@ mod tests {
 
     #[test]
     fn round_trips_exactly() {
-        for v in [
-            dec!(0),
-            dec!(-16.22),
-            dec!(1234567.891),
-            dec!(0.0001),
-            dec!(-0.0001),
-            dec!(92233720368.5477),
-        ] {
+        for v in [dec!(0), dec!(-16.22), dec!(1234567.891), dec!(0.0001), dec!(-0.0001), dec!(92233720368.5477)] {
             assert_eq!(from_units(to_units(v).unwrap()), v.normalize());
         }
     }

@@ -83,10 +83,7 @@ pub fn reconcile(stored: &[Stored], fetched: Vec<BankTransaction>) -> Vec<Change
         }
     }
     // A booked row the bank stopped returning is history it trimmed, not a cancellation.
-    let vanished = stored
-        .iter()
-        .zip(taken)
-        .filter(|(row, taken)| !taken && is_live_pending(row));
+    let vanished = stored.iter().zip(taken).filter(|(row, taken)| !taken && is_live_pending(row));
     by_id.extend(vanished.map(|(row, _)| (row.id, Change::Delete { id: row.id })));
     by_id.sort_by_key(|(id, _)| *id);
     by_id.into_iter().map(|(_, change)| change).chain(inserts).collect()
@@ -152,17 +149,11 @@ impl<'a> Matching<'a> {
     }
 
     fn free_fetched(&self) -> Vec<usize> {
-        (0..self.fetched.len())
-            .filter(|&f| self.of_fetched[f].is_none())
-            .collect()
+        (0..self.fetched.len()).filter(|&f| self.of_fetched[f].is_none()).collect()
     }
 
     fn free_stored(&self, eligible: fn(&Stored) -> bool) -> Vec<usize> {
-        self.order
-            .iter()
-            .copied()
-            .filter(|&s| !self.taken[s] && eligible(&self.stored[s]))
-            .collect()
+        self.order.iter().copied().filter(|&s| !self.taken[s] && eligible(&self.stored[s])).collect()
     }
 
     /// Matches free rows with equal keys as multisets, in `order` and fetched order, an unchanged
@@ -247,41 +238,23 @@ mod tests {
     fn booked(pending: &BankTransaction, days: i64, webid: &str) -> BankTransaction {
         let date = pending.rdate + TimeDelta::days(days);
         let original_wording = format!("CB {}", pending.original_wording);
-        BankTransaction {
-            date,
-            original_wording,
-            coming: false,
-            ..with_webid(pending, webid)
-        }
+        BankTransaction { date, original_wording, coming: false, ..with_webid(pending, webid) }
     }
 
     fn with_webid(t: &BankTransaction, webid: &str) -> BankTransaction {
-        BankTransaction {
-            webid: Some(webid.into()),
-            ..t.clone()
-        }
+        BankTransaction { webid: Some(webid.into()), ..t.clone() }
     }
 
     fn reworded(t: &BankTransaction) -> BankTransaction {
-        BankTransaction {
-            original_wording: "NEW".into(),
-            ..t.clone()
-        }
+        BankTransaction { original_wording: "NEW".into(), ..t.clone() }
     }
 
     fn row(id: i64, bank: &BankTransaction) -> Stored {
-        Stored {
-            id,
-            deleted: false,
-            bank: bank.clone(),
-        }
+        Stored { id, deleted: false, bank: bank.clone() }
     }
 
     fn gone(id: i64, bank: &BankTransaction) -> Stored {
-        Stored {
-            deleted: true,
-            ..row(id, bank)
-        }
+        Stored { deleted: true, ..row(id, bank) }
     }
 
     fn update(id: i64, with: &BankTransaction) -> Change {
@@ -329,28 +302,17 @@ mod tests {
     #[test]
     fn table() {
         let coffee = tx(0, dec!(-3.50), "COFFEE", false);
-        let later = BankTransaction {
-            rdate: day(-1),
-            ..coffee.clone()
-        };
+        let later = BankTransaction { rdate: day(-1), ..coffee.clone() };
         let rent = tx(1, dec!(-800), "RENT", false);
         let pending = tx(0, dec!(-12.00), "SHOP", true);
         let near = tx(3, dec!(-12), "SHOP", true);
-        let early = BankTransaction {
-            date: day(6),
-            ..pending.clone()
-        };
+        let early = BankTransaction { date: day(6), ..pending.clone() };
         let new_pending = reworded(&pending);
         let [b, b_near, b_late, b_early] =
             [(&pending, 2), (&near, 1), (&pending, 11), (&pending, 0)].map(|(p, days)| booked(p, days, "b"));
-        let [coffee_c, coffee_x, coffee_y, coffee_r, rent_r] = [
-            (&coffee, "c"),
-            (&coffee, "x"),
-            (&coffee, "y"),
-            (&coffee, "r"),
-            (&rent, "r"),
-        ]
-        .map(|(t, w)| with_webid(t, w));
+        let [coffee_c, coffee_x, coffee_y, coffee_r, rent_r] =
+            [(&coffee, "c"), (&coffee, "x"), (&coffee, "y"), (&coffee, "r"), (&rent, "r")]
+                .map(|(t, w)| with_webid(t, w));
         #[rustfmt::skip] // One case a line.
         let cases: [Case; 16] = [
             ("re-sync", &[row(1, &coffee), row(2, &rent)], &[&rent, &coffee], &[]),
@@ -374,11 +336,7 @@ mod tests {
             let fetched: Vec<BankTransaction> = fetched.iter().map(|&t| t.clone()).collect();
             let changes = reconcile(stored, fetched.clone());
             assert_eq!(changes, expected, "{name}");
-            assert_eq!(
-                reconcile(&apply(stored, changes), fetched),
-                [],
-                "{name}: not idempotent"
-            );
+            assert_eq!(reconcile(&apply(stored, changes), fetched), [], "{name}: not idempotent");
         }
     }
 
@@ -414,11 +372,7 @@ mod tests {
             stored.push(Stored { id, deleted, bank });
         }
         for _ in 0..rng.gen_range(0..4) {
-            let new = if fetched.is_empty() || rng.gen_bool(0.5) {
-                random_tx(rng)
-            } else {
-                fetched[0].clone()
-            };
+            let new = if fetched.is_empty() || rng.gen_bool(0.5) { random_tx(rng) } else { fetched[0].clone() };
             fetched.insert(rng.gen_range(0..=fetched.len()), new);
         }
         (stored, fetched)
@@ -432,10 +386,7 @@ mod tests {
             let changes = reconcile(&stored, fetched.clone());
             for change in &changes {
                 if let Change::Delete { id } = change {
-                    assert!(
-                        stored.iter().any(|r| r.id == *id && r.bank.coming),
-                        "round {round}: booked row deleted"
-                    );
+                    assert!(stored.iter().any(|r| r.id == *id && r.bank.coming), "round {round}: booked row deleted");
                 }
             }
             let after = apply(&stored, changes);
@@ -455,35 +406,19 @@ mod tests {
         let n = 100_000;
         let stored: Vec<Stored> = (0..n)
             .map(|i| {
-                let mut t = tx(
-                    i % 365,
-                    Decimal::new(-(i % 997) - 1, 2),
-                    &format!("SHOP {}", i % 1000),
-                    i % 100 == 0,
-                );
+                let mut t = tx(i % 365, Decimal::new(-(i % 997) - 1, 2), &format!("SHOP {}", i % 1000), i % 100 == 0);
                 t.webid = (i % 2 == 0).then(|| format!("w{i}"));
                 row(i, &t)
             })
             .collect();
         let book = |r: &Stored| {
-            if r.bank.coming {
-                booked(&r.bank, 2, &format!("b{}", r.id))
-            } else {
-                r.bank.clone()
-            }
+            if r.bank.coming { booked(&r.bank, 2, &format!("b{}", r.id)) } else { r.bank.clone() }
         };
         let fetched: Vec<BankTransaction> = stored.iter().map(book).collect();
         let start = std::time::Instant::now();
         let changes = reconcile(&stored, fetched);
-        println!(
-            "reconciled {n} fetched against {n} stored rows in {:?}",
-            start.elapsed()
-        );
-        assert_eq!(
-            changes.len(),
-            1000,
-            "the 1000 pending rows are booked, nothing else changes"
-        );
+        println!("reconciled {n} fetched against {n} stored rows in {:?}", start.elapsed());
+        assert_eq!(changes.len(), 1000, "the 1000 pending rows are booked, nothing else changes");
         assert!(changes.iter().all(|c| matches!(c, Change::Update { .. })));
     }
 }

@@ -98,11 +98,7 @@ mod tests {
         for state in ConnectionState::ALL {
             assert_eq!(ConnectionState::parse(state.as_str()), Some(state));
         }
-        assert_eq!(
-            ConnectionState::parse("wrongPass"),
-            None,
-            "the spec spelling is lower-case"
-        );
+        assert_eq!(ConnectionState::parse("wrongPass"), None, "the spec spelling is lower-case");
     }
 
     #[test]

@@ -35,9 +35,7 @@ impl Credentials {
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set()
-            .entries(self.0.keys().map(|k| format!("{k}: <redacted>")))
-            .finish()
+        f.debug_set().entries(self.0.keys().map(|k| format!("{k}: <redacted>"))).finish()
     }
 }
 
@@ -93,10 +91,7 @@ pub struct SourceSession {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SourceError {
     #[error("the bank asks for more information")]
-    AdditionalInformationNeeded {
-        fields: Vec<Field>,
-        message: Option<String>,
-    },
+    AdditionalInformationNeeded { fields: Vec<Field>, message: Option<String> },
     #[error("the bank's own page must be visited")]
     WebauthRequired { url: String },
     #[error("validate the operation in the bank's app, then resume")]
@@ -112,10 +107,7 @@ pub enum SourceError {
     #[error("the bank is unavailable")]
     WebsiteUnavailable { message: Option<String> },
     #[error("the bank is throttling requests")]
-    RateLimited {
-        retry_after: Option<Duration>,
-        message: Option<String>,
-    },
+    RateLimited { retry_after: Option<Duration>, message: Option<String> },
     /// The source cannot read this bank at all (shown as `bug` on the wire, per Powens' closed list).
     #[error("not supported: {0}")]
     NotSupported(String),
@@ -198,9 +190,7 @@ pub struct Drivers {
 impl Drivers {
     /// `public_url`: base of the links handed to users (the sandbox's consent page lives there).
     pub fn new(public_url: &str) -> Drivers {
-        Drivers {
-            sandbox: Arc::new(sandbox::SandboxBank::new(public_url)),
-        }
+        Drivers { sandbox: Arc::new(sandbox::SandboxBank::new(public_url)) }
     }
 
     pub fn get(&self, driver: &str) -> Option<Arc<dyn Source>> {

@@ -42,16 +42,11 @@ pub struct SandboxBank {
 
 impl SandboxBank {
     pub fn new(public_url: &str) -> SandboxBank {
-        SandboxBank {
-            public_url: public_url.trim_end_matches('/').to_owned(),
-        }
+        SandboxBank { public_url: public_url.trim_end_matches('/').to_owned() }
     }
 
     fn consent_url(&self, request: &SourceRequest) -> String {
-        let query = encode_query(&[
-            ("state", &request.webauth_state),
-            ("redirect_uri", &request.webauth_callback),
-        ]);
+        let query = encode_query(&[("state", &request.webauth_state), ("redirect_uri", &request.webauth_callback)]);
         format!("{}/sandbox/authorize?{query}", self.public_url)
     }
 }
@@ -109,10 +104,7 @@ fn behaviour(login: &str) -> SourceResult<Behaviour> {
 
 /// The normalised login, once the password is right.
 fn check_credentials(credentials: &Credentials) -> SourceResult<String> {
-    let login = credentials
-        .get("login")
-        .map(|l| l.trim().to_lowercase())
-        .unwrap_or_default();
+    let login = credentials.get("login").map(|l| l.trim().to_lowercase()).unwrap_or_default();
     if login.is_empty() || credentials.get("password") != Some(PASSWORD) {
         let message = Some(format!("Wrong login or password (the sandbox password is {PASSWORD})"));
         return Err(SourceError::WrongPass { message });
@@ -146,10 +138,7 @@ impl Memory {
     fn load(state: &serde_json::Value, login: &str) -> Memory {
         match serde_json::from_value::<Memory>(state.clone()) {
             Ok(memory) if memory.login == login => memory,
-            _ => Memory {
-                login: login.to_owned(),
-                ..Memory::default()
-            },
+            _ => Memory { login: login.to_owned(), ..Memory::default() },
         }
     }
 
@@ -176,9 +165,7 @@ impl SandboxBank {
                     return Ok(true);
                 }
                 memory.webauth_state = Some(request.webauth_state.clone());
-                Err(SourceError::WebauthRequired {
-                    url: self.consent_url(request),
-                })
+                Err(SourceError::WebauthRequired { url: self.consent_url(request) })
             }
             // The sandbox counts a credentials login as a strong authentication.
             _ => Ok(true),
@@ -225,9 +212,7 @@ fn check_decoupled(request: &SourceRequest, memory: &mut Memory) -> SourceResult
         Some(_) => {}
         None => memory.decoupled_since = Some(request.now),
     }
-    Err(SourceError::Decoupled {
-        message: Some("Validate in your Sandbox Bank app".into()),
-    })
+    Err(SourceError::Decoupled { message: Some("Validate in your Sandbox Bank app".into()) })
 }
 
 #[async_trait]
@@ -253,9 +238,7 @@ impl Source for SandboxBank {
         let (customer, memory) = self.open(request, session)?;
         let today = request.now.date_naive();
         let products = customer.products(memory.runs);
-        Ok(products
-            .map(|p| customer.account(p, today, memory.checking_reads))
-            .collect())
+        Ok(products.map(|p| customer.account(p, today, memory.checking_reads)).collect())
     }
 
     async fn transactions(
@@ -474,9 +457,8 @@ impl Customer {
             Product::Card if rng.gen_bool(0.15) => templates.push(&SHOPS[rng.gen_range(0..SHOPS.len())]),
             Product::Card => {}
         }
-        let mut rows: Vec<_> = (templates.iter().enumerate())
-            .map(|(i, t)| self.booked(&mut rng, t, product, date, i))
-            .collect();
+        let mut rows: Vec<_> =
+            (templates.iter().enumerate()).map(|(i, t)| self.booked(&mut rng, t, product, date, i)).collect();
         if product == Product::Checking && date.day() == CARD_DEBIT_DAY {
             rows.push(self.card_debit(date, rows.len()));
         }
@@ -507,11 +489,7 @@ impl Customer {
             value: Decimal::new(cents, 2),
             original_wording: wording.to_owned(),
             // On the card account itself the same payments are deferred ones.
-            kind: if product == Product::Card {
-                "deferred_card"
-            } else {
-                kind
-            },
+            kind: if product == Product::Card { "deferred_card" } else { kind },
             coming: false,
             card: card.then(|| self.card_mask.clone()),
             counterparty: counterparty.map(|label| Counterparty {
@@ -525,11 +503,7 @@ impl Customer {
 
     /// Total of the deferred card's payments booked from `from` to `to`, inclusive (negative).
     fn card_total(&self, from: NaiveDate, to: NaiveDate) -> Decimal {
-        from.iter_days()
-            .take_while(|d| *d <= to)
-            .flat_map(|d| self.day(Product::Card, d))
-            .map(|t| t.value)
-            .sum()
+        from.iter_days().take_while(|d| *d <= to).flat_map(|d| self.day(Product::Card, d)).map(|t| t.value).sum()
     }
 
     /// The monthly debit on checking of last month's deferred card payments.
@@ -602,11 +576,7 @@ impl Customer {
 
 /// A random everyday operation: three in four are card payments.
 fn pick(rng: &mut ChaCha8Rng) -> &'static Template {
-    if rng.gen_bool(0.75) {
-        &SHOPS[rng.gen_range(0..SHOPS.len())]
-    } else {
-        &OTHERS[rng.gen_range(0..OTHERS.len())]
-    }
+    if rng.gen_bool(0.75) { &SHOPS[rng.gen_range(0..SHOPS.len())] } else { &OTHERS[rng.gen_range(0..OTHERS.len())] }
 }
 
 // ---- Consent page (`webauth`) ----
@@ -625,12 +595,7 @@ async fn authorize(Query(params): Query) -> ApiResult<Html<String>> {
     }
     let separator = if redirect_uri.contains('?') { '&' } else { '?' };
     let code = consent_code(&state);
-    let back = |key, value| {
-        format!(
-            "{redirect_uri}{separator}{}",
-            encode_query(&[("state", &state), (key, value)])
-        )
-    };
+    let back = |key, value| format!("{redirect_uri}{separator}{}", encode_query(&[("state", &state), (key, value)]));
     let (allow, deny) = (back("code", &code), back("error", "access_denied"));
     Ok(Html(format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -737,11 +702,7 @@ mod tests {
         let (accounts, rows) = sync_once(&request("demo", "1234")).await;
         let kinds: Vec<_> = accounts.iter().map(|a| a.kind).collect();
         assert_eq!(kinds, ["checking", "savings", "card"]);
-        assert!(
-            accounts
-                .iter()
-                .all(|a| ACCOUNT_TYPES.contains(&a.kind) && a.currency == "EUR")
-        );
+        assert!(accounts.iter().all(|a| ACCOUNT_TYPES.contains(&a.kind) && a.currency == "EUR"));
         assert!((150..=250).contains(&rows.len()), "{} transactions", rows.len());
         for t in &rows {
             assert!(TRANSACTION_TYPES.contains(&t.kind), "{}", t.kind);
@@ -787,19 +748,12 @@ mod tests {
         let all = bank().transactions(&request, &mut session, webid, None).await.unwrap();
         let recent = bank().transactions(&request, &mut session, webid, since).await.unwrap();
         assert!(!recent.is_empty() && recent.len() < all.len());
-        assert_eq!(
-            recent,
-            all.into_iter().filter(|t| Some(t.date) >= since).collect::<Vec<_>>()
-        );
+        assert_eq!(recent, all.into_iter().filter(|t| Some(t.date) >= since).collect::<Vec<_>>());
     }
 
     #[tokio::test]
     async fn a_session_is_reused_and_only_an_authentication_is_strong() {
-        let (mut demo, otp, mut session) = (
-            request("demo", "1234"),
-            request("otp", "1234"),
-            SourceSession::default(),
-        );
+        let (mut demo, otp, mut session) = (request("demo", "1234"), request("otp", "1234"), SourceSession::default());
         let mut strong = Vec::new();
         for authenticating in [false, false, true] {
             demo.input.authenticating = authenticating;
@@ -818,16 +772,10 @@ mod tests {
         let (mut request, mut session) = (request("otp", "1234"), SourceSession::default());
         let err = login(&request, &mut session).await.unwrap_err();
         let field = &err.fields().unwrap()[0];
-        assert_eq!(
-            (field.name.as_str(), field.regex.as_deref()),
-            ("otp", Some("^[0-9]{6}$"))
-        );
+        assert_eq!((field.name.as_str(), field.regex.as_deref()), ("otp", Some("^[0-9]{6}$")));
         request.input.fields.0.insert("otp".into(), "654321".into());
         let err = login(&request, &mut session).await.unwrap_err();
-        assert!(
-            err.fields().is_some() && err.message().unwrap().contains("Wrong code"),
-            "{err:?}"
-        );
+        assert!(err.fields().is_some() && err.message().unwrap().contains("Wrong code"), "{err:?}");
         request.input.fields.0.insert("otp".into(), "123456".into());
         login(&request, &mut session).await.unwrap();
         assert!(session.strongly_authenticated);
@@ -856,20 +804,13 @@ mod tests {
         let (mut request, mut session) = (request("webauth", "1234"), SourceSession::default());
         let url = "https://bankd.example/sandbox/authorize?state=state-1\
                    &redirect_uri=https%3A%2F%2Fapp.example%2Fcallback%3Fx%3D1";
-        assert_eq!(
-            login(&request, &mut session).await,
-            Err(SourceError::WebauthRequired { url: url.into() })
-        );
+        assert_eq!(login(&request, &mut session).await, Err(SourceError::WebauthRequired { url: url.into() }));
         request.webauth_state = "state-2".into();
         request.input.webauth_code = Some(consent_code("state-2"));
         let err = login(&request, &mut session).await.unwrap_err();
-        let SourceError::WebauthRequired { url } = err else {
-            panic!("a wrong code restarts: {err:?}")
-        };
+        let SourceError::WebauthRequired { url } = err else { panic!("a wrong code restarts: {err:?}") };
         assert!(url.contains("?state=state-2&"));
-        login(&request, &mut session)
-            .await
-            .expect("the consent page's code for state-2");
+        login(&request, &mut session).await.expect("the consent page's code for state-2");
         assert!(session.strongly_authenticated);
         assert_eq!(consent_code("s"), "ewbQOly9IYMx2GijaTn-UM8W27jqjH0g2huFjiH1Hj4");
     }
@@ -892,9 +833,7 @@ mod tests {
         let expected = [ActionNeeded, PasswordExpired, WebsiteUnavailable, RateLimiting, Bug];
         let logins = ["actionneeded", "expired", "unavailable", "ratelimit", "bug"];
         for (login_name, state) in logins.into_iter().zip(expected) {
-            let err = login(&request(login_name, "1234"), &mut SourceSession::default())
-                .await
-                .unwrap_err();
+            let err = login(&request(login_name, "1234"), &mut SourceSession::default()).await.unwrap_err();
             assert_eq!(err.state(), state, "{login_name}");
             assert!(err.message().is_some() || state == Bug);
         }
@@ -919,18 +858,11 @@ mod tests {
         let (accounts, first) = sync(&request, &mut session).await.unwrap();
         let pending: Vec<_> = first.iter().filter(|t| t.coming).collect();
         assert_eq!(pending.len(), 4);
-        assert!(
-            pending
-                .iter()
-                .all(|t| t.webid.is_none() && t.original_wording.starts_with("CB PENDING SHOP"))
-        );
+        assert!(pending.iter().all(|t| t.webid.is_none() && t.original_wording.starts_with("CB PENDING SHOP")));
         assert_eq!(accounts[0].coming, Some(pending.iter().map(|t| t.value).sum()));
         let (_, second) = sync(&request, &mut session).await.unwrap();
         assert!(second.iter().all(|t| !t.coming && t.webid.is_some()));
-        let booked: Vec<_> = second
-            .iter()
-            .filter(|t| t.webid.as_ref().unwrap().contains("-PND-"))
-            .collect();
+        let booked: Vec<_> = second.iter().filter(|t| t.webid.as_ref().unwrap().contains("-PND-")).collect();
         assert_eq!(booked.len(), 3);
         for (before, after) in pending.iter().zip(&booked) {
             assert_eq!((after.value, after.rdate), (before.value, before.date));
@@ -965,10 +897,7 @@ mod tests {
         let (status, page) = get("/authorize?state=a%3Cb%26c&redirect_uri=https%3A%2F%2Fapp.example%2Fcb").await;
         assert_eq!(status, StatusCode::OK);
         assert!(page.contains("<title>Sandbox Bank — authorize access</title>") && page.contains("a&lt;b&amp;c"));
-        let allow = format!(
-            "href=\"https://app.example/cb?state=a%3Cb%26c&amp;code={}\"",
-            consent_code("a<b&c")
-        );
+        let allow = format!("href=\"https://app.example/cb?state=a%3Cb%26c&amp;code={}\"", consent_code("a<b&c"));
         assert!(page.contains(&allow), "{page}");
         assert!(page.contains("href=\"https://app.example/cb?state=a%3Cb%26c&amp;error=access_denied\""));
         let (_, page) = get("/authorize?state=s&redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Fx%3D1").await;
@@ -983,9 +912,6 @@ mod tests {
             r#"{"code":"missingParameter","description":"missing parameter 'state'","message":null,"request_id":null}"#;
         assert_eq!(body, missing);
         let (status, body) = get("/authorize?state=s&redirect_uri=javascript%3Aalert(1)").await;
-        assert_eq!(
-            (status, body.contains("\"invalidValue\"")),
-            (StatusCode::BAD_REQUEST, true)
-        );
+        assert_eq!((status, body.contains("\"invalidValue\"")), (StatusCode::BAD_REQUEST, true));
     }
 }

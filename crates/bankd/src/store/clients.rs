@@ -15,6 +15,13 @@ pub struct Client {
     pub created: DateTime<Utc>,
 }
 
+#[derive(sqlx::FromRow)]
+struct ClientWithSecret {
+    #[sqlx(flatten)]
+    client: Client,
+    secret_hash: Vec<u8>,
+}
+
 /// A newly registered client; the only moment its secret exists in clear.
 #[derive(Debug)]
 pub struct NewClient {
@@ -27,9 +34,7 @@ impl Store {
         let secret = random_secret();
         // Powens client ids are numeric strings; 12 random digits, retried on the rare collision.
         for _ in 0..5 {
-            let client_id = rand::thread_rng()
-                .gen_range(100_000_000_000u64..1_000_000_000_000)
-                .to_string();
+            let client_id = rand::thread_rng().gen_range(100_000_000_000u64..1_000_000_000_000).to_string();
             let inserted: StoreResult<Client> = on_db!(&self.db, pool => {
                 let mut tx = pool.begin_write().await?;
                 let client: Client = sqlx::query_as(
@@ -55,10 +60,7 @@ impl Store {
             match inserted {
                 Err(StoreError::Conflict(_)) => continue,
                 other => {
-                    return other.map(|client| NewClient {
-                        client,
-                        client_secret: secret,
-                    });
+                    return other.map(|client| NewClient { client, client_secret: secret });
                 }
             }
         }
@@ -67,20 +69,13 @@ impl Store {
 
     /// The client whose id and secret both match, else `None` (no hint which one was wrong).
     pub async fn authenticate_client(&self, client_id: &str, secret: &str) -> StoreResult<Option<Client>> {
-        let row: Option<(i64, String, String, DateTime<Utc>, Vec<u8>)> = on_db!(&self.db, pool =>
+        let row: Option<ClientWithSecret> = on_db!(&self.db, pool =>
             sqlx::query_as("SELECT id, name, client_id, created, secret_hash FROM clients WHERE client_id = $1")
                 .bind(client_id)
                 .fetch_optional(pool)
                 .await?
         );
-        Ok(row.and_then(|(id, name, client_id, created, hash)| {
-            bool::from(hash.ct_eq(&secret_hash(secret))).then_some(Client {
-                id,
-                name,
-                client_id,
-                created,
-            })
-        }))
+        Ok(row.and_then(|row| bool::from(row.secret_hash.ct_eq(&secret_hash(secret))).then_some(row.client)))
     }
 
     pub async fn client_redirect_uris(&self, id_client: i64) -> StoreResult<Vec<String>> {

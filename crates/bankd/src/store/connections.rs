@@ -268,10 +268,7 @@ impl Store {
         log: &ConnectionLog,
         key: &MasterKey,
     ) -> StoreResult<()> {
-        let sealed_credentials = end
-            .credentials
-            .as_ref()
-            .map(|c| seal_json(key, c, &credentials_aad(connection.id)));
+        let sealed_credentials = end.credentials.as_ref().map(|c| seal_json(key, c, &credentials_aad(connection.id)));
         on_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
             sqlx::query(

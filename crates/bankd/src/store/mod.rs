@@ -101,10 +101,7 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
-            let pool = SqlitePoolOptions::new()
-                .max_connections(8)
-                .connect_with(options)
-                .await?;
+            let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
             Db::Sqlite(pool)
         };
         Ok(Store { db })
@@ -214,11 +211,7 @@ impl Conditions {
     }
 
     pub fn sql(&self) -> String {
-        if self.clauses.is_empty() {
-            "TRUE".to_owned()
-        } else {
-            self.clauses.join(" AND ")
-        }
+        if self.clauses.is_empty() { "TRUE".to_owned() } else { self.clauses.join(" AND ") }
     }
 
     /// The `$n` of the next value bound after these conditions.

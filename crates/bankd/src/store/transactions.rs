@@ -97,11 +97,7 @@ impl Store {
             on_db!(&self.db, pool => sqlx::query_as(&sql).bind(id_account).bind(since).fetch_all(pool).await?);
         Ok(rows
             .into_iter()
-            .map(|row| Stored {
-                id: row.id,
-                deleted: row.deleted.is_some(),
-                bank: row.to_bank(),
-            })
+            .map(|row| Stored { id: row.id, deleted: row.deleted.is_some(), bank: row.to_bank() })
             .collect())
     }
 
@@ -228,10 +224,7 @@ impl Store {
         let summary = format!("SELECT COUNT(*), MIN(date), MAX(date) FROM transactions WHERE {scope}");
         let mut page = filter.conditions.clone();
         if let Some((date, id)) = filter.after {
-            page.and(
-                "date < ? OR (date = ? AND id < ?)",
-                [Bind::Date(date), Bind::Date(date), Bind::I64(id)],
-            );
+            page.and("date < ? OR (date = ? AND id < ?)", [Bind::Date(date), Bind::Date(date), Bind::I64(id)]);
         }
         let n = page.next_placeholder();
         let list = format!(
@@ -356,11 +349,7 @@ impl Transaction {
             vdate: self.vdate,
             value: from_units(self.value),
             original_wording: self.original_wording.clone(),
-            kind: TRANSACTION_TYPES
-                .iter()
-                .copied()
-                .find(|k| *k == self.kind)
-                .unwrap_or("unknown"),
+            kind: TRANSACTION_TYPES.iter().copied().find(|k| *k == self.kind).unwrap_or("unknown"),
             coming: self.coming,
             card: self.card.clone(),
             counterparty: self.counterparty.as_deref().and_then(parse_counterparty),
@@ -375,10 +364,6 @@ pub fn parse_counterparty(json: &str) -> Option<Counterparty> {
         label: text("label")?,
         account_scheme_name: text("account_scheme_name"),
         account_identification: text("account_identification"),
-        kind: if text("type").as_deref() == Some("creditor") {
-            "creditor"
-        } else {
-            "debtor"
-        },
+        kind: if text("type").as_deref() == Some("creditor") { "creditor" } else { "debtor" },
     })
 }

@@ -140,10 +140,7 @@ impl Store {
                 .await?
                 .rows_affected()
         );
-        Ok(IssuedToken {
-            secret,
-            expires_in: ttl.map(|ttl| ttl.num_seconds()),
-        })
+        Ok(IssuedToken { secret, expires_in: ttl.map(|ttl| ttl.num_seconds()) })
     }
 
     /// The live token with this secret, if any. Expired rows are treated as absent.
@@ -156,12 +153,7 @@ impl Store {
                 .fetch_optional(pool)
                 .await?
         );
-        Ok(row.map(|(id, id_user, kind, single_use)| Token {
-            id,
-            id_user,
-            kind: TokenKind::parse(&kind),
-            single_use,
-        }))
+        Ok(row.map(|(id, id_user, kind, single_use)| Token { id, id_user, kind: TokenKind::parse(&kind), single_use }))
     }
 
     /// Takes a temporary code for exchange: returns its user and, if it was single-use, burns it in

@@ -94,19 +94,13 @@ impl Syncer {
     /// unreachable; every bank-side outcome is in the returned [`SyncOutcome`] and on the connection.
     pub async fn sync(&self, connection: &Connection, request: SyncRequest) -> Result<SyncOutcome, SyncError> {
         let started = now();
-        if !self
-            .store
-            .lock_connection(connection.id, started + Duration::minutes(LEASE_MINUTES))
-            .await?
-        {
+        if !self.store.lock_connection(connection.id, started + Duration::minutes(LEASE_MINUTES)).await? {
             return Err(SyncError::Locked);
         }
         let connector = self.catalog.connector(connection.id_connector);
         let attempt = match connector {
             Some(connector) => self.attempt(connection, connector, &request, started).await,
-            None => Attempt::failed(SourceError::NotSupported(
-                "the connector is no longer in the catalog".into(),
-            )),
+            None => Attempt::failed(SourceError::NotSupported("the connector is no longer in the catalog".into())),
         };
         self.finish(connection, connector, &request, attempt, started).await
     }
@@ -131,9 +125,7 @@ impl Syncer {
         }
         let sources = match self.usable_sources(connection, connector, request).await {
             Ok(sources) if sources.is_empty() => {
-                return Attempt::failed(SourceError::NotSupported(
-                    "no enabled source for this connection".into(),
-                ));
+                return Attempt::failed(SourceError::NotSupported("no enabled source for this connection".into()));
             }
             Ok(sources) => sources,
             Err(e) => return Attempt::failed(store_failure(e)),
@@ -148,17 +140,12 @@ impl Syncer {
                 webauth_state: random_secret(),
                 now: started,
             };
-            let (result, session) = self
-                .run_source(driver.as_ref(), &source_request, connection, &row, request)
-                .await;
-            if let Err(SourceError::WebauthRequired { url }) = &result {
-                if let Err(e) = self
-                    .store
-                    .insert_webauth_request(&source_request.webauth_state, connection.id, row.id, url)
-                    .await
-                {
-                    tracing::error!(connection = connection.id, error = %e, "could not record the web authentication");
-                }
+            let (result, session) = self.run_source(driver.as_ref(), &source_request, connection, &row, request).await;
+            if let Err(SourceError::WebauthRequired { url }) = &result
+                && let Err(e) =
+                    self.store.insert_webauth_request(&source_request.webauth_state, connection.id, row.id, url).await
+            {
+                tracing::error!(connection = connection.id, error = %e, "could not record the web authentication");
             }
             attempt.record(&row, result, session, started);
             let retry_elsewhere = matches!(&attempt.result, Err(e) if e.state().next_move() == NextMove::Retry);
@@ -183,11 +170,7 @@ impl Syncer {
             .filter(|row| request.only_source.as_ref().is_none_or(|name| *name == row.name))
             .filter_map(|row| {
                 let source = connector.source(row.id_connector_source)?;
-                let driver = source
-                    .disabled
-                    .is_none()
-                    .then(|| self.drivers.get(&source.driver))
-                    .flatten()?;
+                let driver = source.disabled.is_none().then(|| self.drivers.get(&source.driver)).flatten()?;
                 Some((row, driver))
             })
             .collect())
@@ -206,10 +189,7 @@ impl Syncer {
             Ok(state) => state,
             Err(e) => return (Err(store_failure(e)), SourceSession::default()),
         };
-        let mut session = SourceSession {
-            state,
-            strongly_authenticated: false,
-        };
+        let mut session = SourceSession { state, strongly_authenticated: false };
         let result = self.fetch(driver, request, &mut session, connection, row, sync).await;
         (result, session)
     }
@@ -231,11 +211,7 @@ impl Syncer {
             .await
             .map_err(store_failure)?
             .into_iter()
-            .map(|a| KnownAccount {
-                id: a.id,
-                webid: a.webid,
-                deleted: a.deleted.is_some(),
-            })
+            .map(|a| KnownAccount { id: a.id, webid: a.webid, deleted: a.deleted.is_some() })
             .collect();
         let changes = plan_accounts(&known, &bank_accounts);
         self.store
@@ -243,51 +219,24 @@ impl Syncer {
             .await
             .map_err(store_failure)?;
 
-        let stored = self
-            .store
-            .accounts_of_connection(connection.id)
-            .await
-            .map_err(store_failure)?;
-        let mut counts = Counts {
-            accounts: bank_accounts.len() as i64,
-            transactions: 0,
-        };
+        let stored = self.store.accounts_of_connection(connection.id).await.map_err(store_failure)?;
+        let mut counts = Counts { accounts: bank_accounts.len() as i64, transactions: 0 };
         for bank_account in &bank_accounts {
             // Only accounts the user consented to: GDPR.
-            let Some(account) = stored
-                .iter()
-                .find(|a| a.webid == bank_account.webid && a.disabled.is_none())
-            else {
+            let Some(account) = stored.iter().find(|a| a.webid == bank_account.webid && a.disabled.is_none()) else {
                 continue;
             };
             if sync.only_account.is_some_and(|only| only != account.id) {
                 continue;
             }
-            let since = self
-                .store
-                .resync_since(account.id, RESYNC_MARGIN_DAYS)
-                .await
-                .map_err(store_failure)?;
-            let fetched = driver
-                .transactions(request, session, &bank_account.webid, since)
-                .await?;
+            let since = self.store.resync_since(account.id, RESYNC_MARGIN_DAYS).await.map_err(store_failure)?;
+            let fetched = driver.transactions(request, session, &bank_account.webid, since).await?;
             counts.transactions += fetched.len() as i64;
-            let existing = self
-                .store
-                .transactions_to_reconcile(account.id, since)
-                .await
-                .map_err(store_failure)?;
+            let existing = self.store.transactions_to_reconcile(account.id, since).await.map_err(store_failure)?;
             let changes = reconcile(&existing, fetched);
             let data = AccountData::from_bank(bank_account).map_err(|e| SourceError::Bug(e.to_string()))?;
-            let target = AccountRef {
-                id: account.id,
-                id_user: connection.id_user,
-                id_connection: connection.id,
-            };
-            self.store
-                .apply_account_sync(target, &data, &changes)
-                .await
-                .map_err(store_failure)?;
+            let target = AccountRef { id: account.id, id_user: connection.id_user, id_connection: connection.id };
+            self.store.apply_account_sync(target, &data, &changes).await.map_err(store_failure)?;
         }
         Ok(counts)
     }
@@ -309,9 +258,7 @@ impl Syncer {
             error_message: error.as_ref().and_then(SourceError::message),
             fields: error.as_ref().and_then(|e| fields_to_ask(e, connector)),
             last_update: error.is_none().then_some(started),
-            expire: attempt
-                .strongly_authenticated
-                .then(|| started + Duration::days(SCA_VALIDITY_DAYS)),
+            expire: attempt.strongly_authenticated.then(|| started + Duration::days(SCA_VALIDITY_DAYS)),
             next_try: next_try(error.as_ref(), connector, started),
             credentials: request
                 .new_credentials
@@ -341,21 +288,14 @@ impl Syncer {
                 "sync done"
             );
         }
-        self.store
-            .finish_sync(connection, &end, &attempt.sources, &log, &self.key)
-            .await?;
+        self.store.finish_sync(connection, &end, &attempt.sources, &log, &self.key).await?;
         Ok(SyncOutcome { error })
     }
 }
 
 impl Attempt {
     fn failed(error: SourceError) -> Attempt {
-        Attempt {
-            result: Err(error),
-            id_source: None,
-            sources: Vec::new(),
-            strongly_authenticated: false,
-        }
+        Attempt { result: Err(error), id_source: None, sources: Vec::new(), strongly_authenticated: false }
     }
 
     /// Keeps a source's result as the attempt's latest, and what to write on its row.
@@ -399,10 +339,9 @@ fn next_try(
             let days = connector.map_or(1.0, |c| c.sync_periodicity);
             Some(started + Duration::seconds((days * 86_400.0) as i64))
         }
-        Some(SourceError::RateLimited {
-            retry_after: Some(after),
-            ..
-        }) => Some(started + Duration::seconds(after.as_secs() as i64)),
+        Some(SourceError::RateLimited { retry_after: Some(after), .. }) => {
+            Some(started + Duration::seconds(after.as_secs() as i64))
+        }
         Some(e) if e.state().next_move() == NextMove::Retry => Some(started + Duration::minutes(RETRY_AFTER_MINUTES)),
         Some(_) => None,
     }
@@ -437,14 +376,8 @@ mod tests {
     #[test]
     fn consent_expires_after_180_days_unless_the_user_authenticates() {
         let unattended = UserInput::default();
-        let present = UserInput {
-            authenticating: true,
-            ..UserInput::default()
-        };
-        assert!(
-            !consent_expired(None, at(1000), &unattended),
-            "never authenticated strongly: nothing to expire"
-        );
+        let present = UserInput { authenticating: true, ..UserInput::default() };
+        assert!(!consent_expired(None, at(1000), &unattended), "never authenticated strongly: nothing to expire");
         assert!(!consent_expired(Some(at(180)), at(179), &unattended));
         assert!(consent_expired(Some(at(180)), at(180), &unattended));
         assert!(consent_expired(Some(at(180)), at(400), &unattended));
@@ -455,23 +388,12 @@ mod tests {
     fn next_try_by_outcome() {
         let start = at(0);
         assert_eq!(next_try(None, None, start), Some(at(1)));
-        let limited = SourceError::RateLimited {
-            retry_after: Some(std::time::Duration::from_secs(3600)),
-            message: None,
-        };
+        let limited =
+            SourceError::RateLimited { retry_after: Some(std::time::Duration::from_secs(3600)), message: None };
         assert_eq!(next_try(Some(&limited), None, start), Some(start + Duration::hours(1)));
         let down = SourceError::WebsiteUnavailable { message: None };
-        assert_eq!(
-            next_try(Some(&down), None, start),
-            Some(start + Duration::minutes(RETRY_AFTER_MINUTES))
-        );
-        assert_eq!(
-            next_try(Some(&SourceError::WrongPass { message: None }), None, start),
-            None
-        );
-        assert_eq!(
-            next_try(Some(&SourceError::Decoupled { message: None }), None, start),
-            None
-        );
+        assert_eq!(next_try(Some(&down), None, start), Some(start + Duration::minutes(RETRY_AFTER_MINUTES)));
+        assert_eq!(next_try(Some(&SourceError::WrongPass { message: None }), None, start), None);
+        assert_eq!(next_try(Some(&SourceError::Decoupled { message: None }), None, start), None);
     }
 }

@@ -14,11 +14,7 @@ async fn discovered_accounts_are_disabled_and_show_only_their_name() {
 
     let (status, visible) = app.get("/2.0/users/me/accounts", &user.token).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        visible["accounts"],
-        json!([]),
-        "disabled accounts are hidden by default"
-    );
+    assert_eq!(visible["accounts"], json!([]), "disabled accounts are hidden by default");
     let (_, all) = app.get("/2.0/users/me/accounts?all", &user.token).await;
     let accounts = all["accounts"].as_array().unwrap();
     assert_eq!(accounts.len(), 3);
@@ -34,11 +30,7 @@ async fn discovered_accounts_are_disabled_and_show_only_their_name() {
         }
     }
     let (_, transactions) = app.get("/2.0/users/me/transactions", &user.token).await;
-    assert_eq!(
-        transactions["transactions"],
-        json!([]),
-        "no transactions without consent"
-    );
+    assert_eq!(transactions["transactions"], json!([]), "no transactions without consent");
 }
 
 #[tokio::test]
@@ -47,31 +39,18 @@ async fn enabling_fetches_and_disabling_stops_the_account() {
     let user = app.create_user().await;
     let connection = app.connected(&user, "demo").await;
     let (_, all) = app.get("/2.0/users/me/accounts?all", &user.token).await;
-    let checking = all["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["type"] == "checking")
-        .unwrap()
-        .clone();
+    let checking = all["accounts"].as_array().unwrap().iter().find(|a| a["type"] == "checking").unwrap().clone();
     let path = format!("/2.0/users/me/accounts/{}", checking["id"]);
 
     let (status, enabled) = app.post(&path, Some(&user.token), json!({"disabled": false})).await;
     assert_eq!(status, StatusCode::OK, "{enabled}");
     assert!(enabled["disabled"].is_null());
-    assert!(
-        enabled["balance"].is_number() && enabled["iban"].is_string(),
-        "{enabled}"
-    );
+    assert!(enabled["balance"].is_number() && enabled["iban"].is_string(), "{enabled}");
     assert_eq!(enabled["currency"]["id"], "EUR");
     assert_eq!(enabled["currency"]["precision"], 2);
-    let own = app
-        .all_transactions(&user, &format!("{path}/transactions?limit=1000"))
-        .await;
+    let own = app.all_transactions(&user, &format!("{path}/transactions?limit=1000")).await;
     assert!(!own.is_empty());
-    let everyone = app
-        .all_transactions(&user, "/2.0/users/me/transactions?limit=1000")
-        .await;
+    let everyone = app.all_transactions(&user, "/2.0/users/me/transactions?limit=1000").await;
     assert_eq!(everyone.len(), own.len(), "only the enabled account has transactions");
 
     let (_, listed) = app.get("/2.0/users/me/accounts", &user.token).await;
@@ -83,13 +62,8 @@ async fn enabling_fetches_and_disabling_stops_the_account() {
     let before = disabled.clone();
     app.resync(&user, &connection["id"]).await;
     let (_, after) = app.get(&path, &user.token).await;
-    assert_eq!(
-        after["last_update"], before["last_update"],
-        "a disabled account is not synced"
-    );
-    let kept = app
-        .all_transactions(&user, &format!("{path}/transactions?limit=1000"))
-        .await;
+    assert_eq!(after["last_update"], before["last_update"], "a disabled account is not synced");
+    let kept = app.all_transactions(&user, &format!("{path}/transactions?limit=1000")).await;
     assert_eq!(kept.len(), own.len(), "disabling keeps the history");
 }
 
@@ -101,9 +75,7 @@ async fn users_edit_names_display_and_usage() {
     let ids = app.enable_accounts(&user, &connection["id"]).await;
     let path = format!("/2.0/users/me/accounts/{}", ids[0]);
     let edit = json!({"name": "Household", "bookmarked": true, "usage": "ORGA", "display": false});
-    let response = app
-        .call(reqwest::Method::PUT, &path, Some(&user.token), Some(edit))
-        .await;
+    let response = app.call(reqwest::Method::PUT, &path, Some(&user.token), Some(edit)).await;
     assert_eq!(response.0, StatusCode::OK, "{}", response.1);
     let (_, account) = app.get(&path, &user.token).await;
     assert_eq!(account["name"], "Household");
@@ -130,13 +102,7 @@ async fn a_vanished_account_is_archived_and_comes_back() {
     let user = app.create_user().await;
     let connection = app.connected(&user, "closing").await; // sync 1
     let (_, all) = app.get("/2.0/users/me/accounts?all", &user.token).await;
-    let savings = all["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["type"] == "savings")
-        .unwrap()
-        .clone();
+    let savings = all["accounts"].as_array().unwrap().iter().find(|a| a["type"] == "savings").unwrap().clone();
     let path = format!("/2.0/users/me/accounts/{}", savings["id"]);
     app.post(&path, Some(&user.token), json!({"disabled": false})).await; // sync 2: gone
     app.resync(&user, &connection["id"]).await; // sync 3: back, and fetched
@@ -146,58 +112,29 @@ async fn a_vanished_account_is_archived_and_comes_back() {
 
     assert!(app.resync(&user, &connection["id"]).await["state"].is_null()); // sync 4: gone
     let (_, visible) = app.get("/2.0/users/me/accounts?all", &user.token).await;
-    let archived: Vec<_> = visible["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["deleted"].is_string())
-        .collect();
+    let archived: Vec<_> =
+        visible["accounts"].as_array().unwrap().iter().filter(|a| a["deleted"].is_string()).collect();
     assert_eq!(archived.len(), 1, "{visible}");
     assert_eq!(archived[0]["id"], savings["id"]);
     let (_, listed) = app.get("/2.0/users/me/accounts", &user.token).await;
-    assert!(
-        listed["accounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|a| a["id"] != savings["id"]),
-        "hidden from lists"
-    );
+    assert!(listed["accounts"].as_array().unwrap().iter().all(|a| a["id"] != savings["id"]), "hidden from lists");
     let (status, by_id) = app.get(&path, &user.token).await;
     assert_eq!(status, StatusCode::OK);
     assert!(by_id["deleted"].is_string());
-    assert_eq!(
-        app.all_transactions(&user, &transactions_path).await.len(),
-        history,
-        "its history stays"
-    );
+    assert_eq!(app.all_transactions(&user, &transactions_path).await.len(), history, "its history stays");
 
     app.resync(&user, &connection["id"]).await; // sync 5: back again
     let (_, back) = app.get(&path, &user.token).await;
     assert!(back["deleted"].is_null(), "{back}");
     assert_eq!(back["id"], savings["id"], "the same account, not a new one");
     let (_, listed) = app.get("/2.0/users/me/accounts", &user.token).await;
-    assert!(
-        listed["accounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|a| a["id"] == savings["id"])
-    );
+    assert!(listed["accounts"].as_array().unwrap().iter().any(|a| a["id"] == savings["id"]));
 }
 
 #[tokio::test]
 async fn a_user_without_accounts_gets_no_account() {
     let app = TestApp::spawn().await;
     let user = app.create_user().await;
-    assert_error(
-        &app.get("/2.0/users/me/accounts", &user.token).await,
-        StatusCode::BAD_REQUEST,
-        "noAccount",
-    );
-    assert_error(
-        &app.get("/2.0/users/me/accounts/12345", &user.token).await,
-        StatusCode::NOT_FOUND,
-        "accountNotFound",
-    );
+    assert_error(&app.get("/2.0/users/me/accounts", &user.token).await, StatusCode::BAD_REQUEST, "noAccount");
+    assert_error(&app.get("/2.0/users/me/accounts/12345", &user.token).await, StatusCode::NOT_FOUND, "accountNotFound");
 }

@@ -22,34 +22,16 @@ async fn init_with_client_credentials_gives_a_permanent_token() {
 #[tokio::test]
 async fn init_accepts_urlencoded_and_multipart_forms() {
     let app = TestApp::spawn().await;
-    let form = [
-        ("client_id", app.client_id.as_str()),
-        ("client_secret", app.client_secret.as_str()),
-    ];
-    let (status, body) = read(
-        app.http
-            .post(app.url("/2.0/auth/init"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let form = [("client_id", app.client_id.as_str()), ("client_secret", app.client_secret.as_str())];
+    let (status, body) = read(app.http.post(app.url("/2.0/auth/init")).form(&form).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["type"], "permanent");
 
     let multipart = reqwest::multipart::Form::new()
         .text("client_id", app.client_id.clone())
         .text("client_secret", app.client_secret.clone());
-    let (status, body) = read(
-        app.http
-            .post(app.url("/2.0/auth/init"))
-            .multipart(multipart)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) =
+        read(app.http.post(app.url("/2.0/auth/init")).multipart(multipart).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["type"], "permanent");
 }
@@ -69,17 +51,9 @@ async fn init_without_credentials_gives_a_temporary_token() {
 async fn init_refuses_a_wrong_secret_or_half_credentials() {
     let app = TestApp::spawn().await;
     let wrong = json!({"client_id": app.client_id, "client_secret": "nope"});
-    assert_error(
-        &app.post("/2.0/auth/init", None, wrong).await,
-        StatusCode::BAD_REQUEST,
-        "invalidValue",
-    );
+    assert_error(&app.post("/2.0/auth/init", None, wrong).await, StatusCode::BAD_REQUEST, "invalidValue");
     let half = json!({"client_id": app.client_id});
-    assert_error(
-        &app.post("/2.0/auth/init", None, half).await,
-        StatusCode::BAD_REQUEST,
-        "missingParameter",
-    );
+    assert_error(&app.post("/2.0/auth/init", None, half).await, StatusCode::BAD_REQUEST, "missingParameter");
 }
 
 #[tokio::test]
@@ -121,11 +95,7 @@ async fn request_access_code_is_reusable_and_works_as_a_bearer_token() {
         assert_eq!(status, StatusCode::OK);
     }
     // A code cannot mint further codes.
-    assert_error(
-        &app.get("/2.0/auth/token/code", code).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    );
+    assert_error(&app.get("/2.0/auth/token/code", code).await, StatusCode::FORBIDDEN, "forbidden");
 }
 
 #[tokio::test]
@@ -149,10 +119,7 @@ async fn token_access_checks_grant_type_and_redirect_uri() {
         "invalidValue",
     );
     exchange["redirect_uri"] = json!("https://app.example/callback");
-    assert_eq!(
-        app.post("/2.0/auth/token/access", None, exchange).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(app.post("/2.0/auth/token/access", None, exchange).await.0, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -176,25 +143,13 @@ async fn renew_can_revoke_previous_tokens() {
     let (status, body) = app.post("/2.0/auth/renew", None, renew.clone()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let second = body["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(
-        app.get("/2.0/users/me", &user.token).await.0,
-        StatusCode::OK,
-        "old token kept by default"
-    );
+    assert_eq!(app.get("/2.0/users/me", &user.token).await.0, StatusCode::OK, "old token kept by default");
 
     renew["revoke_previous"] = json!(true);
     let (_, body) = app.post("/2.0/auth/renew", None, renew).await;
     let third = body["access_token"].as_str().unwrap();
-    assert_error(
-        &app.get("/2.0/users/me", &user.token).await,
-        StatusCode::UNAUTHORIZED,
-        "invalidToken",
-    );
-    assert_error(
-        &app.get("/2.0/users/me", &second).await,
-        StatusCode::UNAUTHORIZED,
-        "invalidToken",
-    );
+    assert_error(&app.get("/2.0/users/me", &user.token).await, StatusCode::UNAUTHORIZED, "invalidToken");
+    assert_error(&app.get("/2.0/users/me", &second).await, StatusCode::UNAUTHORIZED, "invalidToken");
     assert_eq!(app.get("/2.0/users/me", third).await.0, StatusCode::OK);
 }
 
@@ -204,25 +159,15 @@ async fn renew_refuses_a_user_of_another_client() {
     let (_, anonymous) = app.post("/2.0/auth/init", None, json!({})).await;
     let mut renew = app.client_credentials();
     renew["id_user"] = anonymous["id_user"].clone();
-    assert_error(
-        &app.post("/2.0/auth/renew", None, renew).await,
-        StatusCode::NOT_FOUND,
-        "userNotFound",
-    );
+    assert_error(&app.post("/2.0/auth/renew", None, renew).await, StatusCode::NOT_FOUND, "userNotFound");
 }
 
 #[tokio::test]
 async fn deleting_the_token_revokes_it() {
     let app = TestApp::spawn().await;
     let user = app.create_user().await;
-    let (status, body) = app
-        .call(Method::DELETE, "/2.0/auth/token", Some(&user.token), None)
-        .await;
+    let (status, body) = app.call(Method::DELETE, "/2.0/auth/token", Some(&user.token), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(body.is_null());
-    assert_error(
-        &app.get("/2.0/users/me", &user.token).await,
-        StatusCode::UNAUTHORIZED,
-        "invalidToken",
-    );
+    assert_error(&app.get("/2.0/users/me", &user.token).await, StatusCode::UNAUTHORIZED, "invalidToken");
 }

@@ -27,13 +27,8 @@ async fn demo_connects_healthy_with_the_powens_shape() {
     assert_eq!(connection["id_user"], user.id);
     assert_eq!(connection["active"], true);
     for field in ["last_update", "created", "expire", "next_try"] {
-        let text = connection[field]
-            .as_str()
-            .unwrap_or_else(|| panic!("{field}: {connection}"));
-        assert!(
-            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").is_ok(),
-            "{field}: {text}"
-        );
+        let text = connection[field].as_str().unwrap_or_else(|| panic!("{field}: {connection}"));
+        assert!(chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").is_ok(), "{field}: {text}");
     }
     assert!(connection.get("password").is_none() && !connection.to_string().contains("1234"));
     let (_, list) = app.get("/2.0/users/me/connections", &user.token).await;
@@ -44,19 +39,9 @@ async fn demo_connects_healthy_with_the_powens_shape() {
 async fn a_form_encoded_creation_works_like_json() {
     let app = TestApp::spawn().await;
     let user = app.create_user().await;
-    let form = [
-        ("connector_uuid", SANDBOX_UUID),
-        ("login", "demo"),
-        ("password", "1234"),
-    ];
-    let response = app
-        .http
-        .post(app.url("/2.0/users/me/connections"))
-        .bearer_auth(&user.token)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let form = [("connector_uuid", SANDBOX_UUID), ("login", "demo"), ("password", "1234")];
+    let response =
+        app.http.post(app.url("/2.0/users/me/connections")).bearer_auth(&user.token).form(&form).send().await.unwrap();
     let (status, connection) = read(response).await;
     assert_eq!(status, StatusCode::CREATED, "{connection}");
     assert!(connection["state"].is_null());
@@ -77,25 +62,16 @@ async fn a_wrong_password_is_refused_and_nothing_is_kept() {
 async fn creation_checks_the_connector_and_its_form() {
     let app = TestApp::spawn().await;
     let user = app.create_user().await;
-    let no_connector = app
-        .post("/2.0/users/me/connections", Some(&user.token), json!({"login": "demo"}))
-        .await;
+    let no_connector = app.post("/2.0/users/me/connections", Some(&user.token), json!({"login": "demo"})).await;
     assert_error(&no_connector, StatusCode::BAD_REQUEST, "missingParameter");
     let no_password = json!({"connector_uuid": SANDBOX_UUID, "login": "demo"});
-    let missing = app
-        .post("/2.0/users/me/connections", Some(&user.token), no_password)
-        .await;
+    let missing = app.post("/2.0/users/me/connections", Some(&user.token), no_password).await;
     assert_error(&missing, StatusCode::BAD_REQUEST, "missingParameter");
     assert!(missing.1["description"].as_str().unwrap().contains("password"));
     let by_id = json!({"id_connector": 1, "login": "demo", "password": "1234"});
-    assert_eq!(
-        app.post("/2.0/users/me/connections", Some(&user.token), by_id).await.0,
-        StatusCode::CREATED
-    );
+    assert_eq!(app.post("/2.0/users/me/connections", Some(&user.token), by_id).await.0, StatusCode::CREATED);
     let bad_source = json!({"connector_uuid": SANDBOX_UUID, "login": "demo", "password": "1234", "source": "scraping"});
-    let refused = app
-        .post("/2.0/users/me/connections", Some(&user.token), bad_source)
-        .await;
+    let refused = app.post("/2.0/users/me/connections", Some(&user.token), bad_source).await;
     assert_error(&refused, StatusCode::BAD_REQUEST, "invalidValue");
 }
 
@@ -115,17 +91,10 @@ async fn failing_logins_leave_their_state() {
         assert_eq!(connection["error"], state);
         assert!(connection["last_update"].is_null(), "{login}: never synced");
         let retried_by_bankd = ["websiteUnavailable", "rateLimiting", "bug"].contains(&state);
-        assert_eq!(
-            connection["next_try"].is_string(),
-            retried_by_bankd,
-            "{login}: {connection}"
-        );
+        assert_eq!(connection["next_try"].is_string(), retried_by_bankd, "{login}: {connection}");
     }
     let expired = app.connected(&user, "expired").await;
-    assert_eq!(
-        expired["fields"][1]["name"], "password",
-        "asks for the password again: {expired}"
-    );
+    assert_eq!(expired["fields"][1]["name"], "password", "asks for the password again: {expired}");
 }
 
 #[tokio::test]
@@ -154,10 +123,7 @@ async fn decoupled_is_validated_in_the_app_then_resumed() {
     let connection = app.connected(&user, "decoupled").await;
     assert_eq!(connection["state"], "decoupled");
     let (_, too_soon) = update(&app, &user, &connection, json!({"resume": true})).await;
-    assert_eq!(
-        too_soon["state"], "decoupled",
-        "the sandbox validates a few seconds later"
-    );
+    assert_eq!(too_soon["state"], "decoupled", "the sandbox validates a few seconds later");
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let (_, resumed) = update(&app, &user, &connection, json!({"resume": true})).await;
     assert!(resumed["state"].is_null(), "{resumed}");
@@ -169,12 +135,7 @@ async fn webauth_goes_to_the_bank_page_and_back() {
     let user = app.create_user().await;
     let connection = app.connected(&user, "webauth").await;
     assert_eq!(connection["state"], "webauthRequired");
-    assert!(
-        connection["error_message"]
-            .as_str()
-            .unwrap()
-            .starts_with("Redirecting to ")
-    );
+    assert!(connection["error_message"].as_str().unwrap().starts_with("Redirecting to "));
 
     let url_path = format!(
         "/2.0/webauth-url?client_id={}&redirect_uri=https://app.example/callback&id_connection={}&state=xyz",
@@ -190,29 +151,16 @@ async fn webauth_goes_to_the_bank_page_and_back() {
     let html = page.text().await.unwrap();
     let start = html.find("href=\"").unwrap() + 6;
     let authorize = html[start..start + html[start..].find('"').unwrap()].replace("&amp;", "&");
-    assert!(
-        authorize.starts_with(&format!("{}/2.0/webauth/callback?", app.base)),
-        "{authorize}"
-    );
+    assert!(authorize.starts_with(&format!("{}/2.0/webauth/callback?", app.base)), "{authorize}");
     let back = app.http.get(&authorize).send().await.unwrap();
     assert_eq!(back.status(), StatusCode::FOUND);
     let landing = back.headers()["location"].to_str().unwrap();
-    assert_eq!(
-        landing,
-        format!(
-            "https://app.example/callback?id_connection={}&state=xyz",
-            connection["id"]
-        )
-    );
+    assert_eq!(landing, format!("https://app.example/callback?id_connection={}&state=xyz", connection["id"]));
 
     let (_, healthy) = app.get(&connection_path(&connection), &user.token).await;
     assert!(healthy["state"].is_null(), "{healthy}");
     // The bank's state is single use.
-    assert_error(
-        &read(app.http.get(&authorize).send().await.unwrap()).await,
-        StatusCode::BAD_REQUEST,
-        "invalidValue",
-    );
+    assert_error(&read(app.http.get(&authorize).send().await.unwrap()).await, StatusCode::BAD_REQUEST, "invalidValue");
 }
 
 #[tokio::test]
@@ -224,11 +172,7 @@ async fn webauth_url_refuses_unregistered_redirects_and_healthy_connections() {
         "/2.0/webauth-url?client_id={}&redirect_uri=https://evil.example/&id_connection={}",
         app.client_id, waiting["id"]
     );
-    assert_error(
-        &app.get(&evil, &user.token).await,
-        StatusCode::BAD_REQUEST,
-        "invalidValue",
-    );
+    assert_error(&app.get(&evil, &user.token).await, StatusCode::BAD_REQUEST, "invalidValue");
     let healthy = app.connected(&user, "demo").await;
     let path = format!(
         "/2.0/webauth-url?client_id={}&redirect_uri=https://app.example/callback&id_connection={}",
@@ -254,22 +198,15 @@ async fn past_180_days_the_bank_is_not_called_until_the_user_authenticates() {
     let app = TestApp::spawn().await;
     let user = app.create_user().await;
     let connection = app.connected(&user, "demo").await;
-    let (_, logs) = app
-        .get(&format!("{}/logs", connection_path(&connection)), &user.token)
-        .await;
+    let (_, logs) = app.get(&format!("{}/logs", connection_path(&connection)), &user.token).await;
     assert_eq!(logs["total"], 1);
 
     let (status, _) = update(&app, &user, &connection, json!({"expire": "2020-01-01 00:00:00"})).await;
     assert_eq!(status, StatusCode::OK);
     let expired = app.resync(&user, &connection["id"]).await;
     assert_eq!(expired["state"], "SCARequired", "{expired}");
-    let (_, logs) = app
-        .get(&format!("{}/logs", connection_path(&connection)), &user.token)
-        .await;
-    assert!(
-        logs["connectionlogs"][0]["id_source"].is_null(),
-        "no source was called: {logs}"
-    );
+    let (_, logs) = app.get(&format!("{}/logs", connection_path(&connection)), &user.token).await;
+    assert!(logs["connectionlogs"][0]["id_source"].is_null(), "no source was called: {logs}");
 
     let (_, renewed) = update(&app, &user, &connection, json!({"refresh_auth": true})).await;
     assert!(renewed["state"].is_null(), "{renewed}");
@@ -301,9 +238,7 @@ async fn settings_change_without_a_sync() {
     let connection = app.connected(&user, "demo").await;
     let (_, paused) = update(&app, &user, &connection, json!({"active": false})).await;
     assert_eq!(paused["active"], false);
-    let (_, logs) = app
-        .get(&format!("{}/logs", connection_path(&connection)), &user.token)
-        .await;
+    let (_, logs) = app.get(&format!("{}/logs", connection_path(&connection)), &user.token).await;
     assert_eq!(logs["total"], 1, "no sync for a settings change");
     let (_, active) = app.get("/2.0/users/me/connections", &user.token).await;
     assert_eq!(active["connections"], json!([]), "inactive connections need ?all");
@@ -321,10 +256,7 @@ async fn sources_are_tried_in_priority_order_and_can_be_disabled() {
     let sources = sources["sources"].as_array().unwrap().clone();
     assert_eq!(sources.len(), 2);
     assert_eq!(sources[0]["name"], "openapi");
-    assert!(
-        sources[0]["last_update"].is_string(),
-        "the first source served: {sources:?}"
-    );
+    assert!(sources[0]["last_update"].is_string(), "the first source served: {sources:?}");
     assert!(sources[1]["last_update"].is_null(), "the second was not needed");
 
     let first = format!("{path}/{}", sources[0]["id"]);
@@ -332,9 +264,7 @@ async fn sources_are_tried_in_priority_order_and_can_be_disabled() {
     assert_eq!(status, StatusCode::OK);
     assert!(disabled["disabled"].is_string());
     app.resync(&user, &connection["id"]).await;
-    let (_, logs) = app
-        .get(&format!("{}/logs", connection_path(&connection)), &user.token)
-        .await;
+    let (_, logs) = app.get(&format!("{}/logs", connection_path(&connection)), &user.token).await;
     assert_eq!(logs["connectionlogs"][0]["id_source"], sources[1]["id"], "{logs}");
 
     let second = format!("{path}/{}", sources[1]["id"]);
@@ -346,11 +276,7 @@ async fn sources_are_tried_in_priority_order_and_can_be_disabled() {
     let (_, enabled) = app.post(&first, Some(&user.token), json!({"disabled": false})).await;
     assert!(enabled["disabled"].is_null());
     assert!(app.resync(&user, &connection["id"]).await["state"].is_null());
-    assert_error(
-        &app.post(&first, Some(&user.token), json!({})).await,
-        StatusCode::BAD_REQUEST,
-        "missingParameter",
-    );
+    assert_error(&app.post(&first, Some(&user.token), json!({})).await, StatusCode::BAD_REQUEST, "missingParameter");
 }
 
 #[tokio::test]
@@ -360,30 +286,17 @@ async fn every_sync_is_logged() {
     let connection = app.connected(&user, "demo").await;
     app.enable_accounts(&user, &connection["id"]).await;
     app.resync(&user, &connection["id"]).await;
-    let (status, logs) = app
-        .get(&format!("{}/logs", connection_path(&connection)), &user.token)
-        .await;
+    let (status, logs) = app.get(&format!("{}/logs", connection_path(&connection)), &user.token).await;
     assert_eq!(status, StatusCode::OK);
     let total = logs["total"].as_i64().unwrap();
     assert_eq!(total, 5, "creation, 3 enablings, 1 resync: {logs}");
     let newest = &logs["connectionlogs"][0];
     assert!(newest["error"].is_null());
     assert_eq!(newest["nb_accounts"], 3);
-    assert!(
-        newest["nb_transactions"].as_i64().unwrap() > 0,
-        "a resync reads the recent days again: {newest}"
-    );
+    assert!(newest["nb_transactions"].as_i64().unwrap() > 0, "a resync reads the recent days again: {newest}");
     let first = logs["connectionlogs"].as_array().unwrap().last().unwrap().clone();
-    assert_eq!(
-        first["nb_transactions"], 0,
-        "at creation no account is enabled yet: {first}"
-    );
-    let (_, page) = app
-        .get(
-            &format!("{}/logs?limit=2&offset=1", connection_path(&connection)),
-            &user.token,
-        )
-        .await;
+    assert_eq!(first["nb_transactions"], 0, "at creation no account is enabled yet: {first}");
+    let (_, page) = app.get(&format!("{}/logs?limit=2&offset=1", connection_path(&connection)), &user.token).await;
     assert_eq!(page["connectionlogs"].as_array().unwrap().len(), 2);
     assert_eq!(page["connectionlogs"][0]["id"], logs["connectionlogs"][1]["id"]);
 }

@@ -10,18 +10,8 @@ async fn missing_and_bad_tokens_are_401() {
     let app = TestApp::spawn().await;
     let missing = read(app.http.get(app.url("/2.0/users/me")).send().await.unwrap()).await;
     assert_error(&missing, StatusCode::UNAUTHORIZED, "missingToken");
-    assert_error(
-        &app.get("/2.0/users/me", "not-a-token").await,
-        StatusCode::UNAUTHORIZED,
-        "invalidToken",
-    );
-    let odd_scheme = app
-        .http
-        .get(app.url("/2.0/users/me"))
-        .header("authorization", "Token x")
-        .send()
-        .await
-        .unwrap();
+    assert_error(&app.get("/2.0/users/me", "not-a-token").await, StatusCode::UNAUTHORIZED, "invalidToken");
+    let odd_scheme = app.http.get(app.url("/2.0/users/me")).header("authorization", "Token x").send().await.unwrap();
     assert_error(&read(odd_scheme).await, StatusCode::UNAUTHORIZED, "invalidToken");
 }
 
@@ -38,15 +28,9 @@ async fn malformed_json_and_wrong_types_are_400() {
         .unwrap();
     let malformed = read(malformed).await;
     assert_error(&malformed, StatusCode::BAD_REQUEST, "invalidValue");
-    assert!(
-        malformed.1["description"].as_str().unwrap().contains("line 1"),
-        "{}",
-        malformed.1
-    );
+    assert!(malformed.1["description"].as_str().unwrap().contains("line 1"), "{}", malformed.1);
 
-    let not_an_object = app
-        .call(Method::POST, "/2.0/auth/init", None, Some(json!([1, 2])))
-        .await;
+    let not_an_object = app.call(Method::POST, "/2.0/auth/init", None, Some(json!([1, 2]))).await;
     assert_error(&not_an_object, StatusCode::BAD_REQUEST, "invalidValue");
 
     let wrong_type = json!({"client_id": {"nested": true}, "client_secret": "x"});
@@ -56,37 +40,17 @@ async fn malformed_json_and_wrong_types_are_400() {
 
     let mut renew = app.client_credentials();
     renew["revoke_previous"] = json!("perhaps");
-    assert_error(
-        &app.post("/2.0/auth/renew", None, renew).await,
-        StatusCode::BAD_REQUEST,
-        "invalidValue",
-    );
+    assert_error(&app.post("/2.0/auth/renew", None, renew).await, StatusCode::BAD_REQUEST, "invalidValue");
 }
 
 #[tokio::test]
 async fn unknown_and_malformed_ids() {
     let app = TestApp::spawn().await;
     let user = app.create_user().await;
-    assert_error(
-        &app.get("/2.0/users/abc", &user.token).await,
-        StatusCode::BAD_REQUEST,
-        "invalidValue",
-    );
-    assert_error(
-        &app.get("/2.0/users/-3", &user.token).await,
-        StatusCode::BAD_REQUEST,
-        "invalidValue",
-    );
-    assert_error(
-        &app.get("/2.0/users/999999", &user.token).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    );
-    assert_error(
-        &app.get("/2.0/nothing/here", &user.token).await,
-        StatusCode::NOT_FOUND,
-        "notFound",
-    );
+    assert_error(&app.get("/2.0/users/abc", &user.token).await, StatusCode::BAD_REQUEST, "invalidValue");
+    assert_error(&app.get("/2.0/users/-3", &user.token).await, StatusCode::BAD_REQUEST, "invalidValue");
+    assert_error(&app.get("/2.0/users/999999", &user.token).await, StatusCode::FORBIDDEN, "forbidden");
+    assert_error(&app.get("/2.0/nothing/here", &user.token).await, StatusCode::NOT_FOUND, "notFound");
 }
 
 #[tokio::test]
@@ -142,10 +106,7 @@ async fn health_docs_and_openapi_are_served() {
         "/2.0/users",
         "/2.0/users/{id_user}",
     ] {
-        assert!(
-            spec["paths"].get(path).is_some(),
-            "{path} missing from the OpenAPI document"
-        );
+        assert!(spec["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
     }
     let docs = app.http.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(docs.status(), StatusCode::OK);

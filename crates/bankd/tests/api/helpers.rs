@@ -39,13 +39,8 @@ async fn test_database_url(data_dir: &TempDir) -> String {
         Ok(url) if !url.is_empty() => {
             BACKEND_NOTICE.call_once(|| eprintln!("bankd tests: running on PostgreSQL ({url})"));
             let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-            let pool = sqlx::PgPool::connect(&url)
-                .await
-                .expect("BANKD_TEST_DATABASE_URL unreachable");
-            sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                .execute(&pool)
-                .await
-                .expect("create test schema");
+            let pool = sqlx::PgPool::connect(&url).await.expect("BANKD_TEST_DATABASE_URL unreachable");
+            sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.expect("create test schema");
             pool.close().await;
             let sep = if url.contains('?') { '&' } else { '?' };
             format!("{url}{sep}options[search_path]={schema}")
@@ -87,10 +82,7 @@ impl TestApp {
             .await
             .expect("create client");
         tokio::spawn(app.run_until_stopped(std::future::pending()));
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         TestApp {
             base,
             store,
@@ -144,10 +136,7 @@ impl TestApp {
     pub async fn create_user(&self) -> TestUser {
         let (status, body) = self.post("/2.0/auth/init", None, self.client_credentials()).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        TestUser {
-            id: body["id_user"].as_i64().unwrap(),
-            token: body["auth_token"].as_str().unwrap().to_owned(),
-        }
+        TestUser { id: body["id_user"].as_i64().unwrap(), token: body["auth_token"].as_str().unwrap().to_owned() }
     }
 }
 
@@ -174,9 +163,8 @@ impl TestApp {
         for account in list["accounts"].as_array().unwrap() {
             let id = account["id"].as_i64().unwrap();
             let body = serde_json::json!({"disabled": false});
-            let (status, enabled) = self
-                .post(&format!("/2.0/users/me/accounts/{id}?all"), Some(&user.token), body)
-                .await;
+            let (status, enabled) =
+                self.post(&format!("/2.0/users/me/accounts/{id}?all"), Some(&user.token), body).await;
             assert_eq!(status, StatusCode::OK, "{enabled}");
             assert!(enabled["disabled"].is_null());
             ids.push(id);

@@ -29,15 +29,8 @@ async fn another_user_sees_none_of_it() {
         let (status, body) = app.get(&path, &mallory.token).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
     }
-    for path in [
-        format!("/2.0/users/{}/connections", alice.id),
-        format!("/2.0/users/{}/transactions", alice.id),
-    ] {
-        assert_error(
-            &app.get(&path, &mallory.token).await,
-            StatusCode::FORBIDDEN,
-            "forbidden",
-        );
+    for path in [format!("/2.0/users/{}/connections", alice.id), format!("/2.0/users/{}/transactions", alice.id)] {
+        assert_error(&app.get(&path, &mallory.token).await, StatusCode::FORBIDDEN, "forbidden");
     }
     let (_, mine) = app.get("/2.0/users/me/connections", &mallory.token).await;
     assert_eq!(mine["connections"], serde_json::json!([]));
@@ -46,16 +39,11 @@ async fn another_user_sees_none_of_it() {
 
     // Mallory cannot change or delete any of it either.
     let path = format!("/2.0/users/me/connections/{c}");
-    assert_eq!(
-        app.call(Method::PUT, &path, Some(&mallory.token), None).await.0,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(app.call(Method::PUT, &path, Some(&mallory.token), None).await.0, StatusCode::NOT_FOUND);
     assert_eq!(app.delete(&path, &mallory.token).await, StatusCode::NOT_FOUND);
     let edit = serde_json::json!({"disabled": true});
     assert_eq!(
-        app.post(&format!("/2.0/users/me/accounts/{a}"), Some(&mallory.token), edit)
-            .await
-            .0,
+        app.post(&format!("/2.0/users/me/accounts/{a}"), Some(&mallory.token), edit).await.0,
         StatusCode::NOT_FOUND
     );
     assert_eq!(app.get(&path, &alice.token).await.0, StatusCode::OK);
@@ -70,11 +58,7 @@ async fn deleting_a_connection_removes_its_accounts_and_transactions() {
     let accounts = app.enable_accounts(&user, &connection["id"]).await;
     let path = format!("/2.0/users/me/connections/{}", connection["id"]);
     assert_eq!(app.delete(&path, &user.token).await, StatusCode::NO_CONTENT);
-    assert_error(
-        &app.get(&path, &user.token).await,
-        StatusCode::NOT_FOUND,
-        "connectionNotFound",
-    );
+    assert_error(&app.get(&path, &user.token).await, StatusCode::NOT_FOUND, "connectionNotFound");
     for id in accounts {
         let gone = app.get(&format!("/2.0/users/me/accounts/{id}"), &user.token).await;
         assert_error(&gone, StatusCode::NOT_FOUND, "accountNotFound");
@@ -95,11 +79,5 @@ async fn deleting_the_user_removes_everything() {
     assert_eq!(app.delete("/2.0/users/me", &user.token).await, StatusCode::NO_CONTENT);
     let id_connection = connection["id"].as_i64().unwrap();
     assert!(app.store.connection_by_id(id_connection).await.unwrap().is_none());
-    assert!(
-        app.store
-            .accounts_of_connection(id_connection)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(app.store.accounts_of_connection(id_connection).await.unwrap().is_empty());
 }

@@ -24,15 +24,11 @@ async fn a_resync_changes_nothing() {
     let app = TestApp::spawn().await;
     let user = app.create_user().await;
     let connection = synced(&app, &user, "demo").await;
-    let first = app
-        .all_transactions(&user, "/2.0/users/me/transactions?all&limit=1000")
-        .await;
+    let first = app.all_transactions(&user, "/2.0/users/me/transactions?all&limit=1000").await;
     assert!(first.len() > 150, "demo has about 200 transactions: {}", first.len());
     app.resync(&user, &connection["id"]).await;
     app.resync(&user, &connection["id"]).await;
-    let again = app
-        .all_transactions(&user, "/2.0/users/me/transactions?all&limit=1000")
-        .await;
+    let again = app.all_transactions(&user, "/2.0/users/me/transactions?all&limit=1000").await;
     assert_eq!(again, first, "identical rows, last_update included");
 }
 
@@ -44,25 +40,15 @@ async fn transactions_have_the_powens_shape() {
     let (status, page) = app.get("/2.0/users/me/transactions?limit=5", &user.token).await;
     assert_eq!(status, StatusCode::OK);
     for key in ["first_date", "last_date", "result_min_date", "result_max_date"] {
-        assert!(
-            chrono::NaiveDate::parse_from_str(page[key].as_str().unwrap(), "%Y-%m-%d").is_ok(),
-            "{key}"
-        );
+        assert!(chrono::NaiveDate::parse_from_str(page[key].as_str().unwrap(), "%Y-%m-%d").is_ok(), "{key}");
     }
     let t = &page["transactions"][0];
     for key in ["id", "id_account", "value"] {
         assert!(t[key].is_number(), "{key}: {t}");
     }
-    for key in [
-        "date",
-        "rdate",
-        "original_wording",
-        "simplified_wording",
-        "wording",
-        "type",
-        "date_scraped",
-        "last_update",
-    ] {
+    for key in
+        ["date", "rdate", "original_wording", "simplified_wording", "wording", "type", "date_scraped", "last_update"]
+    {
         assert!(t[key].is_string(), "{key}: {t}");
     }
     assert_eq!(t["coming"], false);
@@ -70,12 +56,7 @@ async fn transactions_have_the_powens_shape() {
     assert!(t["deleted"].is_null());
     let cents = (t["value"].as_f64().unwrap() * 100.0).round() / 100.0;
     assert_eq!(t["value"].as_f64().unwrap(), cents, "at most the currency's decimals");
-    assert!(
-        page["_links"]["self"]["href"]
-            .as_str()
-            .unwrap()
-            .starts_with("http://127.0.0.1:")
-    );
+    assert!(page["_links"]["self"]["href"].as_str().unwrap().starts_with("http://127.0.0.1:"));
 }
 
 #[tokio::test]
@@ -83,65 +64,35 @@ async fn pending_transactions_become_booked_ones() {
     let app = TestApp::spawn().await;
     let user = app.create_user().await;
     let connection = synced(&app, &user, "pending").await;
-    let before = app
-        .all_transactions(&user, "/2.0/users/me/transactions?limit=1000")
-        .await;
+    let before = app.all_transactions(&user, "/2.0/users/me/transactions?limit=1000").await;
     let pending: Vec<&Value> = before.iter().filter(|t| t["coming"] == true).collect();
     assert_eq!(pending.len(), 4, "the sandbox shows 4 pending transactions first");
-    let (_, account) = app
-        .get(
-            &format!("/2.0/users/me/accounts/{}", pending[0]["id_account"]),
-            &user.token,
-        )
-        .await;
+    let (_, account) = app.get(&format!("/2.0/users/me/accounts/{}", pending[0]["id_account"]), &user.token).await;
     assert!(account["coming"].is_number());
 
     app.resync(&user, &connection["id"]).await;
-    let after = app
-        .all_transactions(&user, "/2.0/users/me/transactions?limit=1000")
-        .await;
-    assert_eq!(
-        after.len(),
-        before.len() - 1,
-        "3 booked in place, 1 vanished, none duplicated"
-    );
+    let after = app.all_transactions(&user, "/2.0/users/me/transactions?limit=1000").await;
+    assert_eq!(after.len(), before.len() - 1, "3 booked in place, 1 vanished, none duplicated");
     assert!(after.iter().all(|t| t["coming"] == false));
     let after_ids: HashSet<i64> = ids(&after).into_iter().collect();
-    let booked: Vec<&&Value> = pending
-        .iter()
-        .filter(|p| after_ids.contains(&p["id"].as_i64().unwrap()))
-        .collect();
+    let booked: Vec<&&Value> = pending.iter().filter(|p| after_ids.contains(&p["id"].as_i64().unwrap())).collect();
     assert_eq!(booked.len(), 3, "the booked ones keep their id");
     for p in booked {
         let now = after.iter().find(|t| t["id"] == p["id"]).unwrap();
         assert_eq!(now["value"], p["value"]);
         assert_ne!(now["original_wording"], p["original_wording"], "the bank re-worded it");
     }
-    let vanished = pending
-        .iter()
-        .find(|p| !after_ids.contains(&p["id"].as_i64().unwrap()))
-        .unwrap();
-    let (_, deleted) = app
-        .get(&format!("/2.0/users/me/transactions/{}", vanished["id"]), &user.token)
-        .await;
+    let vanished = pending.iter().find(|p| !after_ids.contains(&p["id"].as_i64().unwrap())).unwrap();
+    let (_, deleted) = app.get(&format!("/2.0/users/me/transactions/{}", vanished["id"]), &user.token).await;
     assert!(deleted["deleted"].is_string(), "{deleted}");
     let (_, only_deleted) = app.get("/2.0/users/me/transactions?deleted=true", &user.token).await;
-    assert_eq!(
-        ids(only_deleted["transactions"].as_array().unwrap()),
-        [vanished["id"].as_i64().unwrap()]
-    );
-    let with_deleted = app
-        .all_transactions(&user, "/2.0/users/me/transactions?all&limit=1000")
-        .await;
+    assert_eq!(ids(only_deleted["transactions"].as_array().unwrap()), [vanished["id"].as_i64().unwrap()]);
+    let with_deleted = app.all_transactions(&user, "/2.0/users/me/transactions?all&limit=1000").await;
     assert_eq!(with_deleted.len(), before.len());
 
     // Nothing moves on the next sync.
     app.resync(&user, &connection["id"]).await;
-    assert_eq!(
-        app.all_transactions(&user, "/2.0/users/me/transactions?all&limit=1000")
-            .await,
-        with_deleted
-    );
+    assert_eq!(app.all_transactions(&user, "/2.0/users/me/transactions?all&limit=1000").await, with_deleted);
 }
 
 #[tokio::test]
@@ -149,9 +100,7 @@ async fn pagination_walks_every_transaction_once_by_offset_and_by_cursor() {
     let app = TestApp::spawn().await;
     let user = app.create_user().await;
     synced(&app, &user, "demo").await;
-    let everything = app
-        .all_transactions(&user, "/2.0/users/me/transactions?limit=1000")
-        .await;
+    let everything = app.all_transactions(&user, "/2.0/users/me/transactions?limit=1000").await;
     let (_, first_page) = app.get("/2.0/users/me/transactions?limit=7", &user.token).await;
     assert_eq!(first_page["total"], everything.len());
 
@@ -160,27 +109,17 @@ async fn pagination_walks_every_transaction_once_by_offset_and_by_cursor() {
 
     let mut by_offset = Vec::new();
     for offset in (0..everything.len() + 7).step_by(7) {
-        let (_, page) = app
-            .get(
-                &format!("/2.0/users/me/transactions?limit=7&offset={offset}"),
-                &user.token,
-            )
-            .await;
+        let (_, page) = app.get(&format!("/2.0/users/me/transactions?limit=7&offset={offset}"), &user.token).await;
         by_offset.extend(page["transactions"].as_array().unwrap().iter().cloned());
     }
     assert_eq!(ids(&by_offset), ids(&everything));
 
-    let order: Vec<(String, i64)> = everything
-        .iter()
-        .map(|t| (t["date"].as_str().unwrap().to_owned(), t["id"].as_i64().unwrap()))
-        .collect();
+    let order: Vec<(String, i64)> =
+        everything.iter().map(|t| (t["date"].as_str().unwrap().to_owned(), t["id"].as_i64().unwrap())).collect();
     let mut sorted = order.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(order, sorted, "date descending, then id descending");
-    assert_eq!(
-        ids(&everything).into_iter().collect::<HashSet<_>>().len(),
-        everything.len()
-    );
+    assert_eq!(ids(&everything).into_iter().collect::<HashSet<_>>().len(), everything.len());
 }
 
 #[tokio::test]
@@ -188,25 +127,16 @@ async fn filters_narrow_the_listing() {
     let app = TestApp::spawn().await;
     let user = app.create_user().await;
     synced(&app, &user, "demo").await;
-    let all = app
-        .all_transactions(&user, "/2.0/users/me/transactions?limit=1000")
-        .await;
-    let credits = app
-        .all_transactions(&user, "/2.0/users/me/transactions?income=true&limit=1000")
-        .await;
-    let debits = app
-        .all_transactions(&user, "/2.0/users/me/transactions?income=0&limit=1000")
-        .await;
+    let all = app.all_transactions(&user, "/2.0/users/me/transactions?limit=1000").await;
+    let credits = app.all_transactions(&user, "/2.0/users/me/transactions?income=true&limit=1000").await;
+    let debits = app.all_transactions(&user, "/2.0/users/me/transactions?income=0&limit=1000").await;
     assert!(credits.iter().all(|t| t["value"].as_f64().unwrap() > 0.0));
     assert!(debits.iter().all(|t| t["value"].as_f64().unwrap() < 0.0));
     assert_eq!(credits.len() + debits.len(), all.len());
 
     let day = all[all.len() / 2]["date"].as_str().unwrap().to_owned();
     let same_day = app
-        .all_transactions(
-            &user,
-            &format!("/2.0/users/me/transactions?filter=date&min_date={day}&max_date={day}"),
-        )
+        .all_transactions(&user, &format!("/2.0/users/me/transactions?filter=date&min_date={day}&max_date={day}"))
         .await;
     assert!(!same_day.is_empty() && same_day.iter().all(|t| t["date"] == day));
     let month = &day[..7];
@@ -217,47 +147,24 @@ async fn filters_narrow_the_listing() {
         )
         .await;
     assert!(in_month.iter().all(|t| t["date"].as_str().unwrap().starts_with(month)));
-    assert_eq!(
-        in_month.len(),
-        all.iter()
-            .filter(|t| t["date"].as_str().unwrap().starts_with(month))
-            .count()
-    );
+    assert_eq!(in_month.len(), all.iter().filter(|t| t["date"].as_str().unwrap().starts_with(month)).count());
 
     let value = all[0]["value"].clone();
-    let exact = app
-        .all_transactions(&user, &format!("/2.0/users/me/transactions?value={value}&limit=1000"))
-        .await;
+    let exact = app.all_transactions(&user, &format!("/2.0/users/me/transactions?value={value}&limit=1000")).await;
     assert!(!exact.is_empty() && exact.iter().all(|t| t["value"] == value));
 
-    let word = all[0]["simplified_wording"]
-        .as_str()
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .to_lowercase();
-    let found = app
-        .all_transactions(&user, &format!("/2.0/users/me/transactions?wording={word}&limit=1000"))
-        .await;
+    let word = all[0]["simplified_wording"].as_str().unwrap().split(' ').next().unwrap().to_lowercase();
+    let found = app.all_transactions(&user, &format!("/2.0/users/me/transactions?wording={word}&limit=1000")).await;
     assert!(found.iter().any(|t| t["id"] == all[0]["id"]));
 
     let future = "2999-01-01 00:00:00";
-    let (_, nothing) = app
-        .get(&format!("/2.0/users/me/transactions?last_update={future}"), &user.token)
-        .await;
+    let (_, nothing) = app.get(&format!("/2.0/users/me/transactions?last_update={future}"), &user.token).await;
     assert_eq!(nothing["transactions"], json!([]));
     assert_eq!(nothing["_links"]["next"], Value::Null);
 
-    for bad in [
-        "limit=0",
-        "limit=1001",
-        "offset=-1",
-        "min_date=yesterday",
-        "income=maybe",
-        "cursor=garbage",
-        "filter=rdate",
-    ] {
+    for bad in
+        ["limit=0", "limit=1001", "offset=-1", "min_date=yesterday", "income=maybe", "cursor=garbage", "filter=rdate"]
+    {
         let got = app.get(&format!("/2.0/users/me/transactions?{bad}"), &user.token).await;
         assert_error(&got, StatusCode::BAD_REQUEST, "invalidValue");
     }
@@ -278,14 +185,7 @@ async fn users_edit_wording_comment_and_active() {
     assert_eq!(edited["original_wording"], t["original_wording"]);
     assert_eq!(edited["comment"], "shared with Bob");
     assert_eq!(edited["active"], false);
-    let (status, _) = app
-        .call(
-            Method::PUT,
-            &path,
-            Some(&user.token),
-            Some(json!({"comment": "legacy PUT"})),
-        )
-        .await;
+    let (status, _) = app.call(Method::PUT, &path, Some(&user.token), Some(json!({"comment": "legacy PUT"}))).await;
     assert_eq!(status, StatusCode::OK);
     // A sync does not undo the user's edits.
     app.resync(&user, &connection["id"]).await;
@@ -309,23 +209,14 @@ async fn per_account_and_per_connection_listings() {
     let app = TestApp::spawn().await;
     let user = app.create_user().await;
     let connection = synced(&app, &user, "demo").await;
-    let all = app
-        .all_transactions(&user, "/2.0/users/me/transactions?limit=1000")
-        .await;
+    let all = app.all_transactions(&user, "/2.0/users/me/transactions?limit=1000").await;
     let by_connection = app
-        .all_transactions(
-            &user,
-            &format!("/2.0/users/me/connections/{}/transactions?limit=1000", connection["id"]),
-        )
+        .all_transactions(&user, &format!("/2.0/users/me/connections/{}/transactions?limit=1000", connection["id"]))
         .await;
     assert_eq!(ids(&by_connection), ids(&all));
     let id_account = all[0]["id_account"].clone();
-    let by_account = app
-        .all_transactions(
-            &user,
-            &format!("/2.0/users/me/accounts/{id_account}/transactions?limit=1000"),
-        )
-        .await;
+    let by_account =
+        app.all_transactions(&user, &format!("/2.0/users/me/accounts/{id_account}/transactions?limit=1000")).await;
     assert!(by_account.iter().all(|t| t["id_account"] == id_account));
     assert!(!by_account.is_empty() && by_account.len() < all.len());
 }

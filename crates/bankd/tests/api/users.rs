@@ -13,10 +13,7 @@ async fn me_and_own_id_read_the_same_user() {
     assert_eq!(me["id"], user.id);
     assert_eq!(me["platform"], "web");
     let signin = me["signin"].as_str().unwrap();
-    assert!(
-        chrono::NaiveDateTime::parse_from_str(signin, "%Y-%m-%d %H:%M:%S").is_ok(),
-        "{signin}"
-    );
+    assert!(chrono::NaiveDateTime::parse_from_str(signin, "%Y-%m-%d %H:%M:%S").is_ok(), "{signin}");
     let (_, by_id) = app.get(&format!("/2.0/users/{}", user.id), &user.token).await;
     assert_eq!(by_id, me);
 }
@@ -45,11 +42,7 @@ async fn deleting_me_removes_the_user_and_its_tokens() {
     let user = app.create_user().await;
     let other = app.create_user().await;
     assert_eq!(app.delete("/2.0/users/me", &user.token).await, StatusCode::NO_CONTENT);
-    assert_error(
-        &app.get("/2.0/users/me", &user.token).await,
-        StatusCode::UNAUTHORIZED,
-        "invalidToken",
-    );
+    assert_error(&app.get("/2.0/users/me", &user.token).await, StatusCode::UNAUTHORIZED, "invalidToken");
     assert_eq!(app.get("/2.0/users/me", &other.token).await.0, StatusCode::OK);
 }
 
@@ -70,11 +63,7 @@ async fn a_client_lists_and_deletes_its_users_by_id() {
     let gone = read(basic(app.http.get(&path)).send().await.unwrap()).await;
     assert_error(&gone, StatusCode::NOT_FOUND, "userNotFound");
     // A user token cannot list users.
-    assert_error(
-        &app.get("/2.0/users", &app.create_user().await.token).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    );
+    assert_error(&app.get("/2.0/users", &app.create_user().await.token).await, StatusCode::FORBIDDEN, "forbidden");
 }
 
 #[tokio::test]
@@ -82,20 +71,8 @@ async fn a_client_cannot_reach_users_it_did_not_create() {
     let app = TestApp::spawn().await;
     let (_, anonymous) = app.post("/2.0/auth/init", None, serde_json::json!({})).await;
     let path = app.url(&format!("/2.0/users/{}", anonymous["id_user"]));
-    let response = app
-        .http
-        .delete(&path)
-        .basic_auth(&app.client_id, Some(&app.client_secret))
-        .send()
-        .await
-        .unwrap();
+    let response = app.http.delete(&path).basic_auth(&app.client_id, Some(&app.client_secret)).send().await.unwrap();
     assert_error(&read(response).await, StatusCode::NOT_FOUND, "userNotFound");
-    let wrong_secret = app
-        .http
-        .get(&path)
-        .basic_auth(&app.client_id, Some("wrong"))
-        .send()
-        .await
-        .unwrap();
+    let wrong_secret = app.http.get(&path).basic_auth(&app.client_id, Some("wrong")).send().await.unwrap();
     assert_error(&read(wrong_secret).await, StatusCode::UNAUTHORIZED, "invalidToken");
 }
