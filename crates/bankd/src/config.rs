@@ -36,6 +36,51 @@ pub struct Settings {
     /// Zone of the naive datetimes the API reads and writes (storage is always UTC).
     #[arg(long, env = "BANKD_API_TIMEZONE", default_value = "Europe/Paris")]
     pub api_timezone: Tz,
+
+    #[command(flatten)]
+    pub engine: EngineSettings,
+}
+
+/// The sync engine: workers, job leases, the scheduler.
+#[derive(Debug, Clone, Args)]
+pub struct EngineSettings {
+    /// Sync workers in this process.
+    #[arg(long, env = "BANKD_WORKERS", default_value_t = EngineSettings::default().workers)]
+    pub workers: usize,
+
+    /// Lease of a claimed job, in seconds: a crashed worker's job runs again after it.
+    #[arg(long, env = "BANKD_JOB_LEASE_SECONDS", default_value_t = EngineSettings::default().job_lease_seconds)]
+    pub job_lease_seconds: u64,
+
+    /// How long a request waits for the sync it asked for, in seconds, before answering with the
+    /// connection still `validating`.
+    #[arg(long, env = "BANKD_SYNC_WAIT_SECONDS", default_value_t = EngineSettings::default().sync_wait_seconds)]
+    pub sync_wait_seconds: u64,
+
+    /// Seconds between two looks of the scheduler for connections due a background sync.
+    #[arg(long, env = "BANKD_SCHEDULER_SECONDS", default_value_t = EngineSettings::default().scheduler_seconds)]
+    pub scheduler_seconds: u64,
+
+    /// Syncs of one connector running at once, across every process.
+    #[arg(long, env = "BANKD_CONNECTOR_CONCURRENCY", default_value_t = EngineSettings::default().connector_concurrency)]
+    pub connector_concurrency: i64,
+
+    /// Unattended (background) syncs allowed per account in any 24 hours: PSD2 allows 4.
+    #[arg(long, env = "BANKD_UNATTENDED_BUDGET", default_value_t = EngineSettings::default().unattended_budget)]
+    pub unattended_budget: usize,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            workers: 4,
+            job_lease_seconds: 30,
+            sync_wait_seconds: 60,
+            scheduler_seconds: 15,
+            connector_concurrency: 8,
+            unattended_budget: crate::domain::schedule::UNATTENDED_BUDGET,
+        }
+    }
 }
 
 impl Settings {

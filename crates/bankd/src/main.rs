@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use bankd::config::Settings;
-use bankd::startup::{App, open_store, shutdown_signal};
+use bankd::startup::{App, open_store, run_worker, shutdown_signal};
 
 #[derive(Parser)]
 #[command(name = "bankd", version, about = "Self-hosted bank aggregation server (Powens API 2.0 compatible)")]
@@ -15,8 +15,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the API, docs and sandbox banks.
+    /// Serve the API, docs and sandbox banks, with sync workers and the scheduler.
     Serve {
+        /// Serve the API only: syncs are run by `bankd worker` processes.
+        #[arg(long)]
+        no_worker: bool,
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Run sync workers and the scheduler only (scale-out on PostgreSQL).
+    Worker {
         #[command(flatten)]
         settings: Settings,
     },
@@ -51,10 +59,11 @@ enum ClientCommand {
 async fn main() -> anyhow::Result<()> {
     bankd::telemetry::init();
     match Cli::parse().command {
-        Command::Serve { settings } => {
+        Command::Serve { no_worker, settings } => {
             let app = App::build(settings).await?;
-            app.run_until_stopped(shutdown_signal()).await
+            app.run_until_stopped(shutdown_signal(), !no_worker).await
         }
+        Command::Worker { settings } => run_worker(settings, shutdown_signal()).await,
         Command::Migrate { settings } => {
             open_store(&settings).await?;
             tracing::info!("migrations applied");

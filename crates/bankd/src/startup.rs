@@ -1,11 +1,15 @@
-//! Builds the running server from [`Settings`]: data dir, database (migrated), router, listener.
-//! Production (`bankd serve`) and the integration tests go through the same [`App::build`].
+//! Builds the running server from [`Settings`]: data dir, database (migrated), catalog, master key,
+//! sync engine, router, listener. Production (`bankd serve`, `bankd worker`) and the integration
+//! tests go through the same functions.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::api::wire::ApiClock;
 use crate::api::{self, AppState};
@@ -15,6 +19,11 @@ use crate::crypto::MasterKey;
 use crate::sources::Drivers;
 use crate::store::Store;
 use crate::sync::Syncer;
+use crate::sync::engine::Engine;
+
+/// How long a stopping process lets its running syncs finish; past it, their leases will hand
+/// them to another worker.
+const DRAIN: Duration = Duration::from_secs(20);
 
 pub struct App {
     listener: TcpListener,
@@ -23,26 +32,14 @@ pub struct App {
 
 impl App {
     pub async fn build(mut settings: Settings) -> anyhow::Result<App> {
-        std::fs::create_dir_all(&settings.data_dir)
-            .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
-        let catalog = Arc::new(Catalog::load(settings.catalog.as_deref(), settings.sandbox)?);
-        let key = Arc::new(MasterKey::load(std::env::var("BANKD_MASTER_KEY").ok().as_deref(), &settings.data_dir)?);
-        let store = open_store(&settings).await?;
         let listener =
             TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
         // With port 0 the real address is known only now.
         settings.listen = listener.local_addr()?;
+        let (store, engine, catalog) = build_engine(&settings).await?;
         let clock = ApiClock { tz: settings.api_timezone };
-        let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.listen));
-        let public_url = public_url.trim_end_matches('/').to_owned();
-        let syncer = Syncer {
-            store: store.clone(),
-            catalog: catalog.clone(),
-            drivers: Drivers::new(&public_url),
-            key,
-            webauth_callback: format!("{public_url}/2.0/webauth/callback"),
-        };
-        let state = AppState { store, settings: Arc::new(settings), clock, catalog, syncer, public_url };
+        let public_url = public_url(&settings);
+        let state = AppState { store, settings: Arc::new(settings), clock, catalog, engine, public_url };
         Ok(App { listener, state })
     }
 
@@ -54,17 +51,69 @@ impl App {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    /// Serves until `shutdown` resolves — with this process's workers and scheduler when `workers`
+    /// — then lets in-flight requests and syncs finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        workers: bool,
+    ) -> anyhow::Result<()> {
         tracing::info!(
             listen = %self.state.settings.listen,
             database = self.state.store.backend_name(),
+            workers = if workers { self.state.engine.settings.workers } else { 0 },
             "bankd serving"
         );
+        let stop = CancellationToken::new();
+        let tasks = if workers { self.state.engine.start(&stop) } else { Vec::new() };
         let router = api::router(self.state);
-        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await?;
-        Ok(())
+        let served = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
+        drain(stop, tasks).await;
+        Ok(served?)
     }
+}
+
+/// `bankd worker`: workers and scheduler, no HTTP, until `shutdown` resolves.
+pub async fn run_worker(settings: Settings, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let (store, engine, _) = build_engine(&settings).await?;
+    tracing::info!(database = store.backend_name(), workers = engine.settings.workers, "bankd worker running");
+    let stop = CancellationToken::new();
+    let tasks = engine.start(&stop);
+    shutdown.await;
+    drain(stop, tasks).await;
+    Ok(())
+}
+
+/// Asks the engine's tasks to stop and waits for the syncs they are running, up to [`DRAIN`].
+async fn drain(stop: CancellationToken, tasks: Vec<JoinHandle<()>>) {
+    stop.cancel();
+    if tokio::time::timeout(DRAIN, futures::future::join_all(tasks)).await.is_err() {
+        tracing::warn!("stopping with syncs still running: their jobs will run again elsewhere");
+    }
+}
+
+/// Everything a sync needs: the store (migrated), the catalog, the master key, the sources.
+async fn build_engine(settings: &Settings) -> anyhow::Result<(Store, Engine, Arc<Catalog>)> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+    let catalog = Arc::new(Catalog::load(settings.catalog.as_deref(), settings.sandbox)?);
+    let key = Arc::new(MasterKey::load(std::env::var("BANKD_MASTER_KEY").ok().as_deref(), &settings.data_dir)?);
+    let store = open_store(settings).await?;
+    crate::telemetry::metrics();
+    let public_url = public_url(settings);
+    let syncer = Syncer {
+        store: store.clone(),
+        catalog: catalog.clone(),
+        drivers: Drivers::new(&public_url),
+        key,
+        webauth_callback: format!("{public_url}/2.0/webauth/callback"),
+    };
+    Ok((store, Engine::new(syncer, settings.engine.clone()), catalog))
+}
+
+fn public_url(settings: &Settings) -> String {
+    let url = settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.listen));
+    url.trim_end_matches('/').to_owned()
 }
 
 /// Connects to the configured database and applies pending migrations.
@@ -95,5 +144,5 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!("shutting down: finishing in-flight requests and syncs");
 }

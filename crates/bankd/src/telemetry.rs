@@ -1,6 +1,11 @@
-//! Logging setup: human-readable lines by default, JSON with `BANKD_LOG_FORMAT=json`; `RUST_LOG`
-//! filters (default `info`).
+//! Logs and metrics. Logs: human-readable lines by default, JSON with `BANKD_LOG_FORMAT=json`;
+//! `RUST_LOG` filters (default `info`). Metrics: Prometheus text at `GET /metrics`, from counters and
+//! histograms kept in-process plus gauges read from the database at each scrape.
 
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 pub fn init() {
@@ -9,4 +14,29 @@ pub fn init() {
     let json = std::env::var("BANKD_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     // try_init: tests may call this once per spawned server in one process.
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}
+
+/// The process's metrics recorder, installed on first use.
+pub fn metrics() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        const SECONDS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0];
+        PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS)
+            .and_then(|builder| builder.install_recorder())
+            // Installing fails only if another recorder is installed, and this is the only place.
+            .expect("install the metrics recorder")
+    })
+}
+
+pub fn record_request(method: &str, status: u16, elapsed: Duration) {
+    let labels = [("method", method.to_owned()), ("status", status.to_string())];
+    metrics::counter!("bankd_http_requests_total", &labels).increment(1);
+    metrics::histogram!("bankd_http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+}
+
+pub fn record_job(kind: &str, result: &str, elapsed: Duration) {
+    let labels = [("kind", kind.to_owned()), ("result", result.to_owned())];
+    metrics::counter!("bankd_jobs_total", &labels).increment(1);
+    metrics::histogram!("bankd_job_duration_seconds", "kind" => kind.to_owned()).record(elapsed.as_secs_f64());
 }

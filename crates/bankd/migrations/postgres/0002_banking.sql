@@ -14,7 +14,7 @@ CREATE TABLE connections (
     last_push     TIMESTAMPTZ,
     expire        TIMESTAMPTZ,               -- end of the PSD2 strong-authentication validity
     next_try      TIMESTAMPTZ,
-    locked_until  TIMESTAMPTZ                -- lease of the sync under way, if any
+    failures      BIGINT NOT NULL DEFAULT 0  -- retryable failures in a row (back-off)
 );
 CREATE INDEX connections_user ON connections(id_user);
 
@@ -102,7 +102,8 @@ CREATE TABLE connection_logs (
     state           TEXT,
     error_message   TEXT,
     nb_accounts     BIGINT NOT NULL,
-    nb_transactions BIGINT NOT NULL
+    nb_transactions BIGINT NOT NULL,
+    unattended      BOOLEAN NOT NULL  -- no user present: counts against the PSD2 budget
 );
 CREATE INDEX connection_logs_connection ON connection_logs(id_connection, id DESC);
 

@@ -12,11 +12,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::connections::request_sync;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, Path, Query, parse_id};
 use super::wire::AccountView;
 use crate::store::accounts::{Account, AccountEdit, AccountScope};
-use crate::sync::{SyncError, SyncRequest};
+use crate::sync::SyncRequest;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_accounts)).routes(routes!(list_connection_accounts)).routes(routes!(
@@ -184,8 +185,8 @@ async fn sync_enabled_account(state: &AppState, account: &Account) -> ApiResult<
         .await?
         .ok_or_else(|| ApiError::not_found("connectionNotFound", "connection"))?;
     let request = SyncRequest { only_account: Some(account.id), ..SyncRequest::default() };
-    match state.syncer.sync(&connection, request).await {
-        Ok(_) | Err(SyncError::Locked) => Ok(()),
-        Err(SyncError::Store(e)) => Err(e.into()),
+    match request_sync(state, &connection, &request, true).await {
+        Ok(_) | Err(ApiError::ConnectionLocked) => Ok(()),
+        Err(e) => Err(e),
     }
 }

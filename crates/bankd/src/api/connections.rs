@@ -15,9 +15,11 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, Params, Path, Query, parse_id};
 use super::wire::{ConnectionLogView, ConnectionSourceView, ConnectionView, ConnectorView};
 use crate::catalog::{Connector, FieldKind};
-use crate::sources::{Credentials, SourceError, UserInput};
+use crate::domain::states::ConnectionState;
+use crate::sources::{Credentials, UserInput};
 use crate::store::connections::{Connection, ConnectionSource, LogFilter};
-use crate::sync::{SyncError, SyncOutcome, SyncRequest};
+use crate::sync::SyncRequest;
+use crate::sync::engine::{RequestError, Requested};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -112,22 +114,31 @@ fn credentials_from(params: &Params, connector: &Connector, require: bool) -> Ap
     Ok(credentials)
 }
 
-fn sync_failed(e: SyncError) -> ApiError {
-    match e {
-        SyncError::Locked => ApiError::ConnectionLocked,
-        SyncError::Store(e) => e.into(),
+/// Asks the engine for a sync and, with `wait`, waits for it. A sync already running answers
+/// `409 connectionLocked`.
+pub(super) async fn request_sync(
+    state: &AppState,
+    connection: &Connection,
+    request: &SyncRequest,
+    wait: bool,
+) -> ApiResult<Requested> {
+    match state.engine.request(connection, request, wait).await {
+        Ok(requested) => Ok(requested),
+        Err(RequestError::Busy) => Err(ApiError::ConnectionLocked),
+        Err(RequestError::Store(e)) => Err(e.into()),
     }
 }
 
 /// Powens answers a refused credential check with a `wrongpass` error rather than a connection.
-fn refused(outcome: &SyncOutcome) -> Option<ApiError> {
-    match &outcome.error {
-        Some(e @ SourceError::WrongPass { message }) => {
-            Some(ApiError::Bank { code: e.state().as_str(), description: e.to_string(), message: message.clone() })
-        }
-        _ => None,
+fn refusal(connection: &Connection) -> ApiError {
+    ApiError::Bank {
+        code: ConnectionState::WrongPass.as_str(),
+        description: "the bank refused the credentials".into(),
+        message: connection.error_message.clone(),
     }
 }
+
+const REFUSED: Requested = Requested::Done(Some(ConnectionState::WrongPass));
 
 /// The source named by the `source` parameter, checked against the connector.
 fn source_param(params: &Params, connector: &Connector) -> ApiResult<Option<String>> {
@@ -158,21 +169,21 @@ async fn create_connection(
     };
     let credentials = credentials_from(&body, connector, true)?;
     let only_source = source_param(&query, connector)?.or(source_param(&body, connector)?);
-    let id = state.store.create_connection(id_user, connector, &credentials, &state.syncer.key).await?;
+    let id = state.store.create_connection(id_user, connector, &credentials, &state.engine.syncer.key).await?;
     let connection = state
         .store
         .connection(id_user, id)
         .await?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("connection {id} vanished")))?;
     let input = UserInput { authenticating: true, ..UserInput::default() };
-    let outcome = state.syncer.sync(&connection, SyncRequest { input, only_source, ..SyncRequest::default() }).await;
-    let outcome = outcome.map_err(sync_failed)?;
-    if let Some(refusal) = refused(&outcome) {
+    let request = SyncRequest { input, only_source, ..SyncRequest::default() };
+    let requested = request_sync(&state, &connection, &request, !query.flag("background")?).await?;
+    let connection = reload(&state, &connection).await?;
+    if requested == REFUSED {
         // Nothing of a refused connection is kept.
         state.store.delete_connection(id_user, id).await?;
-        return Err(refusal);
+        return Err(refusal(&connection));
     }
-    let connection = reload(&state, &connection).await?;
     Ok((StatusCode::CREATED, Json(render(&state, &connection, &query).await?)))
 }
 
@@ -262,10 +273,9 @@ async fn update_connection(
             only_source: source_param(&query, connector)?.or(source_param(&body, connector)?),
             ..SyncRequest::default()
         };
-        let had_new_credentials = request.new_credentials.is_some();
-        let outcome = state.syncer.sync(&connection, request).await.map_err(sync_failed)?;
-        if let Some(refusal) = refused(&outcome).filter(|_| had_new_credentials) {
-            return Err(refusal);
+        let requested = request_sync(&state, &connection, &request, !query.flag("background")?).await?;
+        if requested == REFUSED && request.new_credentials.is_some() {
+            return Err(refusal(&reload(&state, &connection).await?));
         }
     }
     let connection = reload(&state, &connection).await?;
@@ -283,8 +293,8 @@ async fn sync_connection(
     Query(query): Query,
 ) -> ApiResult<Json<ConnectionView>> {
     let connection = user_connection(&state, &caller, &user, &id).await?;
-    query.bool("psu_requested")?;
-    state.syncer.sync(&connection, SyncRequest::default()).await.map_err(sync_failed)?;
+    let request = SyncRequest { unattended: query.bool("psu_requested")? == Some(false), ..SyncRequest::default() };
+    request_sync(&state, &connection, &request, !query.flag("background")?).await?;
     let connection = reload(&state, &connection).await?;
     Ok(Json(render(&state, &connection, &query).await?))
 }

@@ -34,7 +34,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::store::Store;
-use crate::sync::Syncer;
+use crate::sync::engine::Engine;
 use error::{ApiError, REQUEST_ID, envelope};
 use wire::ApiClock;
 
@@ -45,7 +45,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub clock: ApiClock,
     pub catalog: Arc<Catalog>,
-    pub syncer: Syncer,
+    pub engine: Engine,
     /// Base of the absolute links the API hands out.
     pub public_url: String,
 }
@@ -90,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/sandbox", sandbox)
         .merge(SwaggerUi::new("/docs").url("/2.0/openapi.json", openapi))
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(panic_envelope))
@@ -107,6 +108,7 @@ async fn request_context(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let mut response = REQUEST_ID.scope(id, next.run(request)).await;
     response.headers_mut().insert("x-request-id", HeaderValue::from(id));
+    crate::telemetry::record_request(method.as_str(), response.status().as_u16(), started.elapsed());
     tracing::info!(
         request_id = id,
         %method,
@@ -141,4 +143,22 @@ async fn health(State(state): State<AppState>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
         }
     }
+}
+
+/// Prometheus text: this process's counters and histograms, and the queue's and connections'
+/// gauges as the database has them now (the same for every process).
+async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    use std::fmt::Write;
+    let mut text = crate::telemetry::metrics().render();
+    let jobs = state.store.job_counts().await?;
+    let _ = writeln!(text, "# HELP bankd_jobs Jobs in the queue, by state.\n# TYPE bankd_jobs gauge");
+    for (name, count) in [("queued", jobs.queued), ("running", jobs.running), ("failed", jobs.failed)] {
+        let _ = writeln!(text, "bankd_jobs{{state=\"{name}\"}} {count}");
+    }
+    let _ =
+        writeln!(text, "# HELP bankd_connections Connections, by state (ok: healthy).\n# TYPE bankd_connections gauge");
+    for (name, count) in state.store.connection_state_counts().await? {
+        let _ = writeln!(text, "bankd_connections{{state=\"{name}\"}} {count}");
+    }
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }

@@ -17,11 +17,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::connections::request_sync;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Params, Query, UserToken, parse_id};
 use crate::sources::UserInput;
 use crate::store::connections::WebauthRequest;
 use crate::sync::SyncRequest;
+use crate::sync::engine::Requested;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(webauth_url)).routes(routes!(webauth)).routes(routes!(callback))
@@ -107,13 +109,14 @@ async fn callback(State(state): State<AppState>, Query(query): Query) -> ApiResu
     }
     let code = query.require_str("code")?;
     let input = UserInput { webauth_code: Some(code), authenticating: true, ..UserInput::default() };
-    let outcome = state.syncer.sync(&connection, SyncRequest { input, ..SyncRequest::default() }).await;
-    let result = match outcome {
-        Ok(outcome) => match outcome.error {
-            None => Ok(connection.id),
-            Some(e) => Err((e.state().as_str().to_owned(), e.to_string())),
-        },
-        Err(e) => Err(("connectionLocked".to_owned(), e.to_string())),
+    let sync = SyncRequest { input, ..SyncRequest::default() };
+    let result = match request_sync(&state, &connection, &sync, true).await? {
+        // Still running: the connection will tell.
+        Requested::Done(None) | Requested::Pending => Ok(connection.id),
+        Requested::Done(Some(failed)) => {
+            let message = state.store.connection_by_id(connection.id).await?.and_then(|c| c.error_message);
+            Err((failed.as_str().to_owned(), message.unwrap_or_else(|| failed.as_str().to_owned())))
+        }
     };
     Ok(finish(&request, result))
 }

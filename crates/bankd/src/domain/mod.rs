@@ -5,4 +5,5 @@ pub mod archiving;
 pub mod bank;
 pub mod money;
 pub mod reconcile;
+pub mod schedule;
 pub mod states;

@@ -40,7 +40,7 @@ impl fmt::Debug for Credentials {
 }
 
 /// What the user brought to this run, beyond the stored credentials.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct UserInput {
     /// Values for fields the bank asked for (an OTP, an answer), by field name.
     pub fields: Credentials,

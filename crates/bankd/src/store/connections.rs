@@ -25,11 +25,12 @@ pub struct Connection {
     pub last_push: Option<DateTime<Utc>>,
     pub expire: Option<DateTime<Utc>>,
     pub next_try: Option<DateTime<Utc>>,
-    pub locked_until: Option<DateTime<Utc>>,
+    /// Retryable failures in a row (back-off).
+    pub failures: i64,
 }
 
 const CONNECTION_COLUMNS: &str = "id, id_user, id_connector, state, error_message, fields, last_update, created, active, \
-     last_push, expire, next_try, locked_until";
+     last_push, expire, next_try, failures";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ConnectionSource {
@@ -62,6 +63,7 @@ pub struct SyncEnd {
     /// New end of the strong-authentication validity, when one happened.
     pub expire: Option<DateTime<Utc>>,
     pub next_try: Option<DateTime<Utc>>,
+    pub failures: i64,
     /// Credentials the bank accepted during this run, to keep.
     pub credentials: Option<Credentials>,
 }
@@ -90,6 +92,8 @@ pub struct ConnectionLog {
     pub error_message: Option<String>,
     pub nb_accounts: i64,
     pub nb_transactions: i64,
+    /// No user was present (a background sync).
+    pub unattended: bool,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -222,44 +226,77 @@ impl Store {
 
     /// Deletes the connection with its sources, accounts and transactions, unless a sync holds it.
     pub async fn delete_connection(&self, id_user: i64, id: i64) -> StoreResult<bool> {
-        let deleted = on_db!(&self.db, pool =>
-            sqlx::query(
-                "DELETE FROM connections WHERE id = $1 AND id_user = $2
-                 AND (locked_until IS NULL OR locked_until < $3)",
-            )
-            .bind(id)
-            .bind(id_user)
-            .bind(now())
-            .execute(pool)
-            .await?
-            .rows_affected()
-        );
-        if deleted == 0 && self.connection(id_user, id).await?.is_some() {
+        if self.connection_busy(id).await? {
             return Err(StoreError::Locked);
         }
+        let deleted = on_db!(&self.db, pool =>
+            sqlx::query("DELETE FROM connections WHERE id = $1 AND id_user = $2")
+                .bind(id)
+                .bind(id_user)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        );
         Ok(deleted > 0)
     }
 
-    /// Takes the connection's sync lease until `until`, marking it `validating`; false if another
-    /// sync holds it. The lease expires by itself, so a crashed sync does not lock it forever.
-    pub async fn lock_connection(&self, id: i64, until: DateTime<Utc>) -> StoreResult<bool> {
-        let taken = on_db!(&self.db, pool =>
-            sqlx::query(
-                "UPDATE connections SET locked_until = $1, state = 'validating', error_message = NULL
-                 WHERE id = $2 AND (locked_until IS NULL OR locked_until < $3)",
-            )
-            .bind(until)
-            .bind(id)
-            .bind(now())
-            .execute(pool)
-            .await?
-            .rows_affected()
+    /// Shows the connection as `validating` while its sync runs.
+    pub async fn mark_validating(&self, id: i64) -> StoreResult<()> {
+        on_db!(&self.db, pool =>
+            sqlx::query("UPDATE connections SET state = 'validating', error_message = NULL WHERE id = $1")
+                .bind(id)
+                .execute(pool)
+                .await?
+                .rows_affected()
         );
-        Ok(taken == 1)
+        Ok(())
     }
 
-    /// Writes how a run ended on the connection and its sources, appends the log row, and
-    /// releases the lease — in one transaction.
+    /// Active connections whose background sync is due, oldest first.
+    pub async fn due_connections(&self, at: DateTime<Utc>, limit: i64) -> StoreResult<Vec<Connection>> {
+        let sql = format!(
+            "SELECT {CONNECTION_COLUMNS} FROM connections c
+             WHERE active AND next_try <= $1
+               AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id_connection = c.id AND j.finished IS NULL)
+             ORDER BY next_try, id LIMIT $2"
+        );
+        let rows = on_db!(&self.db, pool => sqlx::query_as(&sql).bind(at).bind(limit).fetch_all(pool).await?);
+        Ok(rows)
+    }
+
+    /// Starts of the connection's unattended syncs since `since` (the PSD2 budget).
+    pub async fn unattended_sync_starts(
+        &self,
+        id_connection: i64,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<DateTime<Utc>>> {
+        let rows: Vec<(DateTime<Utc>,)> = on_db!(&self.db, pool =>
+            sqlx::query_as(
+                "SELECT started FROM connection_logs WHERE id_connection = $1 AND unattended AND started > $2",
+            )
+            .bind(id_connection)
+            .bind(since)
+            .fetch_all(pool)
+            .await?
+        );
+        Ok(rows.into_iter().map(|(started,)| started).collect())
+    }
+
+    /// Postpones the connection's next background sync.
+    pub async fn set_next_try(&self, id: i64, next_try: Option<DateTime<Utc>>) -> StoreResult<()> {
+        on_db!(&self.db, pool =>
+            sqlx::query("UPDATE connections SET next_try = $1 WHERE id = $2")
+                .bind(next_try)
+                .bind(id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        );
+        Ok(())
+    }
+
+    /// Writes how a run ended on the connection and its sources, and appends the log row — in
+    /// one transaction.
     pub async fn finish_sync(
         &self,
         connection: &Connection,
@@ -274,8 +311,8 @@ impl Store {
             sqlx::query(
                 "UPDATE connections SET state = $1, error_message = $2, fields = $3,
                         last_update = COALESCE($4, last_update), expire = COALESCE($5, expire), next_try = $6,
-                        credentials = COALESCE($7, credentials), locked_until = NULL
-                 WHERE id = $8",
+                        credentials = COALESCE($7, credentials), failures = $8
+                 WHERE id = $9",
             )
             .bind(&end.state)
             .bind(&end.error_message)
@@ -284,6 +321,7 @@ impl Store {
             .bind(end.expire)
             .bind(end.next_try)
             .bind(sealed_credentials)
+            .bind(end.failures)
             .bind(connection.id)
             .execute(&mut *tx)
             .await?;
@@ -304,8 +342,8 @@ impl Store {
             }
             sqlx::query(
                 "INSERT INTO connection_logs (id_connection, id_user, id_connector, id_source, started, ended, state,
-                        error_message, nb_accounts, nb_transactions)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                        error_message, nb_accounts, nb_transactions, unattended)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(log.id_connection)
             .bind(log.id_user)
@@ -317,6 +355,7 @@ impl Store {
             .bind(&log.error_message)
             .bind(log.nb_accounts)
             .bind(log.nb_transactions)
+            .bind(log.unattended)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -365,7 +404,7 @@ impl Store {
              AND ($4 IS NULL OR id_source = $4)";
         let list = format!(
             "SELECT id, id_connection, id_user, id_connector, id_source, started, ended, state, error_message,
-                    nb_accounts, nb_transactions
+                    nb_accounts, nb_transactions, unattended
              FROM connection_logs {WHERE} ORDER BY id DESC LIMIT $5 OFFSET $6"
         );
         let count = format!("SELECT COUNT(*) FROM connection_logs {WHERE}");
@@ -471,4 +510,16 @@ pub struct LogFilter {
     pub id_source: Option<i64>,
     pub limit: i64,
     pub offset: i64,
+}
+
+impl Store {
+    /// How many connections are in each state (`ok` for healthy), for metrics.
+    pub async fn connection_state_counts(&self) -> StoreResult<Vec<(String, i64)>> {
+        let rows = on_db!(&self.db, pool =>
+            sqlx::query_as("SELECT COALESCE(state, 'ok'), COUNT(*) FROM connections GROUP BY COALESCE(state, 'ok') ORDER BY 1")
+                .fetch_all(pool)
+                .await?
+        );
+        Ok(rows)
+    }
 }

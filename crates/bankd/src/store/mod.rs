@@ -13,6 +13,7 @@
 pub mod accounts;
 pub mod clients;
 pub mod connections;
+pub mod jobs;
 pub mod transactions;
 pub mod users;
 

@@ -1,20 +1,29 @@
 //! One synchronization of a connection: ask its sources what the bank says, apply it through the
 //! domain rules, and record how it ended.
 //!
-//! A run holds the connection's lease (so two syncs never run at once: the second gets
-//! `connectionLocked`), tries the enabled sources in priority order — falling back to the next one
-//! only on a failure bankd may retry, never when the user must act — and always ends by writing
-//! the connection's state, its sources' states and a log row, whatever happened in between.
-//! Callable inline from a request today, and from the background workers of the sync engine.
+//! A run tries the enabled sources in priority order — falling back to the next one only on a
+//! failure bankd may retry, never when the user must act — and always ends by writing the
+//! connection's state, its sources' states and a log row, whatever happened in between.
+//!
+//! Runs happen only in [`worker`]s, as jobs of the durable queue: the job's lease is what keeps two
+//! syncs of one connection from running at once, in one process or across many. The API and the
+//! [`scheduler`] ask for runs through [`engine::Engine`].
+
+pub mod engine;
+pub mod scheduler;
+pub mod worker;
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, Connector};
 use crate::crypto::{MasterKey, random_secret};
 use crate::domain::archiving::{KnownAccount, plan_accounts};
 use crate::domain::reconcile::reconcile;
+use crate::domain::schedule::{RunEnd, next_sync};
 use crate::domain::states::{ConnectionState, NextMove};
 use crate::sources::{Credentials, Drivers, Source, SourceError, SourceRequest, SourceSession, UserInput};
 use crate::store::accounts::AccountData;
@@ -24,15 +33,12 @@ use crate::store::{Store, StoreError, now};
 
 /// PSD2: a strong customer authentication is valid this long.
 pub const SCA_VALIDITY_DAYS: i64 = 180;
-/// How long a sync may hold its connection before another may take over (a crashed run).
-const LEASE_MINUTES: i64 = 15;
 /// Re-syncs ask the bank from this many days before the newest known transaction: banks book late.
 const RESYNC_MARGIN_DAYS: i64 = 7;
-/// Before a temporary failure is retried, unless the bank said when.
-const RETRY_AFTER_MINUTES: i64 = 30;
 
-/// What the caller asks of a run.
-#[derive(Debug, Clone, Default)]
+/// What the caller asks of a run. Travels sealed in the job's payload: it may carry what the
+/// user typed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SyncRequest {
     pub input: UserInput,
     /// New credential values to use, kept only if the bank does not refuse them.
@@ -41,14 +47,8 @@ pub struct SyncRequest {
     pub only_account: Option<i64>,
     /// Use only the source with this name (Powens' `source` parameter).
     pub only_source: Option<String>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    #[error("a sync of this connection is already under way")]
-    Locked,
-    #[error(transparent)]
-    Store(#[from] StoreError),
+    /// No user is present (a background refresh): counts against the PSD2 budget.
+    pub unattended: bool,
 }
 
 /// How a run ended.
@@ -90,19 +90,17 @@ struct Counts {
 }
 
 impl Syncer {
-    /// Synchronizes the connection now. Fails only if another sync holds it or the database is
-    /// unreachable; every bank-side outcome is in the returned [`SyncOutcome`] and on the connection.
-    pub async fn sync(&self, connection: &Connection, request: SyncRequest) -> Result<SyncOutcome, SyncError> {
+    /// Synchronizes the connection now; the caller holds its job's lease. Fails only if the
+    /// database does; every bank-side outcome is in the returned [`SyncOutcome`] and on the connection.
+    pub async fn sync(&self, connection: &Connection, request: &SyncRequest) -> Result<SyncOutcome, StoreError> {
         let started = now();
-        if !self.store.lock_connection(connection.id, started + Duration::minutes(LEASE_MINUTES)).await? {
-            return Err(SyncError::Locked);
-        }
+        self.store.mark_validating(connection.id).await?;
         let connector = self.catalog.connector(connection.id_connector);
         let attempt = match connector {
-            Some(connector) => self.attempt(connection, connector, &request, started).await,
+            Some(connector) => self.attempt(connection, connector, request, started).await,
             None => Attempt::failed(SourceError::NotSupported("the connector is no longer in the catalog".into())),
         };
-        self.finish(connection, connector, &request, attempt, started).await
+        self.finish(connection, connector, request, attempt, started).await
     }
 
     async fn attempt(
@@ -249,17 +247,20 @@ impl Syncer {
         request: &SyncRequest,
         attempt: Attempt,
         started: DateTime<Utc>,
-    ) -> Result<SyncOutcome, SyncError> {
+    ) -> Result<SyncOutcome, StoreError> {
         let ended = now();
         let error = attempt.result.as_ref().err().cloned();
         let counts = attempt.result.as_ref().ok().copied().unwrap_or_default();
+        let retryable = error.as_ref().is_some_and(|e| e.state().next_move() == NextMove::Retry);
+        let failures = if retryable { connection.failures + 1 } else { 0 };
         let end = SyncEnd {
             state: error.as_ref().map(|e| e.state().as_str().to_owned()),
             error_message: error.as_ref().and_then(SourceError::message),
             fields: error.as_ref().and_then(|e| fields_to_ask(e, connector)),
             last_update: error.is_none().then_some(started),
             expire: attempt.strongly_authenticated.then(|| started + Duration::days(SCA_VALIDITY_DAYS)),
-            next_try: next_try(error.as_ref(), connector, started),
+            next_try: next_try(error.as_ref(), failures, connector, started),
+            failures,
             credentials: request
                 .new_credentials
                 .clone()
@@ -277,6 +278,7 @@ impl Syncer {
             error_message: end.error_message.clone(),
             nb_accounts: counts.accounts,
             nb_transactions: counts.transactions,
+            unattended: request.unattended,
         };
         if let Some(e) = &error {
             tracing::info!(connection = connection.id, state = %e.state(), error = %e, "sync stopped");
@@ -327,24 +329,22 @@ pub fn consent_expired(expire: Option<DateTime<Utc>>, now: DateTime<Utc>, input:
     expire.is_some_and(|expire| expire <= now) && !input.authenticating
 }
 
-/// The next background attempt: the connector's period after a success, a retry delay after a
-/// temporary failure, none while the user must act.
+/// The next background attempt (see `domain::schedule`), jittered.
 fn next_try(
     error: Option<&SourceError>,
+    failures: i64,
     connector: Option<&Connector>,
     started: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    match error {
-        None => {
-            let days = connector.map_or(1.0, |c| c.sync_periodicity);
-            Some(started + Duration::seconds((days * 86_400.0) as i64))
-        }
-        Some(SourceError::RateLimited { retry_after: Some(after), .. }) => {
-            Some(started + Duration::seconds(after.as_secs() as i64))
-        }
-        Some(e) if e.state().next_move() == NextMove::Retry => Some(started + Duration::minutes(RETRY_AFTER_MINUTES)),
-        Some(_) => None,
-    }
+    let days = connector.map_or(1.0, |c| c.sync_periodicity);
+    let period = Duration::seconds((days * 86_400.0) as i64);
+    let retry_after = match error {
+        Some(SourceError::RateLimited { retry_after: Some(after), .. }) => Duration::from_std(*after).ok(),
+        _ => None,
+    };
+    let end =
+        RunEnd { state: error.map(SourceError::state), failures: failures.try_into().unwrap_or(u32::MAX), retry_after };
+    next_sync(end, started, period, rand::thread_rng().gen_range(-1.0..=1.0))
 }
 
 /// What the user must fill in now, as JSON for the connection's `fields`: the bank's question, or
@@ -382,18 +382,5 @@ mod tests {
         assert!(consent_expired(Some(at(180)), at(180), &unattended));
         assert!(consent_expired(Some(at(180)), at(400), &unattended));
         assert!(!consent_expired(Some(at(180)), at(400), &present));
-    }
-
-    #[test]
-    fn next_try_by_outcome() {
-        let start = at(0);
-        assert_eq!(next_try(None, None, start), Some(at(1)));
-        let limited =
-            SourceError::RateLimited { retry_after: Some(std::time::Duration::from_secs(3600)), message: None };
-        assert_eq!(next_try(Some(&limited), None, start), Some(start + Duration::hours(1)));
-        let down = SourceError::WebsiteUnavailable { message: None };
-        assert_eq!(next_try(Some(&down), None, start), Some(start + Duration::minutes(RETRY_AFTER_MINUTES)));
-        assert_eq!(next_try(Some(&SourceError::WrongPass { message: None }), None, start), None);
-        assert_eq!(next_try(Some(&SourceError::Decoupled { message: None }), None, start), None);
     }
 }

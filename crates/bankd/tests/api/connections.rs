@@ -303,21 +303,24 @@ async fn every_sync_is_logged() {
 
 #[tokio::test]
 async fn a_connection_under_sync_is_locked() {
-    let app = TestApp::spawn().await;
+    // No worker in this process: the test plays the worker that holds the connection's job.
+    let app = TestApp::spawn_with(|s| s.engine.workers = 0).await;
     let user = app.create_user().await;
-    let connection = app.connected(&user, "demo").await;
-    // Another worker holds the lease.
-    let id = connection["id"].as_i64().unwrap();
-    let until = chrono::Utc::now() + chrono::Duration::minutes(5);
-    assert!(app.store.lock_connection(id, until).await.unwrap());
+    let body = json!({"connector_uuid": SANDBOX_UUID, "login": "demo", "password": "1234"});
+    let (status, connection) = app.post("/2.0/users/me/connections?background=true", Some(&user.token), body).await;
+    assert_eq!(status, StatusCode::CREATED, "{connection}");
+    assert!(connection["last_update"].is_null(), "queued, not run");
+    let job = app.store.claim_job("another-worker", chrono::Duration::minutes(5), 8).await.unwrap().unwrap();
+    assert_eq!(job.id_connection, connection["id"].as_i64());
+
     let path = connection_path(&connection);
     assert_error(
         &app.call(Method::PUT, &path, Some(&user.token), None).await,
         StatusCode::CONFLICT,
         "connectionLocked",
     );
-    let (_, seen) = app.get(&path, &user.token).await;
-    assert_eq!(seen["state"], "validating");
     let delete = app.call(Method::DELETE, &path, Some(&user.token), None).await;
     assert_error(&delete, StatusCode::CONFLICT, "connectionLocked");
+    assert!(app.store.finish_job(job.id, "another-worker", "ok").await.unwrap());
+    assert_eq!(app.delete(&path, &user.token).await, StatusCode::NO_CONTENT, "free once the sync is over");
 }

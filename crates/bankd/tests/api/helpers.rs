@@ -5,7 +5,7 @@
 
 use std::sync::Once;
 
-use bankd::config::Settings;
+use bankd::config::{EngineSettings, Settings};
 use bankd::startup::App;
 use bankd::store::Store;
 use reqwest::{Method, StatusCode};
@@ -70,6 +70,7 @@ impl TestApp {
             sandbox: true,
             catalog: None,
             api_timezone: chrono_tz::Europe::Paris,
+            engine: EngineSettings::default(),
         };
         configure(&mut settings);
         let app = App::build(settings).await.expect("build app");
@@ -81,7 +82,7 @@ impl TestApp {
             .create_client("tests", &["https://app.example/callback".to_owned()])
             .await
             .expect("create client");
-        tokio::spawn(app.run_until_stopped(std::future::pending()));
+        tokio::spawn(app.run_until_stopped(std::future::pending(), true));
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         TestApp {
             base,

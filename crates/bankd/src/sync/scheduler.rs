@@ -1,0 +1,67 @@
+//! The scheduler: every few seconds, queue a background sync for each connection that is due.
+//!
+//! Any number of processes may run it at once: a connection with an unfinished job is not due,
+//! and the queue's one-unfinished-job-per-connection index turns a race between two schedulers
+//! into a single job.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+
+use super::SyncRequest;
+use super::engine::Engine;
+use crate::domain::schedule::{is_due, unattended_allowed};
+use crate::domain::states::ConnectionState;
+use crate::store::StoreResult;
+
+/// Connections queued per tick at most: the rest wait for the next tick.
+const BATCH: i64 = 200;
+/// Finished jobs are kept this long for requests waiting on them.
+const KEEP_FINISHED: chrono::Duration = chrono::Duration::hours(1);
+
+pub async fn run(engine: Engine, shutdown: CancellationToken) {
+    while !shutdown.is_cancelled() {
+        match tick(&engine).await {
+            Ok(0) => {}
+            Ok(queued) => tracing::info!(queued, "scheduler queued background syncs"),
+            Err(e) => tracing::error!(error = %e, "scheduler tick failed"),
+        }
+        let period = engine.settings.scheduler_seconds as f64;
+        let pause = Duration::from_secs_f64(period * rand::thread_rng().gen_range(0.8..1.2));
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// One look at the connections: queues the due ones within their PSD2 budget, postpones the
+/// others to when their budget frees up. Returns how many were queued.
+pub async fn tick(engine: &Engine) -> StoreResult<usize> {
+    let store = &engine.syncer.store;
+    let now = crate::store::now();
+    let mut queued = 0;
+    for connection in store.due_connections(now, BATCH).await? {
+        let state = connection.state.as_deref().and_then(ConnectionState::parse);
+        if !is_due(connection.active, state, connection.next_try, now) {
+            continue;
+        }
+        let recent = store.unattended_sync_starts(connection.id, now - chrono::Duration::hours(24)).await?;
+        match unattended_allowed(&recent, now, engine.settings.unattended_budget) {
+            Ok(()) => {
+                let request = SyncRequest { unattended: true, ..SyncRequest::default() };
+                let payload = engine.seal(connection.id, &request);
+                store.enqueue_sync(connection.id, connection.id_connector, Some(payload), Utc::now()).await?;
+                queued += 1;
+            }
+            Err(free_at) => store.set_next_try(connection.id, Some(free_at)).await?,
+        }
+    }
+    if queued > 0 {
+        engine.work.notify_waiters();
+    }
+    store.purge_finished_jobs(KEEP_FINISHED).await?;
+    Ok(queued)
+}

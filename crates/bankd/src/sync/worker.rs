@@ -1,0 +1,122 @@
+//! A worker: claims due jobs one at a time and runs them, extending its lease while it works.
+//!
+//! A worker that finds nothing to do sleeps until a local enqueue wakes it or about a second has
+//! passed (jobs queued by other processes are found by polling). A sync that fails for want of a
+//! database is given back with a back-off and marked `failed` after a few attempts.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+
+use super::SyncRequest;
+use super::engine::{Engine, RESULT_FAILED, RESULT_OK, result_of};
+use crate::store::jobs::ClaimedJob;
+
+/// Claims of one job before it is given up as `failed`.
+const MAX_ATTEMPTS: i64 = 5;
+
+pub async fn run(engine: Engine, name: String, shutdown: CancellationToken) {
+    tracing::debug!(worker = name, "worker started");
+    while !shutdown.is_cancelled() {
+        let claimed = engine.syncer.store.claim_job(&name, engine.lease(), engine.settings.connector_concurrency).await;
+        match claimed {
+            Ok(Some(job)) => run_job(&engine, &name, job).await,
+            Ok(None) => idle(&engine, &shutdown).await,
+            Err(e) => {
+                tracing::error!(worker = name, error = %e, "could not claim a job");
+                idle(&engine, &shutdown).await;
+            }
+        }
+    }
+    tracing::debug!(worker = name, "worker stopped");
+}
+
+async fn idle(engine: &Engine, shutdown: &CancellationToken) {
+    let poll = Duration::from_millis(rand::thread_rng().gen_range(500..1500));
+    tokio::select! {
+        () = shutdown.cancelled() => {}
+        () = engine.work.notified() => {}
+        () = tokio::time::sleep(poll) => {}
+    }
+}
+
+async fn run_job(engine: &Engine, worker: &str, job: ClaimedJob) {
+    let started = Instant::now();
+    let result = match job.kind.as_str() {
+        "sync" => run_sync(engine, worker, &job).await,
+        "noop" => Some(RESULT_OK),
+        other => {
+            tracing::error!(job = job.id, kind = other, "unknown job kind");
+            Some(RESULT_FAILED)
+        }
+    };
+    let store = &engine.syncer.store;
+    let written = match result {
+        Some(result) => store.finish_job(job.id, worker, result).await,
+        None if job.attempts >= MAX_ATTEMPTS => store.finish_job(job.id, worker, RESULT_FAILED).await,
+        None => {
+            let backoff = chrono::Duration::seconds(1 << job.attempts.clamp(0, 10));
+            store.release_job(job.id, worker, Utc::now() + backoff).await
+        }
+    };
+    match written {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(job = job.id, worker, "lost the job's lease before finishing it"),
+        Err(e) => tracing::error!(job = job.id, error = %e, "could not record the job's end"),
+    }
+    crate::telemetry::record_job(&job.kind, result.unwrap_or("retry"), started.elapsed());
+    engine.done.notify_waiters();
+}
+
+/// Runs a sync job; `None` when the database failed and the job should be tried again.
+async fn run_sync(engine: &Engine, worker: &str, job: &ClaimedJob) -> Option<&'static str> {
+    let Some(id_connection) = job.id_connection else { return Some(RESULT_FAILED) };
+    let request = match &job.payload {
+        Some(sealed) => match engine.open(id_connection, sealed) {
+            Some(request) => request,
+            None => {
+                tracing::error!(job = job.id, "the job's payload does not open with this master key");
+                return Some(RESULT_FAILED);
+            }
+        },
+        None => SyncRequest::default(),
+    };
+    let store = &engine.syncer.store;
+    let connection = match store.connection_by_id(id_connection).await {
+        Ok(Some(connection)) => connection,
+        Ok(None) => return Some(RESULT_FAILED),
+        Err(e) => {
+            tracing::error!(job = job.id, error = %e, "could not load the connection");
+            return None;
+        }
+    };
+    let heartbeat = tokio::spawn(keep_lease(engine.clone(), job.id, worker.to_owned()));
+    let outcome = engine.syncer.sync(&connection, &request).await;
+    heartbeat.abort();
+    match outcome {
+        Ok(outcome) => Some(result_of(outcome.state())),
+        Err(e) => {
+            tracing::error!(job = job.id, connection = id_connection, error = %e, "sync could not be recorded");
+            None
+        }
+    }
+}
+
+/// Extends the job's lease every third of it while the sync runs.
+async fn keep_lease(engine: Engine, id: i64, worker: String) {
+    let lease = engine.lease();
+    let every = Duration::from_millis((lease.num_milliseconds() / 3).max(100) as u64);
+    loop {
+        tokio::time::sleep(every).await;
+        match engine.syncer.store.extend_lease(id, &worker, Utc::now() + lease).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(job = id, worker, "job lease lost to another worker");
+                return;
+            }
+            Err(e) => tracing::warn!(job = id, error = %e, "could not extend the job lease"),
+        }
+    }
+}
