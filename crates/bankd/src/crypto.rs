@@ -64,8 +64,12 @@ impl MasterKey {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut bytes = [0u8; 32];
                 rand::rngs::OsRng.fill_bytes(&mut bytes);
-                write_private(&path, &base64::engine::general_purpose::STANDARD.encode(bytes))
-                    .map_err(|e| SealError::Key(format!("writing {}: {e}", path.display())))?;
+                match write_private(&path, &base64::engine::general_purpose::STANDARD.encode(bytes)) {
+                    Ok(()) => {}
+                    // Another process sharing the data dir wrote it first: use theirs.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return MasterKey::load(None, data_dir),
+                    Err(e) => return Err(SealError::Key(format!("writing {}: {e}", path.display()))),
+                }
                 tracing::warn!(
                     path = %path.display(),
                     "BANKD_MASTER_KEY is not set: generated a master key; back it up, without it stored credentials cannot be read"

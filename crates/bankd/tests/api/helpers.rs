@@ -8,6 +8,7 @@ use std::sync::Once;
 use bankd::config::{EngineSettings, Settings};
 use bankd::startup::App;
 use bankd::store::Store;
+use bankd::sync::engine::Engine;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -19,6 +20,9 @@ pub struct TestApp {
     pub base: String,
     /// Direct access to the database, to check what is stored.
     pub store: Store,
+    /// The app's sync engine, to drive the scheduler by hand.
+    pub engine: Engine,
+    pub database_url: String,
     pub http: reqwest::Client,
     pub client_id: String,
     pub client_secret: String,
@@ -33,25 +37,24 @@ pub struct TestUser {
 
 static BACKEND_NOTICE: Once = Once::new();
 
-/// The database URL for one test: a new SQLite file, or a new PostgreSQL schema.
-async fn test_database_url(data_dir: &TempDir) -> String {
-    match std::env::var("BANKD_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => {
-            BACKEND_NOTICE.call_once(|| eprintln!("bankd tests: running on PostgreSQL ({url})"));
-            let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-            let pool = sqlx::PgPool::connect(&url).await.expect("BANKD_TEST_DATABASE_URL unreachable");
-            sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.expect("create test schema");
-            pool.close().await;
-            let sep = if url.contains('?') { '&' } else { '?' };
-            format!("{url}{sep}options[search_path]={schema}")
-        }
-        _ => {
-            BACKEND_NOTICE.call_once(|| {
-                eprintln!("bankd tests: running on SQLite; set BANKD_TEST_DATABASE_URL to run them on PostgreSQL")
-            });
-            format!("sqlite://{}", data_dir.path().join("bankd.db").display())
-        }
-    }
+/// A new PostgreSQL schema for one test when `BANKD_TEST_DATABASE_URL` is set (its URL), else `None`.
+pub async fn test_database_url() -> Option<String> {
+    let url = std::env::var("BANKD_TEST_DATABASE_URL").ok().filter(|url| !url.is_empty());
+    BACKEND_NOTICE.call_once(|| match &url {
+        Some(url) => eprintln!("bankd tests: running on PostgreSQL ({url})"),
+        None => eprintln!("bankd tests: running on SQLite; set BANKD_TEST_DATABASE_URL to run them on PostgreSQL"),
+    });
+    let url = url?;
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let pool = sqlx::PgPool::connect(&url).await.expect("BANKD_TEST_DATABASE_URL unreachable");
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.expect("create test schema");
+    pool.close().await;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Some(format!("{url}{sep}options[search_path]={schema}"))
+}
+
+pub fn sqlite_url(data_dir: &TempDir) -> String {
+    format!("sqlite://{}", data_dir.path().join("bankd.db").display())
 }
 
 impl TestApp {
@@ -65,7 +68,7 @@ impl TestApp {
         let mut settings = Settings {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: data_dir.path().to_path_buf(),
-            database_url: Some(test_database_url(&data_dir).await),
+            database_url: Some(test_database_url().await.unwrap_or_else(|| sqlite_url(&data_dir))),
             public_url: None,
             sandbox: true,
             catalog: None,
@@ -76,6 +79,8 @@ impl TestApp {
         let app = App::build(settings).await.expect("build app");
         let base = format!("http://127.0.0.1:{}", app.port());
         let store = app.state().store.clone();
+        let engine = app.state().engine.clone();
+        let database_url = app.state().settings.database_url();
         let created = app
             .state()
             .store
@@ -87,6 +92,8 @@ impl TestApp {
         TestApp {
             base,
             store,
+            engine,
+            database_url,
             http,
             client_id: created.client.client_id,
             client_secret: created.client_secret,

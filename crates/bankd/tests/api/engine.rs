@@ -1,0 +1,170 @@
+//! The sync engine: the queue's exactly-once claims and leases, the scheduler's rules, background
+//! requests and metrics.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use bankd::store::Store;
+use bankd::sync::scheduler;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{SANDBOX_UUID, TestApp, TestUser, read};
+
+/// Claims and finishes jobs until none is left; returns the ids it ran.
+async fn drain(store: Store, worker: &'static str) -> Vec<i64> {
+    let mut ran = Vec::new();
+    while let Some(job) = store.claim_job(worker, chrono::Duration::minutes(5), 8).await.unwrap() {
+        assert!(store.finish_job(job.id, worker, "ok").await.unwrap());
+        ran.push(job.id);
+    }
+    ran
+}
+
+#[tokio::test]
+async fn two_workers_share_1000_jobs_each_run_exactly_once() {
+    let app = TestApp::spawn_with(|s| s.engine.workers = 0).await;
+    app.store.enqueue_noops(1000).await.unwrap();
+    // Two workers with their own connection pools, as two processes would have.
+    let (one, two) =
+        (Store::connect(&app.database_url).await.unwrap(), Store::connect(&app.database_url).await.unwrap());
+    let (a, b) = tokio::join!(tokio::spawn(drain(one, "worker-a")), tokio::spawn(drain(two, "worker-b")));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let all: HashSet<i64> = a.iter().chain(&b).copied().collect();
+    assert_eq!(a.len() + b.len(), 1000, "no job ran twice");
+    assert_eq!(all.len(), 1000, "every job ran");
+    assert!(!a.is_empty() && !b.is_empty(), "both workers took part: {} / {}", a.len(), b.len());
+    assert_eq!(app.store.job_counts().await.unwrap().queued, 0);
+}
+
+#[tokio::test]
+async fn an_expired_lease_hands_the_job_to_another_worker() {
+    let app = TestApp::spawn_with(|s| s.engine.workers = 0).await;
+    app.store.enqueue_noops(1).await.unwrap();
+    let crashed = app.store.claim_job("crashed", chrono::Duration::seconds(1), 8).await.unwrap().unwrap();
+    assert!(app.store.claim_job("other", chrono::Duration::seconds(30), 8).await.unwrap().is_none(), "leased");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let again = app.store.claim_job("other", chrono::Duration::seconds(30), 8).await.unwrap().unwrap();
+    assert_eq!(again.id, crashed.id);
+    assert_eq!(again.attempts, 2);
+    assert!(!app.store.finish_job(crashed.id, "crashed", "ok").await.unwrap(), "the old worker is fenced off");
+    assert!(!app.store.extend_lease(crashed.id, "crashed", chrono::Utc::now()).await.unwrap());
+    assert!(app.store.finish_job(again.id, "other", "ok").await.unwrap());
+}
+
+#[tokio::test]
+async fn the_per_connector_limit_holds_back_extra_syncs() {
+    let app = TestApp::spawn_with(|s| s.engine.workers = 0).await;
+    let user = app.create_user().await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let body = json!({"connector_uuid": SANDBOX_UUID, "login": "demo", "password": "1234"});
+        let (_, connection) = app.post("/2.0/users/me/connections?background=true", Some(&user.token), body).await;
+        ids.push(connection["id"].as_i64().unwrap());
+    }
+    let lease = chrono::Duration::minutes(5);
+    assert!(app.store.claim_job("w1", lease, 2).await.unwrap().is_some());
+    assert!(app.store.claim_job("w2", lease, 2).await.unwrap().is_some());
+    assert!(app.store.claim_job("w3", lease, 2).await.unwrap().is_none(), "two of this connector run already");
+}
+
+async fn logs(app: &TestApp, user: &TestUser, connection: &Value) -> Value {
+    app.get(&format!("/2.0/users/me/connections/{}/logs", connection["id"]), &user.token).await.1
+}
+
+/// Waits until the connection has `count` logs.
+async fn until_logged(app: &TestApp, user: &TestUser, connection: &Value, count: i64) -> Value {
+    for _ in 0..200 {
+        let logs = logs(app, user, connection).await;
+        if logs["total"].as_i64() == Some(count) {
+            return logs;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never reached {count} logs: {}", logs(app, user, connection).await);
+}
+
+#[tokio::test]
+async fn the_scheduler_refreshes_due_connections_unattended() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    let healthy = app.connected(&user, "demo").await;
+    let waiting = app.connected(&user, "otp").await;
+    let past = Some(chrono::Utc::now() - chrono::Duration::minutes(1));
+    for connection in [&healthy, &waiting] {
+        app.store.set_next_try(connection["id"].as_i64().unwrap(), past).await.unwrap();
+    }
+    assert_eq!(scheduler::tick(&app.engine).await.unwrap(), 1, "not the one waiting for its OTP");
+    until_logged(&app, &user, &healthy, 2).await;
+    let id = healthy["id"].as_i64().unwrap();
+    let filter =
+        bankd::store::connections::LogFilter { min_date: None, max_date: None, id_source: None, limit: 10, offset: 0 };
+    let (rows, _) = app.store.connection_logs(id, &filter).await.unwrap();
+    assert!(rows[0].unattended && !rows[1].unattended, "the background one is unattended");
+    let (_, after) = app.get(&format!("/2.0/users/me/connections/{id}"), &user.token).await;
+    let next = chrono::NaiveDateTime::parse_from_str(after["next_try"].as_str().unwrap(), "%Y-%m-%d %H:%M:%S").unwrap();
+    let hours = (next - chrono::Utc::now().naive_utc()).num_hours();
+    assert!((20..=28).contains(&hours), "next refresh a day later, jittered: {hours} h");
+    assert_eq!(scheduler::tick(&app.engine).await.unwrap(), 0, "nothing due any more");
+}
+
+#[tokio::test]
+async fn four_unattended_syncs_a_day_then_the_scheduler_waits() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    let connection = app.connected(&user, "demo").await;
+    let id = connection["id"].as_i64().unwrap();
+    let past = Some(chrono::Utc::now() - chrono::Duration::minutes(1));
+    for n in 0..4 {
+        app.store.set_next_try(id, past).await.unwrap();
+        assert_eq!(scheduler::tick(&app.engine).await.unwrap(), 1);
+        until_logged(&app, &user, &connection, n + 2).await;
+    }
+    app.store.set_next_try(id, past).await.unwrap();
+    assert_eq!(scheduler::tick(&app.engine).await.unwrap(), 0, "the budget is spent");
+    let after = app.store.connection_by_id(id).await.unwrap().unwrap();
+    let wait = after.next_try.unwrap() - chrono::Utc::now();
+    assert!(wait > chrono::Duration::hours(23), "postponed until the oldest leaves the 24 h window: {wait}");
+    // A user who is present is not limited.
+    let synced = app.resync(&user, &connection["id"]).await;
+    assert!(synced["state"].is_null());
+}
+
+#[tokio::test]
+async fn background_requests_return_at_once() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    let body = json!({"connector_uuid": SANDBOX_UUID, "login": "demo", "password": "1234"});
+    let (status, connection) = app.post("/2.0/users/me/connections?background=true", Some(&user.token), body).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let logs = until_logged(&app, &user, &connection, 1).await;
+    assert!(logs["connectionlogs"][0]["error"].is_null());
+    let path = format!("/2.0/users/me/connections/{}?background=1", connection["id"]);
+    let (status, _) = app.call(reqwest::Method::PUT, &path, Some(&user.token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    until_logged(&app, &user, &connection, 2).await;
+}
+
+#[tokio::test]
+async fn metrics_are_served_in_prometheus_text() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    app.connected(&user, "demo").await;
+    app.connected(&user, "unavailable").await;
+    let response = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    for line in [
+        "bankd_http_requests_total{",
+        "bankd_http_request_duration_seconds_bucket{",
+        "bankd_job_duration_seconds_bucket{kind=\"sync\"",
+        "bankd_jobs{state=\"queued\"} 0",
+        "bankd_jobs{state=\"running\"} 0",
+        "bankd_connections{state=\"ok\"} 1",
+        "bankd_connections{state=\"websiteUnavailable\"} 1",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+    let (status, _) = read(app.http.get(app.url("/health")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+}
