@@ -172,15 +172,25 @@ impl Store {
             Db::Sqlite(_) => CLAIM_SQLITE,
             Db::Pg(_) => CLAIM_POSTGRES,
         };
-        let job = on_db!(&self.db, pool =>
-            sqlx::query_as(claim)
+        let job = on_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            if let Db::Pg(_) = self.db {
+                // The claim must walk the due index in order and stop at the first free row. With
+                // the stale statistics of a queue that just filled up, the planner prefers a
+                // bitmap scan and a sort of every queued row instead: O(queue) per claim.
+                sqlx::query("SET LOCAL enable_bitmapscan = off").execute(&mut *tx).await?;
+                sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await?;
+            }
+            let job = sqlx::query_as(claim)
                 .bind(worker)
                 .bind(at + lease)
                 .bind(at)
                 .bind(per_connector)
-                .fetch_optional(pool)
-                .await?
-        );
+                .fetch_optional(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            job
+        });
         Ok(job)
     }
 

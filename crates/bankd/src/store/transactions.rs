@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::accounts::AccountData;
-use super::{BeginWrite, Bind, Conditions, Store, StoreResult, bind_all, now, on_db};
+use super::{BeginWrite, Bind, Conditions, Db, Store, StoreResult, bind_all, now, on_db};
 use crate::domain::bank::{BankTransaction, Counterparty, TRANSACTION_TYPES, simplify_wording};
 use crate::domain::money::{MoneyError, from_units, to_units};
 use crate::domain::reconcile::{Change, Stored};
@@ -43,8 +43,15 @@ const TRANSACTION_COLUMNS: &str = "id, id_account, id_user, id_connection, webid
      value, type, original_wording, simplified_wording, wording, coming, active, deleted, last_update, date_scraped, \
      card, counterparty, comment";
 
-/// Rows per multi-row INSERT: 18 values each stays far below both backends' bind limits.
-const INSERT_BATCH: usize = 500;
+/// Rows per multi-row INSERT. sqlx's SQLite driver binds in time that grows faster than the
+/// number of values (measured: 100,000 rows take 18.7 s in statements of 500 rows, 1.7 s in
+/// statements of 16), while PostgreSQL gains from larger statements (1.3 s at 500 rows).
+fn insert_batch(db: &Db) -> usize {
+    match db {
+        Db::Sqlite(_) => 16,
+        Db::Pg(_) => 500,
+    }
+}
 
 /// Which transactions a listing covers, and how they are paged.
 #[derive(Debug, Clone, Default)]
@@ -155,7 +162,7 @@ impl Store {
             .bind(account.id)
             .execute(&mut *tx)
             .await?;
-            for batch in inserts.chunks(INSERT_BATCH) {
+            for batch in inserts.chunks(insert_batch(&self.db)) {
                 let sql = insert_sql(batch.len());
                 let mut query = sqlx::query(&sql);
                 for row in batch {

@@ -1,0 +1,28 @@
+//! Shared set-up of the benchmarks: a fresh database of each backend.
+
+use bankd::store::Store;
+
+/// A migrated, empty database and its URL: a SQLite file in `dir`, or a new schema of the
+/// PostgreSQL database named by `BANKD_BENCH_DATABASE_URL` (else `BANKD_TEST_DATABASE_URL`).
+pub async fn fresh_store(backend: Backend, dir: &tempfile::TempDir) -> Option<(Store, String)> {
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("bench.db").display()),
+        Backend::Postgres => {
+            let url = std::env::var("BANKD_BENCH_DATABASE_URL").or_else(|_| std::env::var("BANKD_TEST_DATABASE_URL")).ok()?;
+            let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
+            let pool = sqlx::PgPool::connect(&url).await.ok()?;
+            sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.ok()?;
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}options[search_path]={schema}")
+        }
+    };
+    let store = Store::connect(&url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    Some((store, url))
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
