@@ -8,7 +8,8 @@ pub async fn fresh_store(backend: Backend, dir: &tempfile::TempDir) -> Option<(S
     let url = match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("bench.db").display()),
         Backend::Postgres => {
-            let url = std::env::var("BANKD_BENCH_DATABASE_URL").or_else(|_| std::env::var("BANKD_TEST_DATABASE_URL")).ok()?;
+            let url =
+                std::env::var("BANKD_BENCH_DATABASE_URL").or_else(|_| std::env::var("BANKD_TEST_DATABASE_URL")).ok()?;
             let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
             let pool = sqlx::PgPool::connect(&url).await.ok()?;
             sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.ok()?;

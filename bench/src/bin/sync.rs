@@ -72,17 +72,22 @@ async fn main() {
         let syncer = syncer(&store);
         let user = store.create_user(None, "web").await.expect("user");
         let connector = syncer.catalog.connector(1).expect("sandbox connector").clone();
-        let credentials = Credentials([("login".to_owned(), "big".to_owned()), ("password".to_owned(), "1234".to_owned())].into());
+        let credentials =
+            Credentials([("login".to_owned(), "big".to_owned()), ("password".to_owned(), "1234".to_owned())].into());
         let id = store.create_connection(user.id, &connector, &credentials, &syncer.key).await.expect("connection");
         timed_sync(&syncer, user.id, id).await; // discovers the account, disabled
         let account = store.accounts_of_connection(id).await.expect("accounts").remove(0);
-        store.edit_account(account.id, &AccountEdit { disabled: Some(false), ..AccountEdit::default() }).await.expect("enable");
+        store
+            .edit_account(account.id, &AccountEdit { disabled: Some(false), ..AccountEdit::default() })
+            .await
+            .expect("enable");
 
         let first = timed_sync(&syncer, user.id, id).await;
         let again = timed_sync(&syncer, user.id, id).await;
 
         // The anchor writes into an account of its own, on the same tables and indexes.
-        let anchor_id = store.create_connection(user.id, &connector, &credentials, &syncer.key).await.expect("connection");
+        let anchor_id =
+            store.create_connection(user.id, &connector, &credentials, &syncer.key).await.expect("connection");
         timed_sync(&syncer, user.id, anchor_id).await;
         let anchor_account = store.accounts_of_connection(anchor_id).await.expect("accounts").remove(0);
         let anchor = raw_insert(&store, anchor_account.id, user.id, anchor_id).await;

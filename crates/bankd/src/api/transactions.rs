@@ -192,7 +192,17 @@ fn page_url(state: &AppState, path: &str, query: &Params, cursor: Option<String>
     if encoded.is_empty() { format!("{base}{path}") } else { format!("{base}{path}?{encoded}") }
 }
 
+/// A page of the user's transactions in `scope`, which must be the user's.
 async fn list(state: &AppState, id_user: i64, scope: Scope, query: &Params, path: &str) -> ApiResult<TransactionList> {
+    match scope {
+        Scope::Account(id) if state.store.account(id_user, id).await?.is_none() => {
+            return Err(ApiError::not_found("accountNotFound", "account"));
+        }
+        Scope::Connection(id) if state.store.connection(id_user, id).await?.is_none() => {
+            return Err(ApiError::not_found("connectionNotFound", "connection"));
+        }
+        _ => {}
+    }
     let limit = page_limit(query, DEFAULT_LIMIT, MAX_LIMIT)?;
     let filter = TransactionFilter {
         conditions: conditions(state, id_user, &scope, query)?,
@@ -262,11 +272,8 @@ async fn list_account_transactions(
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Json<TransactionList>> {
     let id_user = caller.user_id(&state, &user).await?;
-    let id = parse_id(&id, "id_account")?;
-    if state.store.account(id_user, id).await?.is_none() {
-        return Err(ApiError::not_found("accountNotFound", "account"));
-    }
-    Ok(Json(list(&state, id_user, Scope::Account(id), &query, uri.path()).await?))
+    let scope = Scope::Account(parse_id(&id, "id_account")?);
+    Ok(Json(list(&state, id_user, scope, &query, uri.path()).await?))
 }
 
 #[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}/transactions", tag = "transactions", security(("bearer" = [])),
@@ -280,11 +287,8 @@ async fn list_connection_transactions(
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Json<TransactionList>> {
     let id_user = caller.user_id(&state, &user).await?;
-    let id = parse_id(&id, "id_connection")?;
-    if state.store.connection(id_user, id).await?.is_none() {
-        return Err(ApiError::not_found("connectionNotFound", "connection"));
-    }
-    Ok(Json(list(&state, id_user, Scope::Connection(id), &query, uri.path()).await?))
+    let scope = Scope::Connection(parse_id(&id, "id_connection")?);
+    Ok(Json(list(&state, id_user, scope, &query, uri.path()).await?))
 }
 
 async fn user_transaction(state: &AppState, caller: &Caller, user: &str, id: &str) -> ApiResult<Transaction> {
