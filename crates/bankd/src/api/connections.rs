@@ -86,6 +86,16 @@ async fn reload(state: &AppState, connection: &Connection) -> ApiResult<Connecti
         .ok_or_else(|| ApiError::not_found("connectionNotFound", "connection"))
 }
 
+/// The connection after a sync request: re-read (the sync wrote it), and shown `validating` while
+/// its sync is still queued or running.
+async fn after_sync(state: &AppState, connection: &Connection, requested: &Requested) -> ApiResult<Connection> {
+    let mut connection = reload(state, connection).await?;
+    if *requested == Requested::Pending {
+        connection.state = Some(ConnectionState::Validating.as_str().to_owned());
+    }
+    Ok(connection)
+}
+
 /// Reads the connector's credential fields from the body: required ones must be there, every value
 /// must match the field's rule. Errors name the field, never echo its value (it may be a secret).
 fn credentials_from(params: &Params, connector: &Connector, require: bool) -> ApiResult<Credentials> {
@@ -178,7 +188,7 @@ async fn create_connection(
     let input = UserInput { authenticating: true, ..UserInput::default() };
     let request = SyncRequest { input, only_source, ..SyncRequest::default() };
     let requested = request_sync(&state, &connection, &request, !query.flag("background")?).await?;
-    let connection = reload(&state, &connection).await?;
+    let connection = after_sync(&state, &connection, &requested).await?;
     if requested == REFUSED {
         // Nothing of a refused connection is kept.
         state.store.delete_connection(id_user, id).await?;
@@ -261,24 +271,26 @@ async fn update_connection(
         && answers.0.is_empty()
         && !refresh_auth
         && !resume;
-    if !settings_only {
-        let request = SyncRequest {
-            input: UserInput {
-                fields: answers,
-                resume,
-                webauth_code: None,
-                authenticating: refresh_auth || !credentials.0.is_empty(),
-            },
-            new_credentials: (!credentials.0.is_empty()).then_some(credentials),
-            only_source: source_param(&query, connector)?.or(source_param(&body, connector)?),
-            ..SyncRequest::default()
-        };
-        let requested = request_sync(&state, &connection, &request, !query.flag("background")?).await?;
-        if requested == REFUSED && request.new_credentials.is_some() {
-            return Err(refusal(&reload(&state, &connection).await?));
-        }
+    if settings_only {
+        let connection = reload(&state, &connection).await?;
+        return Ok(Json(render(&state, &connection, &query).await?));
     }
-    let connection = reload(&state, &connection).await?;
+    let request = SyncRequest {
+        input: UserInput {
+            fields: answers,
+            resume,
+            webauth_code: None,
+            authenticating: refresh_auth || !credentials.0.is_empty(),
+        },
+        new_credentials: (!credentials.0.is_empty()).then_some(credentials),
+        only_source: source_param(&query, connector)?.or(source_param(&body, connector)?),
+        ..SyncRequest::default()
+    };
+    let requested = request_sync(&state, &connection, &request, !query.flag("background")?).await?;
+    let connection = after_sync(&state, &connection, &requested).await?;
+    if requested == REFUSED && request.new_credentials.is_some() {
+        return Err(refusal(&connection));
+    }
     Ok(Json(render(&state, &connection, &query).await?))
 }
 
@@ -294,8 +306,8 @@ async fn sync_connection(
 ) -> ApiResult<Json<ConnectionView>> {
     let connection = user_connection(&state, &caller, &user, &id).await?;
     let request = SyncRequest { unattended: query.bool("psu_requested")? == Some(false), ..SyncRequest::default() };
-    request_sync(&state, &connection, &request, !query.flag("background")?).await?;
-    let connection = reload(&state, &connection).await?;
+    let requested = request_sync(&state, &connection, &request, !query.flag("background")?).await?;
+    let connection = after_sync(&state, &connection, &requested).await?;
     Ok(Json(render(&state, &connection, &query).await?))
 }
 
