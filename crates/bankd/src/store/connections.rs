@@ -3,7 +3,7 @@
 //! Secrets (credentials, source sessions) are sealed here with the master key, bound by their AAD
 //! to the row they belong to; nothing above this module ever sees a sealed blob.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use super::{BeginWrite, Store, StoreError, StoreResult, now, on_db};
 use crate::catalog::Connector;
@@ -248,6 +248,23 @@ impl Store {
                 .execute(pool)
                 .await?
                 .rows_affected()
+        );
+        Ok(())
+    }
+
+    /// A sync that could not run at all (the database failed it again and again): shown as `bug`,
+    /// retried from `next_try`.
+    pub async fn mark_sync_failed(&self, id: i64, next_try: DateTime<Utc>) -> StoreResult<()> {
+        on_db!(&self.db, pool =>
+            sqlx::query(
+                "UPDATE connections SET state = 'bug', error_message = NULL, next_try = $1
+                 WHERE id = $2 AND state = 'validating'",
+            )
+            .bind(next_try.trunc_subsecs(0))
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected()
         );
         Ok(())
     }

@@ -62,16 +62,16 @@ impl Engine {
     }
 
     /// Queues a sync of the connection and, with `wait`, waits for it. A sync already running
-    /// is `Busy`; one already queued absorbs this request.
+    /// is `Busy`; one already queued absorbs this request (taking its payload unless it is plain).
     pub async fn request(
         &self,
         connection: &Connection,
         request: &SyncRequest,
         wait: bool,
     ) -> Result<Requested, RequestError> {
-        let payload = self.seal(connection.id, request);
+        let payload = (!request.is_plain()).then(|| self.seal(connection.id, request));
         let queued =
-            self.syncer.store.enqueue_sync(connection.id, connection.id_connector, Some(payload), Utc::now()).await?;
+            self.syncer.store.enqueue_sync(connection.id, connection.id_connector, payload, Utc::now()).await?;
         let id = match queued {
             Enqueued::Running(_) => return Err(RequestError::Busy),
             Enqueued::Queued(id) => id,

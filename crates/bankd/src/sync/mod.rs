@@ -51,6 +51,22 @@ pub struct SyncRequest {
     pub unattended: bool,
 }
 
+impl SyncRequest {
+    /// Asks for nothing but an attended sync of everything: such a request merged into a queued
+    /// job must not replace what that job carries (an OTP, say).
+    pub fn is_plain(&self) -> bool {
+        let input = &self.input;
+        input.fields.0.is_empty()
+            && !input.resume
+            && input.webauth_code.is_none()
+            && !input.authenticating
+            && self.new_credentials.is_none()
+            && self.only_account.is_none()
+            && self.only_source.is_none()
+            && !self.unattended
+    }
+}
+
 /// How a run ended.
 #[derive(Debug, Clone)]
 pub struct SyncOutcome {

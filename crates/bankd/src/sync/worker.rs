@@ -55,7 +55,13 @@ async fn run_job(engine: &Engine, worker: &str, job: ClaimedJob) {
     let store = &engine.syncer.store;
     let written = match result {
         Some(result) => store.finish_job(job.id, worker, result).await,
-        None if job.attempts >= MAX_ATTEMPTS => store.finish_job(job.id, worker, RESULT_FAILED).await,
+        None if job.attempts >= MAX_ATTEMPTS => {
+            if let Some(id) = job.id_connection {
+                // Not left `validating` for ever: `bug` is retried by the scheduler.
+                let _ = store.mark_sync_failed(id, Utc::now() + chrono::Duration::minutes(30)).await;
+            }
+            store.finish_job(job.id, worker, RESULT_FAILED).await
+        }
         None => {
             let backoff = chrono::Duration::seconds(1 << job.attempts.clamp(0, 10));
             store.release_job(job.id, worker, Utc::now() + backoff).await

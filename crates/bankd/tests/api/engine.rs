@@ -168,3 +168,26 @@ async fn metrics_are_served_in_prometheus_text() {
     let (status, _) = read(app.http.get(app.url("/health")).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn queued_requests_merge_without_losing_the_users_answer() {
+    // Nothing runs until the test starts the workers: three requests meet in one queued job.
+    let app = TestApp::spawn_with(|s| s.engine.workers = 0).await;
+    let user = app.create_user().await;
+    let body = json!({"connector_uuid": SANDBOX_UUID, "login": "otp", "password": "1234"});
+    let (_, connection) = app.post("/2.0/users/me/connections?background=true", Some(&user.token), body).await;
+    let path = format!("/2.0/users/me/connections/{}", connection["id"]);
+    let (status, _) = app.post(&format!("{path}?background=true"), Some(&user.token), json!({"otp": "123456"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app.call(reqwest::Method::PUT, &format!("{path}?background=true"), Some(&user.token), None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut engine = app.engine.clone();
+    engine.settings.workers = 1;
+    let workers = engine.start(&stop);
+    let logs = until_logged(&app, &user, &connection, 1).await;
+    assert!(logs["connectionlogs"][0]["error"].is_null(), "one sync, with the OTP: {logs}");
+    stop.cancel();
+    futures::future::join_all(workers).await;
+}
