@@ -162,3 +162,30 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     }
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::{Body, to_bytes};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_bug_envelope() {
+        async fn boom() -> &'static str {
+            panic!("a defect")
+        }
+        let app: Router = Router::new()
+            .route("/boom", get(boom))
+            .layer(CatchPanicLayer::custom(panic_envelope))
+            .layer(middleware::from_fn(request_context));
+        let response = app.oneshot(Request::get("/boom").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let body: serde_json::Value =
+            serde_json::from_slice(&to_bytes(response.into_body(), 1 << 16).await.unwrap()).unwrap();
+        assert_eq!(body["code"], "bug");
+        assert_eq!(body["request_id"].to_string(), request_id);
+        assert!(!body.to_string().contains("a defect"), "the panic message stays in the log");
+    }
+}
