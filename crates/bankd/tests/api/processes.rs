@@ -62,16 +62,13 @@ async fn user_token(data_dir: &Path, database_url: &str, base: &str) -> String {
     let output = bankd(data_dir, database_url).args(["client", "create", "--name", "ops"]).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let client: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let init: Value = reqwest::Client::new()
-        .post(format!("{base}/2.0/auth/init"))
-        .json(&client)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let init = json(reqwest::Client::new().post(format!("{base}/2.0/auth/init")).json(&client)).await;
     init["auth_token"].as_str().unwrap().to_owned()
+}
+
+/// Sends the request and reads its JSON answer.
+async fn json(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
 }
 
 /// Polls `check` every 50 ms for up to `seconds`.
@@ -110,15 +107,7 @@ async fn two_processes_on_one_postgres_sync_50_connections_once_each() {
         assert_eq!(created.status(), 201);
     }
     eventually(120, "50 synced connections", async || {
-        let list: Value = http
-            .get(format!("{base}/2.0/users/me/connections"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = json(http.get(format!("{base}/2.0/users/me/connections")).bearer_auth(&token)).await;
         let connections = list["connections"].as_array().unwrap();
         connections.len() == 50 && connections.iter().all(|c| c["last_update"].is_string() && c["state"].is_null())
     })
@@ -142,21 +131,10 @@ async fn a_sync_killed_midway_finishes_after_a_restart() {
     let mut server = serve(dir.path(), &database_url, port, "first.log").await;
     let token = user_token(dir.path(), &database_url, &base).await;
     let http = reqwest::Client::new();
-    let get = async |path: &str| -> Value {
-        http.get(format!("{base}{path}")).bearer_auth(&token).send().await.unwrap().json().await.unwrap()
-    };
+    let get = async |path: &str| json(http.get(format!("{base}{path}")).bearer_auth(&token)).await;
 
     let body = json!({"connector_uuid": SANDBOX_UUID, "login": "big", "password": "1234"});
-    let connection: Value = http
-        .post(format!("{base}/2.0/users/me/connections"))
-        .bearer_auth(&token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let connection = json(http.post(format!("{base}/2.0/users/me/connections")).bearer_auth(&token).json(&body)).await;
     let path = format!("/2.0/users/me/connections/{}", connection["id"]);
     eventually(60, "the first sync", async || get(&path).await["last_update"].is_string()).await;
     let accounts = get("/2.0/users/me/accounts?all").await;
