@@ -1,4 +1,5 @@
-//! `/connectors`: the banks bankd can connect to (no authentication needed).
+//! `/connectors`: the banks bankd can connect to (no authentication needed), and `/banks`, Powens'
+//! deprecated spelling that older apps and the generated SDKs still call.
 
 use axum::Json;
 use axum::extract::State;
@@ -13,18 +14,36 @@ use super::extract::{Path, Query, parse_id};
 use super::wire::{ConnectorSourceView, ConnectorView};
 use crate::catalog::{Catalog, Connector};
 
+#[allow(deprecated)] // the `/banks` handlers are deprecated for clients, not for us.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_connectors))
         .routes(routes!(get_connector))
         .routes(routes!(list_sources))
         .routes(routes!(get_source))
+        .routes(routes!(list_banks))
+        .routes(routes!(get_bank))
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct ConnectorList {
     connectors: Vec<ConnectorView>,
     total: usize,
+}
+
+/// `/banks`' envelope: the same list under its legacy name.
+#[derive(Serialize, ToSchema)]
+pub struct BankList {
+    banks: Vec<ConnectorView>,
+    total: usize,
+}
+
+/// One connector, or several when the path names a comma-separated list of ids or uuids.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum OneOrMoreConnectors {
+    One(Box<ConnectorView>),
+    More(ConnectorList),
 }
 
 #[derive(Serialize, ToSchema)]
@@ -41,32 +60,66 @@ pub fn find_connector<'a>(catalog: &'a Catalog, segment: &str) -> ApiResult<&'a 
     found.ok_or_else(|| ApiError::not_found("connectorNotFound", "connector"))
 }
 
-/// Every connector, with its credential form (`fields`) and `sources` (always expanded).
-#[utoipa::path(get, path = "/connectors", tag = "connectors",
-    params(("expand" = Option<String>, Query, description = "`fields,sources` (always included)"),
-        ("country_codes" = Option<String>, Query, description = "comma-separated ISO 3166 codes")),
-    responses((status = 200, body = ConnectorList), (status = 400, body = ErrorBody)))]
-async fn list_connectors(State(state): State<AppState>, Query(query): Query) -> ApiResult<Json<ConnectorList>> {
+/// The listed connectors (not hidden) in the countries `country_codes` names, if it does.
+fn visible_connectors(state: &AppState, query: &Query) -> ApiResult<Vec<ConnectorView>> {
     let countries: Option<Vec<String>> = query
+        .0
         .str("country_codes")?
         .map(|codes| codes.split(',').map(|c| c.trim().to_ascii_uppercase()).filter(|c| !c.is_empty()).collect());
-    let connectors: Vec<ConnectorView> = state
+    Ok(state
         .catalog
         .connectors
         .iter()
         .filter(|c| !c.hidden)
         .filter(|c| countries.as_ref().is_none_or(|wanted| c.countries.iter().any(|have| wanted.contains(have))))
         .map(|c| ConnectorView::new(c, &state.clock))
-        .collect();
+        .collect())
+}
+
+/// Every connector, with its credential form (`fields`) and `sources` (always expanded).
+#[utoipa::path(get, path = "/connectors", tag = "connectors",
+    params(("expand" = Option<String>, Query, description = "`fields,sources` (always included)"),
+        ("country_codes" = Option<String>, Query, description = "comma-separated ISO 3166 codes")),
+    responses((status = 200, body = ConnectorList), (status = 400, body = ErrorBody)))]
+async fn list_connectors(State(state): State<AppState>, query: Query) -> ApiResult<Json<ConnectorList>> {
+    let connectors = visible_connectors(&state, &query)?;
     Ok(Json(ConnectorList { total: connectors.len(), connectors }))
 }
 
+/// A connector by uuid (Powens' current form) or id; several, as a list, by comma-separated ids or uuids.
 #[utoipa::path(get, path = "/connectors/{id_connector}", tag = "connectors",
-    params(("id_connector" = String, Path, description = "connector uuid or id")),
+    params(("id_connector" = String, Path, description = "connector uuid or id, or a comma-separated list of them")),
+    responses((status = 200, body = OneOrMoreConnectors), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_connector(State(state): State<AppState>, Path(ids): Path<String>) -> ApiResult<Json<OneOrMoreConnectors>> {
+    if !ids.contains(',') {
+        let connector = find_connector(&state.catalog, &ids)?;
+        return Ok(Json(OneOrMoreConnectors::One(Box::new(ConnectorView::new(connector, &state.clock)))));
+    }
+    let connectors = ids
+        .split(',')
+        .map(|id| find_connector(&state.catalog, id.trim()).map(|c| ConnectorView::new(c, &state.clock)))
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Json(OneOrMoreConnectors::More(ConnectorList { total: connectors.len(), connectors })))
+}
+
+/// Deprecated alias of `GET /connectors`, under the envelope `banks`.
+#[deprecated = "use GET /connectors"]
+#[utoipa::path(get, path = "/banks", tag = "connectors",
+    params(("expand" = Option<String>, Query, description = "`fields,sources` (always included)"),
+        ("country_codes" = Option<String>, Query, description = "comma-separated ISO 3166 codes")),
+    responses((status = 200, body = BankList), (status = 400, body = ErrorBody)))]
+async fn list_banks(State(state): State<AppState>, query: Query) -> ApiResult<Json<BankList>> {
+    let banks = visible_connectors(&state, &query)?;
+    Ok(Json(BankList { total: banks.len(), banks }))
+}
+
+/// Deprecated alias of `GET /connectors/{id_connector}`.
+#[deprecated = "use GET /connectors/{id_connector}"]
+#[utoipa::path(get, path = "/banks/{id_connector}", tag = "connectors",
+    params(("id_connector" = String, Path, description = "connector id or uuid")),
     responses((status = 200, body = ConnectorView), (status = 404, body = ErrorBody)))]
-async fn get_connector(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ConnectorView>> {
-    let connector = find_connector(&state.catalog, &id)?;
-    Ok(Json(ConnectorView::new(connector, &state.clock)))
+async fn get_bank(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ConnectorView>> {
+    Ok(Json(ConnectorView::new(find_connector(&state.catalog, &id)?, &state.clock)))
 }
 
 #[utoipa::path(get, path = "/connectors/{id_connector}/sources", tag = "connectors",

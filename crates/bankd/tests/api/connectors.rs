@@ -1,6 +1,7 @@
 //! `/connectors`: the catalog as Powens clients read it.
 
 use reqwest::StatusCode;
+use serde_json::Value;
 
 use crate::helpers::{SANDBOX_UUID, TestApp, assert_error, read};
 
@@ -62,4 +63,46 @@ async fn sandbox_off_hides_the_sandbox_connectors() {
     assert!(list["connectors"].as_array().unwrap().iter().all(|c| c["uuid"] != SANDBOX_UUID));
     let user = app.create_user().await;
     assert_error(&app.connect(&user, "demo").await, StatusCode::NOT_FOUND, "connectorNotFound");
+}
+
+#[tokio::test]
+async fn banks_is_the_deprecated_alias_of_connectors() {
+    let app = TestApp::spawn().await;
+    let (_, connectors) = read(app.http.get(app.url("/2.0/connectors?country_codes=FR")).send().await.unwrap()).await;
+    let (status, banks) = read(app.http.get(app.url("/2.0/banks?country_codes=FR")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(banks["banks"], connectors["connectors"]);
+    assert_eq!(banks["total"], connectors["total"]);
+    let (_, none) = read(app.http.get(app.url("/2.0/banks?country_codes=JP")).send().await.unwrap()).await;
+    assert_eq!(none["banks"], serde_json::json!([]));
+
+    let (status, one) = read(app.http.get(app.url(&format!("/2.0/banks/{SANDBOX_UUID}"))).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one["uuid"], SANDBOX_UUID);
+    assert_error(
+        &read(app.http.get(app.url("/2.0/banks/999")).send().await.unwrap()).await,
+        StatusCode::NOT_FOUND,
+        "connectorNotFound",
+    );
+
+    let (_, openapi) = read(app.http.get(app.url("/2.0/openapi.json")).send().await.unwrap()).await;
+    assert_eq!(openapi["paths"]["/2.0/banks"]["get"]["deprecated"], true);
+    assert_eq!(openapi["paths"]["/2.0/banks/{id_connector}"]["get"]["deprecated"], true);
+    assert!(openapi["paths"]["/2.0/connectors"]["get"].get("deprecated").is_none_or(|d| d == false));
+}
+
+#[tokio::test]
+async fn several_connectors_are_read_by_a_comma_separated_list() {
+    let app = TestApp::spawn().await;
+    let (status, list) =
+        read(app.http.get(app.url(&format!("/2.0/connectors/1,{SANDBOX_UUID}"))).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["total"], 2);
+    let uuids: Vec<&Value> = list["connectors"].as_array().unwrap().iter().map(|c| &c["uuid"]).collect();
+    assert_eq!(uuids, [SANDBOX_UUID, SANDBOX_UUID]);
+
+    let unknown = read(app.http.get(app.url("/2.0/connectors/1,999")).send().await.unwrap()).await;
+    assert_error(&unknown, StatusCode::NOT_FOUND, "connectorNotFound");
+    let bad = read(app.http.get(app.url("/2.0/connectors/1,x")).send().await.unwrap()).await;
+    assert_error(&bad, StatusCode::BAD_REQUEST, "invalidValue");
 }
