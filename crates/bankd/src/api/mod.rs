@@ -4,6 +4,7 @@
 //! Handlers are thin: they parse with [`extract`], call the store or the domain, and render the
 //! wire types of [`wire`]. Every failure is an [`error::ApiError`] rendered as the Powens envelope.
 
+pub mod account_types;
 pub mod accounts;
 pub mod auth;
 pub mod connections;
@@ -79,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .merge(connectors::routes())
         .merge(connections::routes())
         .merge(accounts::routes())
+        .merge(account_types::routes())
         .merge(transactions::routes())
         .merge(webauth::routes());
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/2.0", api).split_for_parts();

@@ -57,29 +57,180 @@ pub struct Counterparty {
     pub kind: &'static str,
 }
 
-/// Powens' closed list of account types.
-pub const ACCOUNT_TYPES: [&str; 20] = [
-    "checking",
-    "savings",
-    "deposit",
-    "loan",
-    "market",
-    "joint",
-    "card",
-    "lifeinsurance",
-    "pea",
-    "pee",
-    "per",
-    "perco",
-    "perp",
-    "madelin",
-    "capitalisation",
-    "article83",
-    "rsp",
-    "crowdlending",
-    "real_estate",
-    "unknown",
+/// One of Powens' account types, with the labels `GET /account_types` serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountType {
+    /// The code accounts carry in `type`.
+    pub name: &'static str,
+    /// A narrower kind of `parent` (e.g. the plans the PER replaced in 2019).
+    pub parent: Option<&'static str>,
+    /// Holds investments (securities, funds) rather than cash.
+    pub is_invest: bool,
+    /// The Powens product that aggregates it: `bank` (PSD2 payment and savings accounts) or `wealth`.
+    pub product: &'static str,
+    /// Singular and plural labels, in French (Powens' `display_name`, `display_name_p`) and English.
+    pub french: (&'static str, &'static str),
+    pub english: (&'static str, &'static str),
+    /// woob's `AccountType` number for it (Powens' legacy `weboob_type_id`).
+    pub woob: u8,
+}
+
+const fn kind(
+    name: &'static str,
+    parent: Option<&'static str>,
+    is_invest: bool,
+    product: &'static str,
+    french: (&'static str, &'static str),
+    english: (&'static str, &'static str),
+    woob: u8,
+) -> AccountType {
+    AccountType { name, parent, is_invest, product, french, english, woob }
+}
+
+/// Powens' closed list of account types. An account type's id is its place here, from 1: never
+/// reorder, only append.
+pub const ACCOUNT_TYPES: [AccountType; 20] = [
+    kind(
+        "checking",
+        None,
+        false,
+        "bank",
+        ("Compte chèque", "Comptes chèques"),
+        ("Checking account", "Checking accounts"),
+        1,
+    ),
+    kind("savings", None, false, "bank", ("Livret", "Livrets"), ("Savings account", "Savings accounts"), 2),
+    kind("deposit", None, false, "bank", ("Compte à terme", "Comptes à terme"), ("Term deposit", "Term deposits"), 3),
+    kind("loan", None, false, "wealth", ("Prêt", "Prêts"), ("Loan", "Loans"), 4),
+    kind(
+        "market",
+        None,
+        true,
+        "wealth",
+        ("Compte titres", "Comptes titres"),
+        ("Securities account", "Securities accounts"),
+        5,
+    ),
+    kind(
+        "joint",
+        Some("checking"),
+        false,
+        "bank",
+        ("Compte joint", "Comptes joints"),
+        ("Joint account", "Joint accounts"),
+        6,
+    ),
+    kind("card", None, false, "bank", ("Carte", "Cartes"), ("Card", "Cards"), 7),
+    kind(
+        "lifeinsurance",
+        None,
+        true,
+        "wealth",
+        ("Assurance-vie", "Assurances-vie"),
+        ("Life insurance", "Life insurances"),
+        8,
+    ),
+    kind("pea", None, true, "wealth", ("PEA", "PEA"), ("Equity savings plan (PEA)", "Equity savings plans (PEA)"), 13),
+    kind("pee", None, true, "wealth", ("PEE", "PEE"), ("Company savings plan (PEE)", "Company savings plans (PEE)"), 9),
+    kind(
+        "per",
+        None,
+        true,
+        "wealth",
+        ("PER", "PER"),
+        ("Retirement savings plan (PER)", "Retirement savings plans (PER)"),
+        20,
+    ),
+    kind(
+        "perco",
+        Some("per"),
+        true,
+        "wealth",
+        ("PERCO", "PERCO"),
+        ("Group retirement savings plan (PERCO)", "Group retirement savings plans (PERCO)"),
+        10,
+    ),
+    kind(
+        "perp",
+        Some("per"),
+        true,
+        "wealth",
+        ("PERP", "PERP"),
+        ("Popular retirement savings plan (PERP)", "Popular retirement savings plans (PERP)"),
+        15,
+    ),
+    kind(
+        "madelin",
+        Some("per"),
+        true,
+        "wealth",
+        ("Contrat Madelin", "Contrats Madelin"),
+        ("Madelin retirement contract", "Madelin retirement contracts"),
+        16,
+    ),
+    kind(
+        "capitalisation",
+        None,
+        true,
+        "wealth",
+        ("Contrat de capitalisation", "Contrats de capitalisation"),
+        ("Capitalisation contract", "Capitalisation contracts"),
+        14,
+    ),
+    kind(
+        "article83",
+        Some("per"),
+        true,
+        "wealth",
+        ("Article 83", "Articles 83"),
+        ("Article 83 retirement plan", "Article 83 retirement plans"),
+        11,
+    ),
+    kind(
+        "rsp",
+        None,
+        true,
+        "wealth",
+        ("Réserve spéciale de participation", "Réserves spéciales de participation"),
+        ("Special profit-sharing reserve", "Special profit-sharing reserves"),
+        12,
+    ),
+    kind(
+        "crowdlending",
+        None,
+        true,
+        "wealth",
+        ("Financement participatif", "Financements participatifs"),
+        ("Crowdlending", "Crowdlending"),
+        22,
+    ),
+    kind(
+        "real_estate",
+        None,
+        true,
+        "wealth",
+        ("Placement immobilier", "Placements immobiliers"),
+        ("Real estate investment", "Real estate investments"),
+        21,
+    ),
+    kind("unknown", None, false, "bank", ("Inconnu", "Inconnus"), ("Unknown", "Unknown"), 0),
 ];
+
+impl AccountType {
+    /// Its id: its place in [`ACCOUNT_TYPES`], from 1.
+    pub fn id(&self) -> i64 {
+        ACCOUNT_TYPES.iter().position(|t| t.name == self.name).map_or(0, |i| i as i64 + 1)
+    }
+
+    pub fn by_id(id: i64) -> Option<&'static AccountType> {
+        usize::try_from(id).ok().and_then(|id| id.checked_sub(1)).and_then(|i| ACCOUNT_TYPES.get(i))
+    }
+
+    /// The type of that code; an unknown code is `unknown`.
+    pub fn of(name: &str) -> &'static AccountType {
+        ACCOUNT_TYPES.iter().find(|t| t.name == name).unwrap_or(&ACCOUNT_TYPES[ACCOUNT_TYPES.len() - 1])
+    }
+}
 
 /// Powens' closed list of transaction types.
 pub const TRANSACTION_TYPES: [&str; 12] = [
@@ -134,7 +285,24 @@ pub fn simplify_wording(original: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::simplify_wording;
+    use super::{ACCOUNT_TYPES, AccountType, simplify_wording};
+
+    #[test]
+    fn account_types_are_found_by_id_and_by_name() {
+        for (i, kind) in ACCOUNT_TYPES.iter().enumerate() {
+            assert_eq!(kind.id(), i as i64 + 1);
+            assert_eq!(AccountType::by_id(kind.id()), Some(kind));
+            assert_eq!(AccountType::of(kind.name), kind);
+            assert!(ACCOUNT_TYPES[..i].iter().all(|other| other.name != kind.name), "{} twice", kind.name);
+            if let Some(parent) = kind.parent {
+                assert!(ACCOUNT_TYPES.iter().any(|p| p.name == parent && p.parent.is_none()), "{parent}");
+            }
+            assert!(matches!(kind.product, "bank" | "wealth"));
+        }
+        assert_eq!(AccountType::by_id(0), None);
+        assert_eq!(AccountType::by_id(21), None);
+        assert_eq!(AccountType::of("livret_z").name, "unknown");
+    }
 
     #[test]
     fn simplified_wording_drops_payment_noise() {

@@ -702,7 +702,7 @@ mod tests {
         let (accounts, rows) = sync_once(&request("demo", "1234")).await;
         let kinds: Vec<_> = accounts.iter().map(|a| a.kind).collect();
         assert_eq!(kinds, ["checking", "savings", "card"]);
-        assert!(accounts.iter().all(|a| ACCOUNT_TYPES.contains(&a.kind) && a.currency == "EUR"));
+        assert!(accounts.iter().all(|a| ACCOUNT_TYPES.iter().any(|t| t.name == a.kind) && a.currency == "EUR"));
         assert!((150..=250).contains(&rows.len()), "{} transactions", rows.len());
         for t in &rows {
             assert!(TRANSACTION_TYPES.contains(&t.kind), "{}", t.kind);

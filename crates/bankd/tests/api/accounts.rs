@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{TestApp, assert_error};
+use crate::helpers::{TestApp, assert_error, read};
 
 #[tokio::test]
 async fn discovered_accounts_are_disabled_and_show_only_their_name() {
@@ -137,4 +137,46 @@ async fn a_user_without_accounts_gets_no_account() {
     let user = app.create_user().await;
     assert_error(&app.get("/2.0/users/me/accounts", &user.token).await, StatusCode::BAD_REQUEST, "noAccount");
     assert_error(&app.get("/2.0/users/me/accounts/12345", &user.token).await, StatusCode::NOT_FOUND, "accountNotFound");
+}
+
+#[tokio::test]
+async fn account_types_are_the_closed_list_with_french_or_english_labels() {
+    let app = TestApp::spawn().await;
+    let (status, list) = read(app.http.get(app.url("/2.0/account_types")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let types = list["accounttypes"].as_array().unwrap();
+    assert_eq!(types.len(), 20);
+    assert_eq!(list["total"], 20);
+    let by_name = |name: &str| types.iter().find(|t| t["name"] == name).unwrap().clone();
+    let checking = by_name("checking");
+    assert_eq!(checking["id"], 1);
+    assert_eq!(checking["display_name"], "Compte chèque");
+    assert_eq!(checking["display_name_p"], "Comptes chèques");
+    assert_eq!(checking["is_invest"], false);
+    assert_eq!(checking["product"], "bank");
+    assert!(checking["id_parent"].is_null());
+    assert_eq!(by_name("joint")["id_parent"], checking["id"]);
+    assert_eq!(by_name("pea")["is_invest"], true);
+    assert_eq!(by_name("lifeinsurance")["product"], "wealth");
+
+    // An account's `id_type` is the id of its `type` here.
+    let user = app.create_user().await;
+    let connection = app.connected(&user, "demo").await;
+    app.enable_accounts(&user, &connection["id"]).await;
+    let (_, accounts) = app.get("/2.0/users/me/accounts", &user.token).await;
+    for account in accounts["accounts"].as_array().unwrap() {
+        assert_eq!(by_name(account["type"].as_str().unwrap())["id"], account["id_type"], "{account}");
+    }
+
+    let (_, english) = read(app.http.get(app.url("/2.0/account_types/1?lang=en")).send().await.unwrap()).await;
+    assert_eq!(
+        (english["name"].as_str(), english["display_name"].as_str()),
+        (Some("checking"), Some("Checking account"))
+    );
+    let (_, one) = read(app.http.get(app.url("/2.0/account_types/20")).send().await.unwrap()).await;
+    assert_eq!(one, by_name("unknown"));
+    let missing = read(app.http.get(app.url("/2.0/account_types/21")).send().await.unwrap()).await;
+    assert_error(&missing, StatusCode::NOT_FOUND, "accountTypeNotFound");
+    let german = read(app.http.get(app.url("/2.0/account_types?lang=de")).send().await.unwrap()).await;
+    assert_error(&german, StatusCode::BAD_REQUEST, "invalidValue");
 }
