@@ -33,7 +33,10 @@ pub struct AuthToken {
     /// `permanent` or `temporary`.
     r#type: &'static str,
     id_user: i64,
-    /// Seconds before the token expires; null for a permanent one.
+    /// Seconds before a temporary token expires; absent for a permanent one, which does not (Powens'
+    /// generated SDKs refuse a `null` here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     expires_in: Option<i64>,
 }
 

@@ -1,6 +1,9 @@
 //! Wire types: the JSON shapes Powens clients parse, kept apart from the store's models so the
 //! wire format stays Powens-compatible whatever the models become.
 //!
+//! An optional field that Powens' SDKs refuse as `null` (pybudgea's models: not nullable, not
+//! required) is left out when it has no value, as Powens' files allow: `skip_serializing_if`.
+//!
 //! Datetimes go out as naive `YYYY-MM-DD HH:MM:SS` in the API time zone (Europe/Paris by default,
 //! as Powens integrators expect); the store keeps UTC.
 
@@ -13,7 +16,7 @@ use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult};
 use crate::catalog::{Connector, ConnectorSource, Field};
-use crate::domain::bank::ACCOUNT_TYPES;
+use crate::domain::bank::AccountType;
 use crate::domain::money;
 use crate::store::accounts::Account;
 use crate::store::connections::{Connection, ConnectionLog, ConnectionSource};
@@ -110,6 +113,7 @@ pub struct FieldView {
     /// `text`, `password`, `list`, `date` or `number`.
     pub r#type: &'static str,
     pub required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub regex: Option<String>,
     pub values: Option<Vec<FieldValueView>>,
     /// Names of the sources that need this field.
@@ -188,7 +192,9 @@ pub struct ConnectorView {
     pub charged: bool,
     pub code: Option<String>,
     pub beta: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub color: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub slug: Option<String>,
     /// Days between background syncs.
     pub sync_periodicity: Option<f64>,
@@ -262,12 +268,14 @@ pub struct ConnectionView {
     /// What the user must fill in now, when `state` asks for it.
     pub fields: Option<Vec<FieldView>>,
     /// Last successful sync.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_update: Option<String>,
     pub created: String,
     pub active: bool,
     pub last_push: Option<String>,
     /// End of the strong authentication's validity (PSD2: 180 days).
     pub expire: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_try: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connector: Option<ConnectorView>,
@@ -307,12 +315,14 @@ pub struct ConnectionSourceView {
     pub name: String,
     pub state: Option<String>,
     pub error_message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_update: Option<String>,
     pub disabled: Option<String>,
     pub created: String,
     /// End of the bank consent's validity, when known.
     pub access_expire: Option<String>,
     pub expire: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_try: Option<String>,
     pub priority: i64,
 }
@@ -343,6 +353,7 @@ pub struct ConnectionLogView {
     pub id_connection: i64,
     pub id_user: i64,
     pub id_connector: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id_source: Option<i64>,
     pub start: String,
     /// When the sync ended.
@@ -379,6 +390,7 @@ pub struct AccountView {
     pub id_user: i64,
     pub id_source: i64,
     pub id_parent: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub number: Option<String>,
     pub webid: Option<String>,
     pub original_name: String,
@@ -391,6 +403,7 @@ pub struct AccountView {
     #[schema(value_type = Option<f64>)]
     pub coming: Option<Decimal>,
     pub display: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_update: Option<String>,
     /// Set when the bank no longer reports the account (archived).
     pub deleted: Option<String>,
@@ -440,7 +453,7 @@ impl AccountView {
             iban: a.iban.clone().filter(|_| consented),
             bic: a.bic.clone().filter(|_| consented),
             currency,
-            id_type: account_type_id(&a.kind),
+            id_type: AccountType::of(&a.kind).id(),
             r#type: a.kind.clone(),
             bookmarked: a.bookmarked,
             error: a.error.clone(),
@@ -452,11 +465,6 @@ impl AccountView {
             loan: None,
         }
     }
-}
-
-/// Powens' numeric id of an account type: its place in the closed list, from 1.
-pub fn account_type_id(kind: &str) -> i64 {
-    ACCOUNT_TYPES.iter().position(|k| *k == kind).map_or(ACCOUNT_TYPES.len() as i64, |i| i as i64 + 1)
 }
 
 /// `7 481,01 €` / `$1,234.50`: how the bank would print it.
@@ -521,6 +529,8 @@ pub struct TransactionView {
     pub r#type: String,
     pub original_wording: String,
     pub simplified_wording: String,
+    /// Legacy copy of `simplified_wording` that older Powens clients (pybudgea) require.
+    pub stemmed_wording: String,
     /// The user's label if set, else the simplified one.
     pub wording: String,
     pub categories: Vec<serde_json::Value>,
@@ -568,6 +578,7 @@ impl TransactionView {
             r#type: t.kind.clone(),
             original_wording: t.original_wording.clone(),
             simplified_wording: t.simplified_wording.clone(),
+            stemmed_wording: t.simplified_wording.clone(),
             wording: t.wording.clone().unwrap_or_else(|| t.simplified_wording.clone()),
             categories: Vec::new(),
             date_scraped: clock.datetime(t.date_scraped),
