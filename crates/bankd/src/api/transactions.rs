@@ -19,9 +19,9 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, Params, Path, Query, page_limit, page_offset, parse_id};
 use super::wire::{CurrencyView, TransactionView};
 use crate::domain::money::to_units;
+use crate::store::Bind;
 use crate::store::accounts::AccountScope;
-use crate::store::transactions::{Transaction, TransactionEdit, TransactionFilter};
-use crate::store::{Bind, Conditions};
+use crate::store::transactions::{DateColumn, DeletedRows, Transaction, TransactionEdit, TransactionFilter};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -100,26 +100,30 @@ fn amount_bind(name: &str, text: &str) -> ApiResult<Bind> {
     to_units(value).map(Bind::I64).map_err(|e| ApiError::invalid(name, e.to_string()))
 }
 
-/// Translates Powens' query parameters into conditions on the stored rows.
-fn conditions(state: &AppState, id_user: i64, scope: &Scope, query: &Params) -> ApiResult<Conditions> {
-    let mut c = Conditions::default();
-    c.and("id_user = ?", [Bind::I64(id_user)]);
+/// Translates Powens' query parameters into the filter of a listing.
+fn filter(state: &AppState, id_user: i64, scope: &Scope, query: &Params) -> ApiResult<TransactionFilter> {
+    let mut f =
+        TransactionFilter { id_user, limit: page_limit(query, DEFAULT_LIMIT, MAX_LIMIT)?, ..Default::default() };
     match scope {
         Scope::User => {}
-        Scope::Account(id) => _ = c.and("id_account = ?", [Bind::I64(*id)]),
-        Scope::Connection(id) => _ = c.and("id_connection = ?", [Bind::I64(*id)]),
+        Scope::Account(id) => f.id_account = Some(*id),
+        Scope::Connection(id) => f.id_connection = Some(*id),
     }
-    let date_column = match query.str("filter")?.as_deref() {
-        None | Some("application_date") => "application_date",
-        Some("date") => "date",
+    f.date_column = match query.str("filter")?.as_deref() {
+        None | Some("application_date") => DateColumn::ApplicationDate,
+        Some("date") => DateColumn::Date,
         Some(_) => return Err(ApiError::invalid("filter", "must be application_date or date")),
     };
-    if let Some(text) = query.str("min_date")? {
-        c.and(&format!("{date_column} >= ?"), [Bind::Date(calendar_bound("min_date", &text, false)?)]);
-    }
-    if let Some(text) = query.str("max_date")? {
-        c.and(&format!("{date_column} <= ?"), [Bind::Date(calendar_bound("max_date", &text, true)?)]);
-    }
+    f.min_date = query.str("min_date")?.map(|text| calendar_bound("min_date", &text, false)).transpose()?;
+    f.max_date = query.str("max_date")?.map(|text| calendar_bound("max_date", &text, true)).transpose()?;
+    f.deleted = match (query.bool("deleted")?, query.flag("all")?) {
+        (Some(true), _) => DeletedRows::Only,
+        (Some(false), _) | (None, false) => DeletedRows::Hidden,
+        (None, true) => DeletedRows::Included,
+    };
+    f.after = query.str("cursor")?.map(|c| decode_cursor(&c)).transpose()?;
+    f.offset = page_offset(query)?;
+    let c = &mut f.extra;
     if let Some(text) = query.str("last_update")? {
         c.and("last_update > ?", [Bind::Time(state.clock.parse_datetime("last_update", &text)?)]);
     }
@@ -127,11 +131,6 @@ fn conditions(state: &AppState, id_user: i64, scope: &Scope, query: &Params) -> 
         Some(true) => _ = c.and("value > 0", []),
         Some(false) => _ = c.and("value < 0", []),
         None => {}
-    }
-    match (query.bool("deleted")?, query.flag("all")?) {
-        (Some(true), _) => _ = c.and("deleted IS NOT NULL", []),
-        (Some(false), _) | (None, false) => _ = c.and("deleted IS NULL", []),
-        (None, true) => {}
     }
     if let Some(list) = query.str("value")? {
         let values = list.split('|').map(|v| amount_bind("value", v)).collect::<ApiResult<Vec<_>>>()?;
@@ -154,7 +153,7 @@ fn conditions(state: &AppState, id_user: i64, scope: &Scope, query: &Params) -> 
             [Bind::Text(pattern.clone()), Bind::Text(pattern.clone()), Bind::Text(pattern)],
         );
     }
-    Ok(c)
+    Ok(f)
 }
 
 /// A case-insensitive "contains" pattern (LIKE wildcards in the text are matched literally enough
@@ -203,13 +202,8 @@ async fn list(state: &AppState, id_user: i64, scope: Scope, query: &Params, path
         }
         _ => {}
     }
-    let limit = page_limit(query, DEFAULT_LIMIT, MAX_LIMIT)?;
-    let filter = TransactionFilter {
-        conditions: conditions(state, id_user, &scope, query)?,
-        after: query.str("cursor")?.map(|c| decode_cursor(&c)).transpose()?,
-        offset: page_offset(query)?,
-        limit,
-    };
+    let filter = filter(state, id_user, &scope, query)?;
+    let limit = filter.limit;
     let page = state.store.list_transactions(&filter).await?;
     let currencies: HashMap<i64, CurrencyView> = state
         .store

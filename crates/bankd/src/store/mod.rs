@@ -186,7 +186,8 @@ macro_rules! bind_all {
 }
 pub use bind_all;
 
-/// A `WHERE` clause built from optional conditions, numbering placeholders as it goes.
+/// A `WHERE` clause built from optional conditions, each written with `?` marks that [`sql`](Self::sql)
+/// numbers (`$1`, `$2`, …) in the order the values were given.
 #[derive(Debug, Default, Clone)]
 pub struct Conditions {
     clauses: Vec<String>,
@@ -196,23 +197,39 @@ pub struct Conditions {
 impl Conditions {
     /// Adds `condition`, whose `?` marks stand for `values`, in order.
     pub fn and(&mut self, condition: &str, values: impl IntoIterator<Item = Bind>) -> &mut Self {
-        let mut clause = String::with_capacity(condition.len() + 8);
-        let mut values = values.into_iter();
-        for part in condition.split('?').enumerate() {
-            if part.0 > 0 {
-                // A `?` without a value is a programming error caught by the tests of every caller.
-                let value = values.next().expect("one value per '?'");
-                self.binds.push(value);
-                clause.push_str(&format!("${}", self.binds.len()));
-            }
-            clause.push_str(part.1);
-        }
-        self.clauses.push(format!("({clause})"));
+        let before = self.binds.len();
+        self.binds.extend(values);
+        // A count mismatch is a programming error that the tests of every caller catch.
+        assert_eq!(condition.matches('?').count(), self.binds.len() - before, "one value per '?' in {condition}");
+        self.clauses.push(format!("({condition})"));
         self
     }
 
+    /// These conditions and then `other`'s.
+    pub fn and_all(&mut self, other: &Conditions) -> &mut Self {
+        self.clauses.extend(other.clauses.iter().cloned());
+        self.binds.extend(other.binds.iter().cloned());
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.clauses.is_empty()
+    }
+
+    /// The clause with its marks numbered from `$1`.
     pub fn sql(&self) -> String {
-        if self.clauses.is_empty() { "TRUE".to_owned() } else { self.clauses.join(" AND ") }
+        if self.clauses.is_empty() {
+            return "TRUE".to_owned();
+        }
+        let text = self.clauses.join(" AND ");
+        let mut sql = String::with_capacity(text.len() + 16);
+        for (i, part) in text.split('?').enumerate() {
+            if i > 0 {
+                sql.push_str(&format!("${i}"));
+            }
+            sql.push_str(part);
+        }
+        sql
     }
 
     /// The `$n` of the next value bound after these conditions.

@@ -54,13 +54,83 @@ fn insert_batch(db: &Db) -> usize {
 }
 
 /// Which transactions a listing covers, and how they are paged.
+///
+/// Scope, date bounds and hiding deleted rows are what `transaction_days` counts: a listing with no
+/// other filter reads its `total`, bounds and deep offsets from there, in time that does not grow
+/// with the number of transactions. Any other filter (`extra`) makes it count the rows it covers.
 #[derive(Debug, Clone, Default)]
 pub struct TransactionFilter {
-    pub conditions: Conditions,
+    pub id_user: i64,
+    pub id_account: Option<i64>,
+    pub id_connection: Option<i64>,
+    /// Which date `min_date` and `max_date` bound.
+    pub date_column: DateColumn,
+    pub min_date: Option<NaiveDate>,
+    pub max_date: Option<NaiveDate>,
+    pub deleted: DeletedRows,
+    /// Conditions on columns of `transactions` that the day counts do not know.
+    pub extra: Conditions,
     /// Keyset cursor: rows strictly after this (date, id) in the listing order.
     pub after: Option<(NaiveDate, i64)>,
     pub offset: i64,
     pub limit: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DateColumn {
+    #[default]
+    ApplicationDate,
+    Date,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DeletedRows {
+    #[default]
+    Hidden,
+    Only,
+    Included,
+}
+
+impl TransactionFilter {
+    /// The conditions that both `transactions` and `transaction_days` can answer (same columns).
+    fn counted_conditions(&self) -> Conditions {
+        let mut c = Conditions::default();
+        c.and("id_user = ?", [Bind::I64(self.id_user)]);
+        if let Some(id) = self.id_account {
+            c.and("id_account = ?", [Bind::I64(id)]);
+        }
+        if let Some(id) = self.id_connection {
+            c.and("id_connection = ?", [Bind::I64(id)]);
+        }
+        let column = match self.date_column {
+            DateColumn::ApplicationDate => "application_date",
+            DateColumn::Date => "date",
+        };
+        if let Some(min) = self.min_date {
+            c.and(&format!("{column} >= ?"), [Bind::Date(min)]);
+        }
+        if let Some(max) = self.max_date {
+            c.and(&format!("{column} <= ?"), [Bind::Date(max)]);
+        }
+        c
+    }
+
+    /// Every condition on the rows.
+    fn row_conditions(&self) -> Conditions {
+        let mut c = self.counted_conditions();
+        match self.deleted {
+            DeletedRows::Hidden => _ = c.and("deleted IS NULL", []),
+            DeletedRows::Only => _ = c.and("deleted IS NOT NULL", []),
+            DeletedRows::Included => {}
+        }
+        c.and_all(&self.extra);
+        c
+    }
+
+    /// Whether `transaction_days` counts exactly the rows of this listing.
+    fn is_counted(&self) -> bool {
+        self.deleted == DeletedRows::Hidden && self.extra.is_empty()
+    }
 }
 
 /// A page of a listing and the facts about its whole scope.
@@ -220,6 +290,11 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+            if !changes.is_empty() {
+                for sql in RECOUNT_DAYS {
+                    sqlx::query(sql).bind(account.id).execute(&mut *tx).await?;
+                }
+            }
             tx.commit().await?;
         });
         Ok(changes.len())
@@ -227,29 +302,56 @@ impl Store {
 
     /// A page of transactions in Powens' order (date, then id, both descending).
     pub async fn list_transactions(&self, filter: &TransactionFilter) -> StoreResult<TransactionPage> {
-        let scope = filter.conditions.sql();
-        let summary = format!("SELECT COUNT(*), MIN(date), MAX(date) FROM transactions WHERE {scope}");
-        let mut page = filter.conditions.clone();
-        if let Some((date, id)) = filter.after {
-            page.and("date < ? OR (date = ? AND id < ?)", [Bind::Date(date), Bind::Date(date), Bind::I64(id)]);
+        let (sql, binds) = summary_query(filter);
+        let (total, first_date, last_date): (i64, Option<NaiveDate>, Option<NaiveDate>) =
+            on_db!(&self.db, pool => bind_all!(sqlx::query_as(&sql), &binds.binds).fetch_one(pool).await?);
+        let empty = || Ok(TransactionPage { rows: Vec::new(), total, first_date, last_date });
+        if total == 0 {
+            return empty();
         }
-        let n = page.next_placeholder();
-        let list = format!(
-            "SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE {} ORDER BY date DESC, id DESC LIMIT ${n} OFFSET ${}",
-            page.sql(),
-            n + 1
-        );
-        let result = on_db!(&self.db, pool => {
-            let (total, first_date, last_date): (i64, Option<NaiveDate>, Option<NaiveDate>) =
-                bind_all!(sqlx::query_as(&summary), &filter.conditions.binds).fetch_one(pool).await?;
-            let rows: Vec<Transaction> = bind_all!(sqlx::query_as(&list), &page.binds)
-                .bind(filter.limit)
-                .bind(filter.offset)
-                .fetch_all(pool)
-                .await?;
-            TransactionPage { rows, total, first_date, last_date }
-        });
-        Ok(result)
+        let mut start = PageStart { bounds: first_date.zip(last_date), before: None, offset: filter.offset };
+        if filter.after.is_none() && filter.is_counted() && filter.offset > 0 {
+            // Skip whole days by their counts; only the rows of the starting day are stepped over.
+            let (sql, binds) = days_query(filter);
+            let days: Vec<(NaiveDate, i64)> =
+                on_db!(&self.db, pool => bind_all!(sqlx::query_as(&sql), &binds.binds).fetch_all(pool).await?);
+            let Some((date, within)) = offset_in_days(&days, filter.offset) else { return empty() };
+            (start.before, start.offset) = (Some(date), within);
+        }
+        let (sql, binds) = page_query(filter, &start);
+        let rows: Vec<Transaction> =
+            on_db!(&self.db, pool => bind_all!(sqlx::query_as(&sql), &binds.binds).fetch_all(pool).await?);
+        Ok(TransactionPage { rows, total, first_date, last_date })
+    }
+
+    /// The plan of every query a listing with this filter runs (SQLite's `EXPLAIN QUERY PLAN`,
+    /// PostgreSQL's `EXPLAIN` with sequential scans priced out, so that it shows whether an index
+    /// can serve the query at all): (query, plan).
+    pub async fn explain_listing(&self, filter: &TransactionFilter) -> StoreResult<Vec<(String, String)>> {
+        let day = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
+        let start = PageStart { bounds: Some((day, day)), before: Some(day), offset: filter.offset };
+        let mut plans = Vec::new();
+        for (sql, binds) in [summary_query(filter), days_query(filter), page_query(filter, &start)] {
+            let plan: Vec<String> = match &self.db {
+                Db::Sqlite(pool) => {
+                    let explain = format!("EXPLAIN QUERY PLAN {sql}");
+                    let rows: Vec<(i64, i64, i64, String)> =
+                        bind_all!(sqlx::query_as(&explain), &binds.binds).fetch_all(pool).await?;
+                    rows.into_iter().map(|row| row.3).collect()
+                }
+                Db::Pg(pool) => {
+                    let mut connection = pool.acquire().await?;
+                    sqlx::query("SET enable_seqscan = off").execute(&mut *connection).await?;
+                    let explain = format!("EXPLAIN {sql}");
+                    let rows: Vec<(String,)> =
+                        bind_all!(sqlx::query_as(&explain), &binds.binds).fetch_all(&mut *connection).await?;
+                    sqlx::query("RESET enable_seqscan").execute(&mut *connection).await?;
+                    rows.into_iter().map(|row| row.0).collect()
+                }
+            };
+            plans.push((sql, plan.join("\n")));
+        }
+        Ok(plans)
     }
 
     pub async fn transaction(&self, id_user: i64, id: i64) -> StoreResult<Option<Transaction>> {
@@ -259,12 +361,13 @@ impl Store {
     }
 
     pub async fn edit_transaction(&self, id: i64, edit: &TransactionEdit) -> StoreResult<()> {
-        on_db!(&self.db, pool =>
-            sqlx::query(
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let (id_account,): (i64,) = sqlx::query_as(
                 "UPDATE transactions SET wording = COALESCE($1, wording), comment = COALESCE($2, comment),
                         active = COALESCE($3, active), application_date = COALESCE($4, application_date),
                         last_update = $5
-                 WHERE id = $6",
+                 WHERE id = $6 RETURNING id_account",
             )
             .bind(&edit.wording)
             .bind(&edit.comment)
@@ -272,13 +375,92 @@ impl Store {
             .bind(edit.application_date)
             .bind(now())
             .bind(id)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        );
+            .fetch_one(&mut *tx)
+            .await?;
+            // The day counts are per application date too.
+            if edit.application_date.is_some() {
+                for sql in RECOUNT_DAYS {
+                    sqlx::query(sql).bind(id_account).execute(&mut *tx).await?;
+                }
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 }
+
+/// Where a page starts in its listing.
+struct PageStart {
+    /// The first and last dates of the listing's scope, when known.
+    bounds: Option<(NaiveDate, NaiveDate)>,
+    /// Rows dated after this are skipped (a deep offset's starting day).
+    before: Option<NaiveDate>,
+    offset: i64,
+}
+
+/// `total`, `first_date`, `last_date` of a listing's whole scope: from the day counts when they
+/// cover the filter, else from the rows.
+fn summary_query(filter: &TransactionFilter) -> (String, Conditions) {
+    let (table, total, conditions) = if filter.is_counted() {
+        ("transaction_days", "CAST(COALESCE(SUM(n), 0) AS BIGINT)", filter.counted_conditions())
+    } else {
+        ("transactions", "COUNT(*)", filter.row_conditions())
+    };
+    (format!("SELECT {total}, MIN(date), MAX(date) FROM {table} WHERE {}", conditions.sql()), conditions)
+}
+
+/// A listing's rows per date, newest first (from the day counts).
+fn days_query(filter: &TransactionFilter) -> (String, Conditions) {
+    let conditions = filter.counted_conditions();
+    let sql = format!(
+        "SELECT date, CAST(SUM(n) AS BIGINT) FROM transaction_days WHERE {} GROUP BY date ORDER BY date DESC",
+        conditions.sql()
+    );
+    (sql, conditions)
+}
+
+fn page_query(filter: &TransactionFilter, start: &PageStart) -> (String, Conditions) {
+    let mut c = filter.row_conditions();
+    // Bounding `date` by the scope's dates lets the index start there, even when the listing
+    // filters on `application_date`.
+    if let Some((first, last)) = start.bounds {
+        c.and("date BETWEEN ? AND ?", [Bind::Date(first), Bind::Date(last)]);
+    }
+    if let Some((date, id)) = filter.after {
+        c.and("date <= ? AND (date < ? OR id < ?)", [Bind::Date(date), Bind::Date(date), Bind::I64(id)]);
+    } else if let Some(date) = start.before {
+        c.and("date <= ?", [Bind::Date(date)]);
+    }
+    let n = c.next_placeholder();
+    let sql = format!(
+        "SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE {} ORDER BY date DESC, id DESC LIMIT ${n} OFFSET ${}",
+        c.sql(),
+        n + 1
+    );
+    c.binds.extend([Bind::I64(filter.limit), Bind::I64(start.offset)]);
+    (sql, c)
+}
+
+/// Given a listing's row count per date, newest first, the date of the row at `offset` and that
+/// row's offset among the rows of that date and older; `None` past the end.
+fn offset_in_days(days: &[(NaiveDate, i64)], offset: i64) -> Option<(NaiveDate, i64)> {
+    let mut skipped = 0;
+    for &(date, n) in days {
+        if offset < skipped + n {
+            return Some((date, offset - skipped));
+        }
+        skipped += n;
+    }
+    None
+}
+
+/// Rewrites an account's day counts from its live rows; run in the transaction that changed them.
+const RECOUNT_DAYS: [&str; 2] = [
+    "DELETE FROM transaction_days WHERE id_account = $1",
+    "INSERT INTO transaction_days (id_account, id_user, id_connection, date, application_date, n)
+     SELECT id_account, id_user, id_connection, date, application_date, COUNT(*) FROM transactions
+     WHERE id_account = $1 AND deleted IS NULL GROUP BY id_account, id_user, id_connection, date, application_date",
+];
 
 /// A bank transaction in the shape of its columns.
 struct Row {
@@ -373,4 +555,23 @@ pub fn parse_counterparty(json: &str) -> Option<Counterparty> {
         account_identification: text("account_identification"),
         kind: if text("type").as_deref() == Some("creditor") { "creditor" } else { "debtor" },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use super::offset_in_days;
+
+    #[test]
+    fn an_offset_lands_on_the_day_that_holds_it() {
+        let day = |d| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+        let days = [(day(20), 3), (day(19), 0), (day(18), 2), (day(1), 1)];
+        let expected = [(day(20), 0), (day(20), 1), (day(20), 2), (day(18), 0), (day(18), 1), (day(1), 0)];
+        for (offset, want) in expected.iter().enumerate() {
+            assert_eq!(offset_in_days(&days, offset as i64), Some(*want), "offset {offset}");
+        }
+        assert_eq!(offset_in_days(&days, 6), None);
+        assert_eq!(offset_in_days(&[], 0), None);
+    }
 }

@@ -232,3 +232,100 @@ async fn the_big_bank_syncs_100k_transactions() {
     let (_, again) = app.get("/2.0/users/me/transactions?limit=1", &user.token).await;
     assert_eq!(again["total"], 100_000, "a resync adds nothing");
 }
+
+/// What the day counts answer (`total`, bounds, deep offsets) against the rows themselves: the
+/// same listing with a filter the counts do not cover (`min_value` below every amount) counts rows.
+async fn assert_counts_match_rows(app: &TestApp, user: &TestUser, listing: &str) {
+    let every = app.all_transactions(user, &format!("{listing}&limit=1000")).await;
+    let (_, counted) = app.get(&format!("{listing}&limit=3"), &user.token).await;
+    let (_, uncounted) = app.get(&format!("{listing}&limit=3&min_value=-99999999"), &user.token).await;
+    assert_eq!(counted["total"], every.len(), "{listing}");
+    for key in ["total", "first_date", "last_date"] {
+        assert_eq!(counted[key], uncounted[key], "{listing}: {key}");
+    }
+    for offset in [1, 2, every.len() / 3, every.len() / 2, every.len().saturating_sub(1), every.len(), every.len() + 5]
+    {
+        let (_, page) = app.get(&format!("{listing}&limit=3&offset={offset}"), &user.token).await;
+        let want: Vec<i64> = ids(&every).into_iter().skip(offset).take(3).collect();
+        assert_eq!(ids(page["transactions"].as_array().unwrap()), want, "{listing} offset {offset}");
+    }
+}
+
+#[tokio::test]
+async fn totals_and_deep_offsets_stay_exact_through_syncs_and_edits() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    synced(&app, &user, "demo").await;
+    let pending = synced(&app, &user, "pending").await;
+    let closing = synced(&app, &user, "closing").await;
+    let all = app.all_transactions(&user, "/2.0/users/me/transactions?limit=1000").await;
+    let account = all[0]["id_account"].clone();
+    let month = &all[all.len() / 2]["date"].as_str().unwrap()[..7];
+    let listings = [
+        "/2.0/users/me/transactions?".to_owned(),
+        format!("/2.0/users/me/accounts/{account}/transactions?"),
+        format!("/2.0/users/me/connections/{}/transactions?", pending["id"]),
+        format!("/2.0/users/me/transactions?min_date={month}&max_date={month}"),
+        format!("/2.0/users/me/transactions?filter=date&min_date={month}"),
+    ];
+    for listing in &listings {
+        assert_counts_match_rows(&app, &user, listing).await;
+    }
+
+    // Pending rows booked or vanished, an account archived, a user's new application date.
+    app.resync(&user, &pending["id"]).await;
+    app.resync(&user, &closing["id"]).await;
+    let moved = all[5]["id"].clone();
+    let (status, _) = app
+        .post(
+            &format!("/2.0/users/me/transactions/{moved}"),
+            Some(&user.token),
+            json!({"application_date": "2001-02-03"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for listing in listings.iter().chain([&"/2.0/users/me/transactions?min_date=2001-02&max_date=2001-02".to_owned()]) {
+        assert_counts_match_rows(&app, &user, listing).await;
+    }
+    let (_, february) =
+        app.get("/2.0/users/me/transactions?min_date=2001-02-03&max_date=2001-02-03", &user.token).await;
+    assert_eq!(ids(february["transactions"].as_array().unwrap()), [moved.as_i64().unwrap()]);
+    assert_eq!(february["total"], 1);
+}
+
+#[tokio::test]
+async fn every_listing_query_is_served_by_an_index() {
+    use bankd::store::transactions::{DateColumn, DeletedRows, TransactionFilter};
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    synced(&app, &user, "demo").await;
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1);
+    let base = TransactionFilter { id_user: user.id, limit: 100, ..Default::default() };
+    let mut wording = base.clone();
+    wording.extra.and("LOWER(simplified_wording) LIKE ?", [bankd::store::Bind::Text("%a%".into())]);
+    let filters = [
+        ("first page", base.clone()),
+        ("deep page by cursor", TransactionFilter { after: day.map(|d| (d, 1_000)), ..base.clone() }),
+        ("a month", TransactionFilter { min_date: day, max_date: day, ..base.clone() }),
+        (
+            "a month by date",
+            TransactionFilter { min_date: day, max_date: day, date_column: DateColumn::Date, ..base.clone() },
+        ),
+        ("one account", TransactionFilter { id_account: Some(1), ..base.clone() }),
+        ("one connection", TransactionFilter { id_connection: Some(1), ..base.clone() }),
+        ("offset", TransactionFilter { offset: 500_000, ..base.clone() }),
+        ("deleted too", TransactionFilter { deleted: DeletedRows::Included, ..base.clone() }),
+        ("wording", wording),
+    ];
+    for (what, filter) in filters {
+        for (sql, plan) in app.store.explain_listing(&filter).await.unwrap() {
+            let full_scan = plan.lines().any(|line| {
+                let line = line.trim_start_matches(|c: char| !c.is_alphabetic());
+                line.starts_with("SCAN transaction") || line.contains("Seq Scan")
+            });
+            assert!(!full_scan, "{what}: a full scan\n{sql}\n{plan}");
+            let sorts_scope = plan.contains("TEMP B-TREE FOR ORDER BY") || plan.contains("Sort  (");
+            assert!(!(sql.contains("LIMIT") && sorts_scope), "{what}: the page sorts its whole scope\n{sql}\n{plan}");
+        }
+    }
+}

@@ -1,0 +1,23 @@
+-- How many live (not deleted) transactions each account has per (date, application_date): the
+-- listing's `total`, `first_date`, `last_date` and deep `offset`s read these few rows instead of
+-- counting the transactions themselves. Rewritten by the store in the same database transaction as
+-- the rows it counts (store/transactions.rs, `recount_days`).
+CREATE TABLE transaction_days (
+    id_account       INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    id_user          INTEGER NOT NULL,
+    id_connection    INTEGER NOT NULL,
+    date             TEXT NOT NULL,
+    application_date TEXT NOT NULL,
+    n                INTEGER NOT NULL,
+    PRIMARY KEY (id_account, date, application_date)
+);
+CREATE INDEX transaction_days_user ON transaction_days(id_user, date);
+CREATE INDEX transaction_days_connection ON transaction_days(id_connection, date);
+
+INSERT INTO transaction_days (id_account, id_user, id_connection, date, application_date, n)
+SELECT id_account, id_user, id_connection, date, application_date, COUNT(*)
+FROM transactions WHERE deleted IS NULL
+GROUP BY id_account, id_user, id_connection, date, application_date;
+
+-- A connection's listing pages through its own index, as the user's and the account's do.
+CREATE INDEX transactions_connection_date ON transactions(id_connection, date DESC, id DESC);
