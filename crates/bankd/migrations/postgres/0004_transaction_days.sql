@@ -11,8 +11,9 @@ CREATE TABLE transaction_days (
     n                BIGINT NOT NULL,
     PRIMARY KEY (id_account, date, application_date)
 );
-CREATE INDEX transaction_days_user ON transaction_days(id_user, date);
-CREATE INDEX transaction_days_connection ON transaction_days(id_connection, date);
+-- Covering: a user's or a connection's sums can be index-only scans.
+CREATE INDEX transaction_days_user ON transaction_days(id_user, date, application_date) INCLUDE (n);
+CREATE INDEX transaction_days_connection ON transaction_days(id_connection, date, application_date) INCLUDE (n);
 
 INSERT INTO transaction_days (id_account, id_user, id_connection, date, application_date, n)
 SELECT id_account, id_user, id_connection, date, application_date, COUNT(*)

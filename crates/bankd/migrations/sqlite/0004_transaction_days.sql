@@ -10,9 +10,10 @@ CREATE TABLE transaction_days (
     application_date TEXT NOT NULL,
     n                INTEGER NOT NULL,
     PRIMARY KEY (id_account, date, application_date)
-);
-CREATE INDEX transaction_days_user ON transaction_days(id_user, date);
-CREATE INDEX transaction_days_connection ON transaction_days(id_connection, date);
+) WITHOUT ROWID; -- the key covers the account's reads
+-- Covering: a user's or a connection's sums never read the table.
+CREATE INDEX transaction_days_user ON transaction_days(id_user, date, application_date, n);
+CREATE INDEX transaction_days_connection ON transaction_days(id_connection, date, application_date, n);
 
 INSERT INTO transaction_days (id_account, id_user, id_connection, date, application_date, n)
 SELECT id_account, id_user, id_connection, date, application_date, COUNT(*)

@@ -7,7 +7,7 @@
 //! Datetimes go out as naive `YYYY-MM-DD HH:MM:SS` in the API time zone (Europe/Paris by default,
 //! as Powens integrators expect); the store keeps UTC.
 
-use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -33,7 +33,18 @@ pub struct ApiClock {
 
 impl ApiClock {
     pub fn datetime(&self, at: DateTime<Utc>) -> String {
-        at.with_timezone(&self.tz).format(DATETIME).to_string()
+        // By hand: chrono's `format` parses its pattern on every call, which showed in listings' profiles.
+        let local = at.with_timezone(&self.tz).naive_local();
+        let (date, time) = (local.date(), local.time());
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            date.year(),
+            date.month(),
+            date.day(),
+            time.hour(),
+            time.minute(),
+            time.second()
+        )
     }
 
     pub fn opt_datetime(&self, at: Option<DateTime<Utc>>) -> Option<String> {

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{BeginWrite, Store, StoreResult, now, on_db};
+use super::{BeginWrite, Bind, Conditions, Store, StoreResult, now, on_db};
 use crate::domain::archiving::AccountChange;
 use crate::domain::bank::BankAccount;
 use crate::domain::money::{MoneyError, to_units};
@@ -60,31 +60,28 @@ pub struct AccountEdit {
 
 impl Store {
     pub async fn accounts(&self, scope: AccountScope) -> StoreResult<Vec<Account>> {
-        let sql = format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts
-             WHERE id_user = $1 AND ($2 IS NULL OR id_connection = $2)
-               AND ($3 OR (deleted IS NULL AND disabled IS NULL))
-             ORDER BY id"
-        );
-        let rows = on_db!(&self.db, pool =>
-            sqlx::query_as(&sql).bind(scope.id_user).bind(scope.id_connection).bind(scope.all).fetch_all(pool).await?
-        );
-        Ok(rows)
+        let mut c = Conditions::default();
+        c.and("id_user = ?", [Bind::I64(scope.id_user)]);
+        if let Some(id) = scope.id_connection {
+            c.and("id_connection = ?", [Bind::I64(id)]);
+        }
+        if !scope.all {
+            c.and("deleted IS NULL AND disabled IS NULL", []);
+        }
+        self.fetch_all(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE {} ORDER BY id", c.sql()), &c.binds).await
     }
 
     /// Whether the user has any account at all (Powens answers `noAccount` otherwise).
     pub async fn user_has_accounts(&self, id_user: i64) -> StoreResult<bool> {
-        let row: Option<(i64,)> = on_db!(&self.db, pool =>
-            sqlx::query_as("SELECT id FROM accounts WHERE id_user = $1 LIMIT 1").bind(id_user).fetch_optional(pool).await?
-        );
-        Ok(row.is_some())
+        let rows: Vec<(i64,)> =
+            self.fetch_all("SELECT id FROM accounts WHERE id_user = $1 LIMIT 1", &[Bind::I64(id_user)]).await?;
+        Ok(!rows.is_empty())
     }
 
     /// One of the user's accounts, archived and disabled ones included.
     pub async fn account(&self, id_user: i64, id: i64) -> StoreResult<Option<Account>> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1 AND id_user = $2");
-        let row = on_db!(&self.db, pool => sqlx::query_as(&sql).bind(id).bind(id_user).fetch_optional(pool).await?);
-        Ok(row)
+        Ok(self.fetch_all(&sql, &[Bind::I64(id), Bind::I64(id_user)]).await?.into_iter().next())
     }
 
     pub async fn accounts_of_connection(&self, id_connection: i64) -> StoreResult<Vec<Account>> {

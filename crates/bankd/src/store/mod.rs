@@ -14,13 +14,16 @@ pub mod accounts;
 pub mod clients;
 pub mod connections;
 pub mod jobs;
+pub mod sqlite_reads;
 pub mod transactions;
 pub mod users;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use sqlite_reads::{FromSqliteRow, SqliteReads};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
@@ -62,6 +65,9 @@ pub enum StoreError {
     /// An amount that cannot be stored exactly.
     #[error(transparent)]
     Money(#[from] crate::domain::money::MoneyError),
+    /// A read through rusqlite failed (see `sqlite_reads`).
+    #[error("read failed: {0}")]
+    Read(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -82,11 +88,14 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Clone, Debug)]
 pub struct Store {
     pub db: Db,
+    /// On SQLite, the reads of the API's hot paths (see [`sqlite_reads`]).
+    reads: Option<Arc<SqliteReads>>,
 }
 
 impl Store {
     /// Connects to `url` (`sqlite://path` or `postgres://…`), creating the SQLite file if needed.
     pub async fn connect(url: &str) -> StoreResult<Store> {
+        let mut reads = None;
         let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -102,10 +111,14 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
+            let file = options.get_filename();
+            if !file.as_os_str().is_empty() && file != std::path::Path::new(":memory:") {
+                reads = Some(SqliteReads::new(file.to_path_buf()));
+            }
             let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
             Db::Sqlite(pool)
         };
-        Ok(Store { db })
+        Ok(Store { db, reads })
     }
 
     /// Applies the pending migrations of this backend.
@@ -121,6 +134,18 @@ impl Store {
     pub async fn ping(&self) -> StoreResult<()> {
         on_db!(&self.db, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
         Ok(())
+    }
+
+    /// Every row of a read on the API's hot paths: through [`sqlite_reads`] on SQLite, sqlx on PostgreSQL.
+    pub(crate) async fn fetch_all<T>(&self, sql: &str, binds: &[Bind]) -> StoreResult<Vec<T>>
+    where
+        T: FromSqliteRow + Send + Unpin + 'static,
+        T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>,
+    {
+        if let Some(reads) = &self.reads {
+            return reads.fetch_all(sql, binds.to_vec()).await;
+        }
+        Ok(on_db!(&self.db, pool => bind_all!(sqlx::query_as(sql), binds).fetch_all(pool).await?))
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -165,6 +190,7 @@ pub enum Bind {
     Bool(bool),
     Date(chrono::NaiveDate),
     Time(DateTime<Utc>),
+    Bytes(Vec<u8>),
 }
 
 /// Binds every value of a `&[Bind]` to a query, in order (`$1`, `$2`, …).
@@ -179,6 +205,7 @@ macro_rules! bind_all {
                 $crate::store::Bind::Bool(v) => query.bind(*v),
                 $crate::store::Bind::Date(v) => query.bind(*v),
                 $crate::store::Bind::Time(v) => query.bind(*v),
+                $crate::store::Bind::Bytes(v) => query.bind(v.clone()),
             };
         }
         query

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{Store, StoreResult, now, on_db};
+use super::{Bind, Store, StoreResult, now, on_db};
 use crate::crypto::{random_secret, secret_hash};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -145,15 +145,18 @@ impl Store {
 
     /// The live token with this secret, if any. Expired rows are treated as absent.
     pub async fn find_token(&self, secret: &str) -> StoreResult<Option<Token>> {
-        let row: Option<(i64, i64, String, bool)> = on_db!(&self.db, pool =>
-            sqlx::query_as("SELECT id, id_user, kind, single_use FROM tokens
-                            WHERE hash = $1 AND (expires_at IS NULL OR expires_at > $2)")
-                .bind(secret_hash(secret))
-                .bind(now())
-                .fetch_optional(pool)
-                .await?
-        );
-        Ok(row.map(|(id, id_user, kind, single_use)| Token { id, id_user, kind: TokenKind::parse(&kind), single_use }))
+        let rows: Vec<(i64, i64, String, bool)> = self
+            .fetch_all(
+                "SELECT id, id_user, kind, single_use FROM tokens WHERE hash = $1 AND (expires_at IS NULL OR expires_at > $2)",
+                &[Bind::Bytes(secret_hash(secret)), Bind::Time(now())],
+            )
+            .await?;
+        Ok(rows.into_iter().next().map(|(id, id_user, kind, single_use)| Token {
+            id,
+            id_user,
+            kind: TokenKind::parse(&kind),
+            single_use,
+        }))
     }
 
     /// Takes a temporary code for exchange: returns its user and, if it was single-use, burns it in
