@@ -27,3 +27,15 @@ pub enum Backend {
     Sqlite,
     Postgres,
 }
+
+/// A binary of this workspace's release build (`cargo build --release` first).
+pub fn release_binary(name: &str) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), std::path::PathBuf::from);
+    target.join("release").join(name)
+}
+
+/// One line of a benchmark's table: what, then its figures.
+pub fn print_row(what: &str, figures: &str) {
+    println!("  {what:<40} {figures}");
+}
