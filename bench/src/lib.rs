@@ -35,7 +35,13 @@ pub fn release_binary(name: &str) -> std::path::PathBuf {
     target.join("release").join(name)
 }
 
-/// One line of a benchmark's table: what, then its figures.
-pub fn print_row(what: &str, figures: &str) {
-    println!("  {what:<40} {figures}");
+/// One row of the suite's table (`bench/run-all` prints its header): what was measured, the
+/// figure, its anchor measured in the same run, their ratio, and the target.
+pub fn row(what: &str, figure: &str, anchor: &str, ratio: &str, target: &str) {
+    println!("| {what} | {figure} | {anchor} | {ratio} | {target} |");
+}
+
+/// The table's header, for a benchmark run alone.
+pub fn header() {
+    println!("| what | figure | anchor (same run) | ratio | target |\n|---|---|---|---|---|");
 }

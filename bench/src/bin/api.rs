@@ -14,7 +14,7 @@ use bankd::crypto::MasterKey;
 use bankd::sources::Credentials;
 use bankd::store::users::TokenKind;
 use bankd::store::{Db, Store, now};
-use bankd_bench::{Backend, fresh_store, print_row, release_binary};
+use bankd_bench::{Backend, fresh_store, header, release_binary, row};
 use serde_json::Value;
 
 const ACCOUNTS: i64 = 20;
@@ -228,53 +228,57 @@ async fn main() {
         .split(',')
         .map(|s| s.trim().parse().expect("a size"))
         .collect();
-    println!("API under oha, release build; listings: p99 at 1 and 64 connections as history grows");
-    println!("targets: listing p99 < 10 ms (c=1), < 25 ms (c=64), flat +-20 % from 10k to 1M rows;");
-    println!("         /users/me/accounts >= 50 % and a 100-row page >= 30 % of bare axum's req/s (same bytes, c=64)");
+    if std::env::var_os("BANKD_BENCH_NO_HEADER").is_none() {
+        header();
+    }
     for backend in [Backend::Sqlite, Backend::Postgres] {
         for &rows in &sizes {
             let dir = tempfile::tempdir().expect("temp dir");
             let Some((store, url)) = fresh_store(backend, &dir).await else {
-                println!("{backend:?}: skipped (set BANKD_BENCH_DATABASE_URL)");
+                row(&format!("{backend:?}: API"), "skipped (set BANKD_BENCH_DATABASE_URL)", "", "", "");
                 break;
             };
             let seeding = Instant::now();
             let (token, accounts) = seed(&store, rows).await;
-            println!(
-                "\n{backend:?}, {rows} transactions over {ACCOUNTS} accounts (seeded in {:.1} s)",
-                seeding.elapsed().as_secs_f64()
-            );
+            let seeded = seeding.elapsed().as_secs_f64();
+            eprintln!("{backend:?}: {rows} transactions over {ACCOUNTS} accounts seeded in {seeded:.1} s");
             let server = Server::start(&url);
             for (what, url) in listings(&server, &token, &accounts, rows).await {
                 let (_, p99_1) = oha(&url, Some(&token), 1, 300);
                 let (rps, p99_64) = oha(&url, Some(&token), 64, 3000);
-                print_row(&what, &format!("p99 {p99_1:6.2} ms (c=1) | p99 {p99_64:6.2} ms, {rps:7.0} req/s (c=64)"));
+                row(
+                    &format!("{backend:?}, {rows} rows: {what}"),
+                    &format!("p99 {p99_1:.1} ms (c=1); p99 {p99_64:.1} ms, {rps:.0} req/s (c=64)"),
+                    "",
+                    "",
+                    "p99 < 10 ms (c=1), < 25 ms (c=64); flat 10k → 1M",
+                );
             }
             if rows == sizes[0] {
-                handlers_beside_bare(&server, &token).await;
+                handlers_beside_bare(backend, &server, &token).await;
             }
         }
     }
 }
 
 /// `/users/me/accounts` and a 100-row page, each beside bare axum answering its exact bytes.
-async fn handlers_beside_bare(server: &Server, token: &str) {
-    for (what, path) in [
-        ("GET /users/me/accounts", "/2.0/users/me/accounts"),
-        ("GET /users/me/transactions?limit=100", "/2.0/users/me/transactions?limit=100"),
-    ] {
+async fn handlers_beside_bare(backend: Backend, server: &Server, token: &str) {
+    let handlers = [
+        ("GET /users/me/accounts (20 accounts)", "/2.0/users/me/accounts", ">= 0.50"),
+        ("GET /users/me/transactions?limit=100", "/2.0/users/me/transactions?limit=100", ">= 0.30"),
+    ];
+    for (what, path, target) in handlers {
         let url = format!("{}{path}", server.base);
         let (_, body) = get_json(&url, token).await;
         let bare = Bare::start(&body);
         let (anchor, _) = oha(&bare.1, None, 64, 20_000);
         let (rps, p99) = oha(&url, Some(token), 64, 20_000);
-        print_row(
-            what,
-            &format!(
-                "{rps:7.0} req/s, p99 {p99:.2} ms | bare axum {anchor:7.0} req/s ({} B) | ratio {:.2}",
-                body.len(),
-                rps / anchor
-            ),
+        row(
+            &format!("{backend:?}: {what}, c=64"),
+            &format!("{rps:.0} req/s, p99 {p99:.1} ms"),
+            &format!("bare axum, same {} bytes: {anchor:.0} req/s", body.len()),
+            &format!("{:.2}", rps / anchor),
+            target,
         );
     }
 }

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use bankd::store::Store;
-use bankd_bench::{Backend, fresh_store};
+use bankd_bench::{Backend, fresh_store, header, row};
 
 const JOBS: usize = 10_000;
 const POOLS: usize = 2;
@@ -24,12 +24,13 @@ async fn worker(store: Store, name: String) -> usize {
 
 #[tokio::main]
 async fn main() {
-    println!("job queue: {JOBS} no-op jobs, {POOLS} pools x {WORKERS_PER_POOL} workers");
-    println!("target (shared/targets.md): >= 1,000 jobs/s on PostgreSQL with 2 worker processes, each job once");
+    if std::env::var_os("BANKD_BENCH_NO_HEADER").is_none() {
+        header();
+    }
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let dir = tempfile::tempdir().expect("temp dir");
         let Some((store, url)) = fresh_store(backend, &dir).await else {
-            println!("{backend:?}: skipped (set BANKD_BENCH_DATABASE_URL)");
+            row(&format!("{backend:?}: job queue"), "skipped (set BANKD_BENCH_DATABASE_URL)", "", "", "");
             continue;
         };
         let started = Instant::now();
@@ -48,11 +49,16 @@ async fn main() {
         let ran: usize = futures::future::join_all(tasks).await.into_iter().map(|r| r.expect("worker")).sum();
         let elapsed = started.elapsed();
         assert_eq!(ran, JOBS, "every job ran exactly once");
-        println!(
-            "{backend:?}: {:>8.0} jobs/s claimed+finished ({:.2} s); enqueue {:>8.0} jobs/s",
-            JOBS as f64 / elapsed.as_secs_f64(),
-            elapsed.as_secs_f64(),
-            JOBS as f64 / enqueue.as_secs_f64()
+        row(
+            &format!("{backend:?}: {JOBS} no-op jobs, {POOLS} pools x {WORKERS_PER_POOL} workers, each once"),
+            &format!(
+                "{:.0} jobs/s claimed+finished; enqueue {:.0} jobs/s",
+                JOBS as f64 / elapsed.as_secs_f64(),
+                JOBS as f64 / enqueue.as_secs_f64()
+            ),
+            "",
+            "",
+            ">= 1,000 jobs/s (PostgreSQL)",
         );
     }
 }

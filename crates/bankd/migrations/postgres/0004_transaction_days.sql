@@ -20,5 +20,22 @@ SELECT id_account, id_user, id_connection, date, application_date, COUNT(*)
 FROM transactions WHERE deleted IS NULL
 GROUP BY id_account, id_user, id_connection, date, application_date;
 
+-- The same counts summed per account: an unbounded listing's `total` and bounds read one row per
+-- account. Rewritten with `transaction_days`.
+CREATE TABLE transaction_totals (
+    id_account    BIGINT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+    id_user       BIGINT NOT NULL,
+    id_connection BIGINT NOT NULL,
+    n             BIGINT NOT NULL,
+    first_date    DATE NOT NULL,
+    last_date     DATE NOT NULL
+);
+CREATE INDEX transaction_totals_user ON transaction_totals(id_user);
+CREATE INDEX transaction_totals_connection ON transaction_totals(id_connection);
+
+INSERT INTO transaction_totals (id_account, id_user, id_connection, n, first_date, last_date)
+SELECT id_account, id_user, id_connection, SUM(n), MIN(date), MAX(date)
+FROM transaction_days GROUP BY id_account, id_user, id_connection;
+
 -- A connection's listing pages through its own index, as the user's and the account's do.
 CREATE INDEX transactions_connection_date ON transactions(id_connection, date DESC, id DESC);

@@ -386,15 +386,18 @@ struct PageStart {
     offset: i64,
 }
 
-/// `total`, `first_date`, `last_date` of a listing's whole scope: from the day counts when they
-/// cover the filter, else from the rows.
+/// `total`, `first_date`, `last_date` of a listing's whole scope: from the accounts' totals or the
+/// day counts when they cover the filter, else from the rows.
 fn summary_query(filter: &TransactionFilter) -> (String, Conditions) {
-    let (table, total, conditions) = if filter.is_counted() {
-        ("transaction_days", "CAST(COALESCE(SUM(n), 0) AS BIGINT)", filter.counted_conditions())
-    } else {
-        ("transactions", "COUNT(*)", filter.row_conditions())
+    let sum = "CAST(COALESCE(SUM(n), 0) AS BIGINT)";
+    let (columns, table, conditions) = match (filter.is_counted(), filter.min_date.or(filter.max_date)) {
+        (true, None) => {
+            (format!("{sum}, MIN(first_date), MAX(last_date)"), "transaction_totals", filter.counted_conditions())
+        }
+        (true, Some(_)) => (format!("{sum}, MIN(date), MAX(date)"), "transaction_days", filter.counted_conditions()),
+        (false, _) => ("COUNT(*), MIN(date), MAX(date)".to_owned(), "transactions", filter.row_conditions()),
     };
-    (format!("SELECT {total}, MIN(date), MAX(date) FROM {table} WHERE {}", conditions.sql()), conditions)
+    (format!("SELECT {columns} FROM {table} WHERE {}", conditions.sql()), conditions)
 }
 
 /// A listing's rows per date, newest first (from the day counts).
@@ -409,15 +412,19 @@ fn days_query(filter: &TransactionFilter) -> (String, Conditions) {
 
 fn page_query(filter: &TransactionFilter, start: &PageStart) -> (String, Conditions) {
     let mut c = filter.row_conditions();
-    // Bounding `date` by the scope's dates lets the index start there, even when the listing
-    // filters on `application_date`.
-    if let Some((first, last)) = start.bounds {
-        c.and("date BETWEEN ? AND ?", [Bind::Date(first), Bind::Date(last)]);
+    // Bounding `date` by the scope's dates lets the index start and stop there, even when the
+    // listing filters on `application_date`. One upper bound only, the tightest: given two,
+    // SQLite seeks by one and filters by the other (86 ms instead of 0.5 at 1M rows).
+    let cursor_date = filter.after.map(|(date, _)| date);
+    let upper = [start.bounds.map(|(_, last)| last), cursor_date, start.before].into_iter().flatten().min();
+    if let Some((first, _)) = start.bounds {
+        c.and("date >= ?", [Bind::Date(first)]);
+    }
+    if let Some(upper) = upper {
+        c.and("date <= ?", [Bind::Date(upper)]);
     }
     if let Some((date, id)) = filter.after {
-        c.and("date <= ? AND (date < ? OR id < ?)", [Bind::Date(date), Bind::Date(date), Bind::I64(id)]);
-    } else if let Some(date) = start.before {
-        c.and("date <= ?", [Bind::Date(date)]);
+        c.and("date < ? OR id < ?", [Bind::Date(date), Bind::I64(id)]);
     }
     let n = c.next_placeholder();
     let sql = format!(
@@ -442,12 +449,17 @@ fn offset_in_days(days: &[(NaiveDate, i64)], offset: i64) -> Option<(NaiveDate, 
     None
 }
 
-/// Rewrites an account's day counts from its live rows; run in the transaction that changed them.
-const RECOUNT_DAYS: [&str; 2] = [
+/// Rewrites an account's day counts and totals from its live rows; run in the transaction that
+/// changed them.
+const RECOUNT_DAYS: [&str; 4] = [
     "DELETE FROM transaction_days WHERE id_account = $1",
     "INSERT INTO transaction_days (id_account, id_user, id_connection, date, application_date, n)
      SELECT id_account, id_user, id_connection, date, application_date, COUNT(*) FROM transactions
      WHERE id_account = $1 AND deleted IS NULL GROUP BY id_account, id_user, id_connection, date, application_date",
+    "DELETE FROM transaction_totals WHERE id_account = $1",
+    "INSERT INTO transaction_totals (id_account, id_user, id_connection, n, first_date, last_date)
+     SELECT id_account, id_user, id_connection, SUM(n), MIN(date), MAX(date) FROM transaction_days
+     WHERE id_account = $1 GROUP BY id_account, id_user, id_connection",
 ];
 
 /// A bank transaction in the shape of its columns.
