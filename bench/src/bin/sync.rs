@@ -44,7 +44,8 @@ async fn raw_insert(store: &Store, url: &str, id_account: i64, id_user: i64, id_
     let today = chrono::Utc::now().date_naive();
     let at = bankd::store::now();
     // Dated like the sandbox's history, a year back from today in order.
-    let row = move |i: i64| (format!("anchor-{i}"), today - chrono::Duration::days(i * 365 / 100_000), -(i % 10_000) * 100);
+    let row =
+        move |i: i64| (format!("anchor-{i}"), today - chrono::Duration::days(i * 365 / 100_000), -(i % 10_000) * 100);
     let started = Instant::now();
     match &store.db {
         Db::Sqlite(_) => {
@@ -62,8 +63,24 @@ async fn raw_insert(store: &Store, url: &str, id_account: i64, id_user: i64, id_
                         let date = date.format("%Y-%m-%d").to_string();
                         insert
                             .execute(rusqlite::params![
-                                id_account, id_user, id_connection, webid, date, date, date, date, value, "card",
-                                "CB MONOPRIX PARIS", "MONOPRIX PARIS", false, true, at, at, None::<String>, None::<String>
+                                id_account,
+                                id_user,
+                                id_connection,
+                                webid,
+                                date,
+                                date,
+                                date,
+                                date,
+                                value,
+                                "card",
+                                "CB MONOPRIX PARIS",
+                                "MONOPRIX PARIS",
+                                false,
+                                true,
+                                at,
+                                at,
+                                None::<String>,
+                                None::<String>
                             ])
                             .expect("insert");
                     }
@@ -78,11 +95,27 @@ async fn raw_insert(store: &Store, url: &str, id_account: i64, id_user: i64, id_
             for i in 0..100_000i64 {
                 let (webid, date, value) = row(i);
                 sqlx::query(INSERT)
-                    .bind(id_account).bind(id_user).bind(id_connection).bind(webid)
-                    .bind(date).bind(date).bind(Some(date)).bind(date).bind(value).bind("card")
-                    .bind("CB MONOPRIX PARIS").bind("MONOPRIX PARIS").bind(false).bind(true).bind(at).bind(at)
-                    .bind(None::<String>).bind(None::<String>)
-                    .execute(&mut *tx).await.expect("insert");
+                    .bind(id_account)
+                    .bind(id_user)
+                    .bind(id_connection)
+                    .bind(webid)
+                    .bind(date)
+                    .bind(date)
+                    .bind(Some(date))
+                    .bind(date)
+                    .bind(value)
+                    .bind("card")
+                    .bind("CB MONOPRIX PARIS")
+                    .bind("MONOPRIX PARIS")
+                    .bind(false)
+                    .bind(true)
+                    .bind(at)
+                    .bind(at)
+                    .bind(None::<String>)
+                    .bind(None::<String>)
+                    .execute(&mut *tx)
+                    .await
+                    .expect("insert");
             }
             tx.commit().await.expect("commit");
         }
@@ -93,7 +126,8 @@ async fn raw_insert(store: &Store, url: &str, id_account: i64, id_user: i64, id_
 /// This process's peak resident memory so far (Linux).
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.split_whitespace().next()?.parse().ok());
+    let kb =
+        status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.split_whitespace().next()?.parse().ok());
     kb.unwrap_or(0.0) / 1024.0
 }
 
@@ -143,6 +177,12 @@ async fn main() {
             &format!("{:.2}x", first.as_secs_f64() / anchor.as_secs_f64()),
             "<= 2x (SQLite); <= 150 MB",
         );
-        row(&format!("{backend:?}: unchanged re-sync of `big`"), &format!("{:.3} s", again.as_secs_f64()), "", "", "<= 0.2 s");
+        row(
+            &format!("{backend:?}: unchanged re-sync of `big`"),
+            &format!("{:.3} s", again.as_secs_f64()),
+            "",
+            "",
+            "<= 0.2 s",
+        );
     }
 }

@@ -157,6 +157,11 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     for (name, count) in [("queued", jobs.queued), ("running", jobs.running), ("failed", jobs.failed)] {
         let _ = writeln!(text, "bankd_jobs{{state=\"{name}\"}} {count}");
     }
+    let lag = jobs.oldest_due.map_or(0, |due| (chrono::Utc::now() - due).num_seconds().max(0));
+    let _ = writeln!(
+        text,
+        "# HELP bankd_jobs_lag_seconds How long the oldest job that could run now has waited.\n# TYPE bankd_jobs_lag_seconds gauge\nbankd_jobs_lag_seconds {lag}"
+    );
     let _ =
         writeln!(text, "# HELP bankd_connections Connections, by state (ok: healthy).\n# TYPE bankd_connections gauge");
     for (name, count) in state.store.connection_state_counts().await? {

@@ -3,6 +3,8 @@
 //! Secrets (credentials, source sessions) are sealed here with the master key, bound by their AAD
 //! to the row they belong to; nothing above this module ever sees a sealed blob.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, SubsecRound, Utc};
 
 use super::{BeginWrite, Store, StoreError, StoreResult, now, on_db};
@@ -281,22 +283,28 @@ impl Store {
         Ok(rows)
     }
 
-    /// Starts of the connection's unattended syncs since `since` (the PSD2 budget).
+    /// Starts of the unattended syncs since `since` (the PSD2 budget) of every connection due at
+    /// `at`, by connection: one query for a whole scheduler tick.
     pub async fn unattended_sync_starts(
         &self,
-        id_connection: i64,
+        at: DateTime<Utc>,
         since: DateTime<Utc>,
-    ) -> StoreResult<Vec<DateTime<Utc>>> {
-        let rows: Vec<(DateTime<Utc>,)> = on_db!(&self.db, pool =>
+    ) -> StoreResult<HashMap<i64, Vec<DateTime<Utc>>>> {
+        let rows: Vec<(i64, DateTime<Utc>)> = on_db!(&self.db, pool =>
             sqlx::query_as(
-                "SELECT started FROM connection_logs WHERE id_connection = $1 AND unattended AND started > $2",
+                "SELECT l.id_connection, l.started FROM connection_logs l JOIN connections c ON c.id = l.id_connection
+                 WHERE c.active AND c.next_try <= $1 AND l.unattended AND l.started > $2",
             )
-            .bind(id_connection)
+            .bind(at)
             .bind(since)
             .fetch_all(pool)
             .await?
         );
-        Ok(rows.into_iter().map(|(started,)| started).collect())
+        let mut starts: HashMap<i64, Vec<DateTime<Utc>>> = HashMap::new();
+        for (id_connection, started) in rows {
+            starts.entry(id_connection).or_default().push(started);
+        }
+        Ok(starts)
     }
 
     /// Postpones the connection's next background sync.

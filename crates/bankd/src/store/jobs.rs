@@ -63,6 +63,8 @@ pub struct JobCounts {
     pub queued: i64,
     pub running: i64,
     pub failed: i64,
+    /// When the longest-waiting job that could run now became due: the queue's lag.
+    pub oldest_due: Option<DateTime<Utc>>,
 }
 
 const CLAIM_SQLITE: &str = "UPDATE jobs SET locked_by = $1, locked_until = $2, attempts = attempts + 1
@@ -140,6 +142,36 @@ impl Store {
             result
         });
         Ok(result)
+    }
+
+    /// Queues background syncs of many connections in one statement: (connection, connector,
+    /// sealed payload) each. A connection that has an unfinished job keeps it. Returns how many
+    /// were queued.
+    pub async fn enqueue_syncs(&self, jobs: &[(i64, i64, Vec<u8>)], run_at: DateTime<Utc>) -> StoreResult<u64> {
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let rows: Vec<(i64, i64, String)> = jobs.iter().map(|(c, k, payload)| (*c, *k, hex(payload))).collect();
+        // Integers and hex strings: serializing cannot fail.
+        let rows = serde_json::to_string(&rows).expect("jobs serialize");
+        let sql = match self.db {
+            // `WHERE TRUE` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
+            Db::Sqlite(_) => {
+                "INSERT INTO jobs (kind, id_connection, id_connector, payload, run_at, created)
+                 SELECT 'sync', value ->> 0, value ->> 1, unhex(value ->> 2), $1, $2 FROM json_each($3) WHERE TRUE
+                 ON CONFLICT (id_connection) WHERE finished IS NULL DO NOTHING"
+            }
+            Db::Pg(_) => {
+                "INSERT INTO jobs (kind, id_connection, id_connector, payload, run_at, created)
+                 SELECT 'sync', (value ->> 0)::bigint, (value ->> 1)::bigint, decode(value ->> 2, 'hex'), $1, $2
+                 FROM json_array_elements($3::json)
+                 ON CONFLICT (id_connection) WHERE finished IS NULL DO NOTHING"
+            }
+        };
+        let queued = on_db!(&self.db, pool =>
+            sqlx::query(sql).bind(run_at.trunc_subsecs(0)).bind(now()).bind(rows).execute(pool).await?.rows_affected()
+        );
+        Ok(queued)
     }
 
     /// Queues `count` no-op jobs (benchmarks and queue tests).
@@ -291,17 +323,27 @@ impl Store {
     }
 
     pub async fn job_counts(&self) -> StoreResult<JobCounts> {
-        let (queued, running, failed): (i64, i64, i64) = on_db!(&self.db, pool =>
+        let (queued, running, failed, oldest_due): (i64, i64, i64, Option<DateTime<Utc>>) = on_db!(&self.db, pool =>
             sqlx::query_as(
                 "SELECT COALESCE(SUM(CASE WHEN finished IS NULL AND (locked_until IS NULL OR locked_until < $1) THEN 1 ELSE 0 END), 0),
                         COALESCE(SUM(CASE WHEN finished IS NULL AND locked_until >= $1 THEN 1 ELSE 0 END), 0),
-                        COALESCE(SUM(CASE WHEN result = 'failed' THEN 1 ELSE 0 END), 0)
+                        COALESCE(SUM(CASE WHEN result = 'failed' THEN 1 ELSE 0 END), 0),
+                        (SELECT MIN(run_at) FROM jobs WHERE finished IS NULL AND run_at <= $1
+                                AND (locked_until IS NULL OR locked_until < $1))
                  FROM jobs",
             )
             .bind(now())
             .fetch_one(pool)
             .await?
         );
-        Ok(JobCounts { queued, running, failed })
+        Ok(JobCounts { queued, running, failed, oldest_due })
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut text, b| {
+        let _ = write!(text, "{b:02x}");
+        text
+    })
 }

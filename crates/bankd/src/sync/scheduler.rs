@@ -17,7 +17,7 @@ use crate::domain::states::ConnectionState;
 use crate::store::StoreResult;
 
 /// Connections queued per tick at most: the rest wait for the next tick.
-const BATCH: i64 = 200;
+const BATCH: i64 = 10_000;
 /// Finished jobs are kept this long for requests waiting on them.
 const KEEP_FINISHED: chrono::Duration = chrono::Duration::hours(1);
 
@@ -42,23 +42,21 @@ pub async fn run(engine: Engine, shutdown: CancellationToken) {
 pub async fn tick(engine: &Engine) -> StoreResult<usize> {
     let store = &engine.syncer.store;
     let now = crate::store::now();
-    let mut queued = 0;
+    let mut recent = store.unattended_sync_starts(now, now - chrono::Duration::hours(24)).await?;
+    let request = SyncRequest { unattended: true, ..SyncRequest::default() };
+    let mut jobs = Vec::new();
     for connection in store.due_connections(now, BATCH).await? {
         let state = connection.state.as_deref().and_then(ConnectionState::parse);
         if !is_due(connection.active, state, connection.next_try, now) {
             continue;
         }
-        let recent = store.unattended_sync_starts(connection.id, now - chrono::Duration::hours(24)).await?;
-        match unattended_allowed(&recent, now, engine.settings.unattended_budget) {
-            Ok(()) => {
-                let request = SyncRequest { unattended: true, ..SyncRequest::default() };
-                let payload = engine.seal(connection.id, &request);
-                store.enqueue_sync(connection.id, connection.id_connector, Some(payload), Utc::now()).await?;
-                queued += 1;
-            }
+        let starts = recent.remove(&connection.id).unwrap_or_default();
+        match unattended_allowed(&starts, now, engine.settings.unattended_budget) {
+            Ok(()) => jobs.push((connection.id, connection.id_connector, engine.seal(connection.id, &request))),
             Err(free_at) => store.set_next_try(connection.id, Some(free_at)).await?,
         }
     }
+    let queued = store.enqueue_syncs(&jobs, Utc::now()).await? as usize;
     if queued > 0 {
         engine.work.notify_waiters();
     }

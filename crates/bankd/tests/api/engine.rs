@@ -170,6 +170,21 @@ async fn metrics_are_served_in_prometheus_text() {
 }
 
 #[tokio::test]
+async fn metrics_show_the_queue_s_depth_and_lag() {
+    let app = TestApp::spawn_with(|s| s.engine.workers = 0).await;
+    app.store.enqueue_noops(3).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let text = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("bankd_jobs{state=\"queued\"} 3"), "{text}");
+    let lag: i64 = text
+        .lines()
+        .find_map(|line| line.strip_prefix("bankd_jobs_lag_seconds "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no lag gauge in:\n{text}"));
+    assert!((1..60).contains(&lag), "lag {lag}");
+}
+
+#[tokio::test]
 async fn queued_requests_merge_without_losing_the_users_answer() {
     // Nothing runs until the test starts the workers: three requests meet in one queued job.
     let app = TestApp::spawn_with(|s| s.engine.workers = 0).await;
