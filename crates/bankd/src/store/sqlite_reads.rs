@@ -43,7 +43,7 @@ impl SqliteReads {
     ) -> StoreResult<Vec<T>> {
         let sql = sql.into();
         // The semaphore is never closed: acquiring only waits.
-        let _permit = self.permits.acquire().await.map_err(|e| StoreError::Conflict(e.to_string()))?;
+        let _permit = self.permits.acquire().await.map_err(|e| StoreError::Read(e.to_string()))?;
         // On the multi-threaded runtime the read runs on this very thread, the runtime moving its
         // other tasks elsewhere meanwhile: no hand-off of the rows between threads. The
         // single-threaded runtime of the tests cannot do that, and hands the read to a blocking thread.
@@ -53,7 +53,7 @@ impl SqliteReads {
         let this = Arc::clone(self);
         tokio::task::spawn_blocking(move || this.run(&sql, &binds))
             .await
-            .map_err(|e| StoreError::Conflict(format!("a read was cancelled: {e}")))?
+            .map_err(|e| StoreError::Read(format!("a read was cancelled: {e}")))?
     }
 
     fn run<T: FromSqliteRow>(&self, sql: &str, binds: &[Bind]) -> StoreResult<Vec<T>> {
