@@ -328,12 +328,13 @@ impl Store {
                     rows.into_iter().map(|row| row.3).collect()
                 }
                 Db::Pg(pool) => {
-                    let mut connection = pool.acquire().await?;
-                    sqlx::query("SET enable_seqscan = off").execute(&mut *connection).await?;
+                    // SET LOCAL: the setting ends with this transaction, whatever happens to it.
+                    let mut tx = pool.begin().await?;
+                    sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await?;
                     let explain = format!("EXPLAIN {sql}");
                     let rows: Vec<(String,)> =
-                        bind_all!(sqlx::query_as(&explain), &binds.binds).fetch_all(&mut *connection).await?;
-                    sqlx::query("RESET enable_seqscan").execute(&mut *connection).await?;
+                        bind_all!(sqlx::query_as(&explain), &binds.binds).fetch_all(&mut *tx).await?;
+                    tx.rollback().await?;
                     rows.into_iter().map(|row| row.0).collect()
                 }
             };
