@@ -22,7 +22,7 @@ use super::{Bind, StoreError, StoreResult};
 /// At most this many reads at once: each holds a connection and its page cache.
 const READERS: usize = 8;
 
-/// Read-only connections to the database file, opened on demand and reused.
+/// Connections that only read the database file, opened on demand and reused.
 #[derive(Debug)]
 pub struct SqliteReads {
     path: PathBuf,
@@ -67,8 +67,11 @@ impl SqliteReads {
     }
 
     fn open(&self) -> StoreResult<Connection> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        // Read-write but `query_only`: a read-only connection cannot rebuild the WAL index (-shm)
+        // that SQLite removes once every other connection has closed.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let connection = Connection::open_with_flags(&self.path, flags)?;
+        connection.pragma_update(None, "query_only", true)?;
         connection.busy_timeout(std::time::Duration::from_secs(10))?;
         connection.set_prepared_statement_cache_capacity(64);
         Ok(connection)
