@@ -274,4 +274,18 @@ mod tests {
         let swapped: Vec<(i64, String)> = query(&connection, "SELECT $5, $4", &binds).unwrap();
         assert_eq!(swapped, [(-5, "x".to_owned())]);
     }
+
+    #[test]
+    fn readers_read_and_never_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (7);")
+            .unwrap();
+        let reads = SqliteReads::new(path);
+        let got: Vec<(i64,)> = reads.run("SELECT x FROM t", &[]).unwrap();
+        assert_eq!(got, [(7,)]);
+        assert!(reads.run::<(i64,)>("INSERT INTO t VALUES (8) RETURNING x", &[]).is_err());
+    }
 }
