@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bankd::catalog::Catalog;
 use bankd::config::EngineSettings;
 use bankd::crypto::MasterKey;
-use bankd::sources::{Credentials, Drivers};
+use bankd::sources::Credentials;
 use bankd::store::Store;
 use bankd::sync::Syncer;
 use bankd::sync::engine::Engine;
@@ -70,8 +70,8 @@ async fn main() {
     create_connections(&store, &catalog, &key).await;
     let syncer = Syncer {
         store: store.clone(),
+        drivers: bankd::startup::drivers(&catalog, "http://127.0.0.1:3000").expect("drivers"),
         catalog,
-        drivers: Drivers::new("http://127.0.0.1:3000"),
         key,
         webauth_callback: "http://127.0.0.1:3000/2.0/webauth/callback".into(),
     };

@@ -9,17 +9,18 @@ use std::time::{Duration, Instant};
 
 use bankd::catalog::Catalog;
 use bankd::crypto::MasterKey;
-use bankd::sources::{Credentials, Drivers};
+use bankd::sources::Credentials;
 use bankd::store::accounts::AccountEdit;
 use bankd::store::{BeginWrite, Db, Store};
 use bankd::sync::{SyncRequest, Syncer};
 use bankd_bench::{Backend, fresh_store, header, row};
 
 fn syncer(store: &Store) -> Syncer {
+    let catalog = Arc::new(Catalog::load(None, true).expect("catalog"));
     Syncer {
         store: store.clone(),
-        catalog: Arc::new(Catalog::load(None, true).expect("catalog")),
-        drivers: Drivers::new("http://127.0.0.1:3000"),
+        drivers: bankd::startup::drivers(&catalog, "http://127.0.0.1:3000").expect("drivers"),
+        catalog,
         key: Arc::new(MasterKey::from_bytes(&[7; 32]).expect("key")),
         webauth_callback: "http://127.0.0.1:3000/2.0/webauth/callback".into(),
     }

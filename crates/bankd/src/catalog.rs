@@ -114,8 +114,54 @@ pub struct ConnectorSource {
     pub disabled: Option<chrono::DateTime<chrono::Utc>>,
     #[serde(default)]
     pub auth_mechanism: Option<String>,
-    /// Which implementation talks to the bank (`sandbox`, …): see `sources::for_driver`.
+    /// Which implementation talks to the bank: `xs2a`, `stet` (with `api`), or `sandbox`.
     pub driver: String,
+    /// How to reach the bank's API, for the `xs2a` and `stet` drivers.
+    #[serde(default)]
+    pub api: Option<ApiSettings>,
+}
+
+/// A bank's PSD2 API, as the catalog describes it (`[connector.source.api]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    /// The API's base, before `/v1/…` (XS2A) or `/accounts` (STET). A path (`/sandbox/xs2a`) means
+    /// bankd's own URL; anything else is used as is.
+    pub base_url: String,
+    /// PEM files of the TPP's client certificate (an eIDAS QWAC in production) and its key, for
+    /// mutual TLS.
+    #[serde(default)]
+    pub certificate: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub private_key: Option<std::path::PathBuf>,
+    /// PEM file of an extra root certificate to trust (a bank's test platform, say).
+    #[serde(default)]
+    pub ca_certificate: Option<std::path::PathBuf>,
+    /// XS2A: ask the bank to prefer the redirect approach (`TPP-Redirect-Preferred`).
+    #[serde(default = "default_true")]
+    pub redirect_preferred: bool,
+    /// XS2A: ask a bank-offered consent (the PSU picks the accounts at the bank; a renewal names
+    /// the known ones) instead of one on every PSD2 account (`allPsd2`), which some banks refuse.
+    #[serde(default)]
+    pub bank_offered_consent: bool,
+    /// XS2A: the bank accepts `withBalance` on its account list.
+    #[serde(default)]
+    pub with_balance: bool,
+    /// How far back the first read of an account goes.
+    #[serde(default = "default_history_days")]
+    pub history_days: u32,
+    /// STET: the OAuth2 authorization and token endpoints (a path is on `base_url`'s host), and
+    /// bankd's registration with the bank (XS2A's `scaOAuth` needs the `client_id` only).
+    #[serde(default)]
+    pub authorize_url: Option<String>,
+    #[serde(default)]
+    pub token_url: Option<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 fn default_capabilities() -> Vec<String> {
@@ -129,6 +175,9 @@ fn default_sync_periodicity() -> f64 {
 }
 fn default_true() -> bool {
     true
+}
+fn default_history_days() -> u32 {
+    730
 }
 
 #[derive(Debug, thiserror::Error)]

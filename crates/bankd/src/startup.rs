@@ -16,7 +16,8 @@ use crate::api::{self, AppState};
 use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::crypto::MasterKey;
-use crate::sources::Drivers;
+use crate::simulators::sandbox_bank::SandboxBank;
+use crate::sources::{Drivers, Source};
 use crate::store::Store;
 use crate::sync::Syncer;
 use crate::sync::engine::Engine;
@@ -67,7 +68,8 @@ impl App {
         let stop = CancellationToken::new();
         let tasks = if workers { self.state.engine.start(&stop) } else { Vec::new() };
         let router = api::router(self.state);
-        let served = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
         drain(stop, tasks).await;
         Ok(served?)
     }
@@ -104,11 +106,17 @@ async fn build_engine(settings: &Settings) -> anyhow::Result<(Store, Engine, Arc
     let syncer = Syncer {
         store: store.clone(),
         catalog: catalog.clone(),
-        drivers: Drivers::new(&public_url),
+        drivers: drivers(&catalog, &public_url)?,
         key,
         webauth_callback: format!("{public_url}/2.0/webauth/callback"),
     };
     Ok((store, Engine::new(syncer, settings.engine.clone()), catalog))
+}
+
+/// Every catalog source's driver; the in-process Sandbox Bank is the `sandbox` driver.
+pub fn drivers(catalog: &Catalog, public_url: &str) -> anyhow::Result<Drivers> {
+    let sandbox: Arc<dyn Source> = Arc::new(SandboxBank::new(public_url));
+    Ok(Drivers::build(catalog, public_url, &[("sandbox", sandbox)])?)
 }
 
 fn public_url(settings: &Settings) -> String {

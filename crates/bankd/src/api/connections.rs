@@ -132,7 +132,11 @@ pub(super) async fn request_sync(
     request: &SyncRequest,
     wait: bool,
 ) -> ApiResult<Requested> {
-    match state.engine.request(connection, request, wait).await {
+    let mut request = request.clone();
+    if !request.unattended {
+        request.input.psu_ip = super::CLIENT_IP.try_with(Clone::clone).ok().flatten();
+    }
+    match state.engine.request(connection, &request, wait).await {
         Ok(requested) => Ok(requested),
         Err(RequestError::Busy) => Err(ApiError::ConnectionLocked),
         Err(RequestError::Store(e)) => Err(e.into()),
@@ -281,6 +285,7 @@ async fn update_connection(
             resume,
             webauth_code: None,
             authenticating: refresh_auth || !credentials.0.is_empty(),
+            psu_ip: None,
         },
         new_credentials: (!credentials.0.is_empty()).then_some(credentials),
         only_source: source_param(&query, connector)?.or(source_param(&body, connector)?),

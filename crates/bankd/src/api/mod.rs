@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -84,8 +84,11 @@ pub fn router(state: AppState) -> Router {
         .merge(transactions::routes())
         .merge(webauth::routes());
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/2.0", api).split_for_parts();
-    let sandbox: Router<AppState> =
-        if state.settings.sandbox { crate::sources::sandbox::consent_router().with_state(()) } else { Router::new() };
+    let sandbox: Router<AppState> = if state.settings.sandbox {
+        crate::simulators::router(&state.public_url).with_state(())
+    } else {
+        Router::new()
+    };
 
     Router::new()
         .merge(api)
@@ -108,7 +111,8 @@ async fn request_context(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let started = Instant::now();
-    let mut response = REQUEST_ID.scope(id, next.run(request)).await;
+    let client_ip = client_ip(&request);
+    let mut response = REQUEST_ID.scope(id, CLIENT_IP.scope(client_ip, next.run(request))).await;
     response.headers_mut().insert("x-request-id", HeaderValue::from(id));
     crate::telemetry::record_request(method.as_str(), response.status().as_u16(), started.elapsed());
     tracing::info!(
@@ -120,6 +124,21 @@ async fn request_context(request: Request, next: Next) -> Response {
         "request"
     );
     response
+}
+
+tokio::task_local! {
+    /// The address of the person behind the request, for banks that want it (PSD2's
+    /// `PSU-IP-Address`): syncs the request asks for carry it.
+    pub static CLIENT_IP: Option<String>;
+}
+
+/// The first `X-Forwarded-For` address (bankd behind a proxy), else the peer's. A client could
+/// forge the header, but the address only serves the bank's checks of that same client.
+fn client_ip(request: &Request) -> Option<String> {
+    let forwarded = request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let first = forwarded.and_then(|v| v.split(',').next()).and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok());
+    let peer = || request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    first.or_else(peer).map(|ip| ip.to_string())
 }
 
 fn panic_envelope(_: Box<dyn std::any::Any + Send + 'static>) -> Response {

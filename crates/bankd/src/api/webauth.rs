@@ -107,7 +107,8 @@ async fn callback(State(state): State<AppState>, Query(query): Query) -> ApiResu
     if let Some(error) = query.str("error")? {
         return Ok(finish(&request, Err((error, "the user did not authorize access at the bank".into()))));
     }
-    let code = query.require_str("code")?;
+    // Banks that redirect without a code (XS2A) are asked by the source whether the user agreed.
+    let code = query.str("code")?.unwrap_or_default();
     let input = UserInput { webauth_code: Some(code), authenticating: true, ..UserInput::default() };
     let sync = SyncRequest { input, ..SyncRequest::default() };
     let result = match request_sync(&state, &connection, &sync, true).await? {

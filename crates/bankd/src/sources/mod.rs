@@ -1,5 +1,5 @@
-//! The source plug-in boundary: one trait every way of reaching a bank implements (the sandbox
-//! today; PSD2 APIs, web scraping and statement files later).
+//! The source plug-in boundary: one trait every way of reaching a bank implements (PSD2 APIs in
+//! [`psd2`]; web scraping and statement files later; the in-process Sandbox Bank of `simulators`).
 //!
 //! A source knows nothing of the store or the API. It is handed the connection's credentials,
 //! whatever the user just supplied, and its own session state from the previous run (cookies,
@@ -8,9 +8,9 @@
 //! complete (OTP, redirect, app validation) or a classified failure. The sync engine turns that
 //! answer into connection states and stored rows through the domain rules.
 
-pub mod sandbox;
+pub mod psd2;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::catalog::Field;
+use crate::catalog::{Catalog, Field};
 use crate::domain::bank::{BankAccount, BankTransaction};
 use crate::domain::states::ConnectionState;
 
@@ -46,11 +46,15 @@ pub struct UserInput {
     pub fields: Credentials,
     /// The user says they validated in their bank app (`decoupled`).
     pub resume: bool,
-    /// The code the bank's consent page sent back (`webauthRequired`).
+    /// The user came back from the bank's page (`webauthRequired`) with this code; empty when the
+    /// bank sends none (XS2A's redirect: the source asks the bank for the consent's status).
     pub webauth_code: Option<String>,
     /// The user is present and authenticating now (new credentials, `refresh_auth`, a reconnect):
     /// the bank may run a strong customer authentication.
     pub authenticating: bool,
+    /// The user's IP address, when they are present and it is known (PSD2's `PSU-IP-Address`).
+    #[serde(default)]
+    pub psu_ip: Option<String>,
 }
 
 impl fmt::Debug for UserInput {
@@ -60,6 +64,7 @@ impl fmt::Debug for UserInput {
             .field("resume", &self.resume)
             .field("webauth_code", &self.webauth_code.as_ref().map(|_| "<redacted>"))
             .field("authenticating", &self.authenticating)
+            .field("psu_ip", &self.psu_ip)
             .finish()
     }
 }
@@ -74,6 +79,8 @@ pub struct SourceRequest {
     /// Opaque value to pass to the consent page as `state`; bankd maps it back to this connection.
     pub webauth_state: String,
     pub now: DateTime<Utc>,
+    /// No user is present (a background refresh): PSD2 APIs count such reads against a daily budget.
+    pub unattended: bool,
 }
 
 /// The source's memory between runs, plus what it learnt during this one.
@@ -84,6 +91,9 @@ pub struct SourceSession {
     /// Set by the source when a strong customer authentication succeeded during this run: the
     /// PSD2 180-day clock restarts.
     pub strongly_authenticated: bool,
+    /// Until when the bank's consent lets this source read, when the bank says (a PSD2 consent's
+    /// `validUntil`); otherwise 180 days from a strong authentication.
+    pub access_expire: Option<DateTime<Utc>>,
 }
 
 /// Why a source stopped: an interaction the user must complete, or a classified failure. Each
@@ -145,7 +155,8 @@ impl SourceError {
             | SourceError::RateLimited { message, .. } => message.clone(),
             SourceError::WebauthRequired { url } => Some(format!("Redirecting to {url}")),
             SourceError::NotSupported(what) => Some(format!("Not supported: {what}")),
-            SourceError::Bug(_) => None,
+            // What went wrong, for the connection's log: which call, what came back.
+            SourceError::Bug(detail) => Some(detail.clone()),
         }
     }
 
@@ -181,22 +192,56 @@ pub trait Source: Send + Sync {
     ) -> SourceResult<Vec<BankTransaction>>;
 }
 
-/// The sources bankd can run, by catalog `driver` name.
-#[derive(Clone)]
+/// `pairs` as an `application/x-www-form-urlencoded` query.
+pub fn encode_pairs(pairs: &[(&str, &str)]) -> String {
+    serde_urlencoded::to_string(pairs).expect("string pairs always urlencode")
+}
+
+/// The implementation of every source of the catalog, built once at start.
+#[derive(Clone, Default)]
 pub struct Drivers {
-    sandbox: Arc<sandbox::SandboxBank>,
+    by_source: HashMap<i64, Arc<dyn Source>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("catalog source {id} of {connector}: {why}")]
+pub struct DriverError {
+    pub connector: String,
+    pub id: i64,
+    pub why: String,
 }
 
 impl Drivers {
-    /// `public_url`: base of the links handed to users (the sandbox's consent page lives there).
-    pub fn new(public_url: &str) -> Drivers {
-        Drivers { sandbox: Arc::new(sandbox::SandboxBank::new(public_url)) }
+    /// Builds each catalog source's driver: a PSD2 client from its `api` settings, or one of the
+    /// `in_process` ones by name. `own_url` is bankd's base URL: an `api.base_url` that is a path
+    /// (`/sandbox/xs2a`) is on bankd itself.
+    pub fn build(
+        catalog: &Catalog,
+        own_url: &str,
+        in_process: &[(&str, Arc<dyn Source>)],
+    ) -> Result<Drivers, DriverError> {
+        let mut by_source = HashMap::new();
+        for connector in &catalog.connectors {
+            for source in &connector.sources {
+                let fail = |why: String| DriverError { connector: connector.name.clone(), id: source.id, why };
+                let driver: Arc<dyn Source> = match (source.driver.as_str(), &source.api) {
+                    (name @ ("xs2a" | "stet"), Some(api)) => psd2::build(name, api, own_url).map_err(fail)?,
+                    (name @ ("xs2a" | "stet"), None) => {
+                        return Err(fail(format!("the {name} driver needs [connector.source.api]")));
+                    }
+                    (name, _) => match in_process.iter().find(|(known, _)| *known == name) {
+                        Some((_, driver)) => driver.clone(),
+                        None => return Err(fail(format!("unknown driver '{name}'"))),
+                    },
+                };
+                by_source.insert(source.id, driver);
+            }
+        }
+        Ok(Drivers { by_source })
     }
 
-    pub fn get(&self, driver: &str) -> Option<Arc<dyn Source>> {
-        match driver {
-            "sandbox" => Some(self.sandbox.clone()),
-            _ => None,
-        }
+    /// The driver of the catalog source `id`.
+    pub fn get(&self, id: i64) -> Option<Arc<dyn Source>> {
+        self.by_source.get(&id).cloned()
     }
 }

@@ -153,6 +153,7 @@ impl Syncer {
                 webauth_callback: self.webauth_callback.clone(),
                 webauth_state: random_secret(),
                 now: started,
+                unattended: request.unattended,
             };
             let (result, session) = self.run_source(driver.as_ref(), &source_request, connection, &row, request).await;
             if let Err(SourceError::WebauthRequired { url }) = &result
@@ -184,7 +185,7 @@ impl Syncer {
             .filter(|row| request.only_source.as_ref().is_none_or(|name| *name == row.name))
             .filter_map(|row| {
                 let source = connector.source(row.id_connector_source)?;
-                let driver = source.disabled.is_none().then(|| self.drivers.get(&source.driver)).flatten()?;
+                let driver = source.disabled.is_none().then(|| self.drivers.get(source.id)).flatten()?;
                 Some((row, driver))
             })
             .collect())
@@ -203,7 +204,7 @@ impl Syncer {
             Ok(state) => state,
             Err(e) => return (Err(store_failure(e)), SourceSession::default()),
         };
-        let mut session = SourceSession { state, strongly_authenticated: false };
+        let mut session = SourceSession { state, ..SourceSession::default() };
         let result = self.fetch(driver, request, &mut session, connection, row, sync).await;
         (result, session)
     }
@@ -331,7 +332,9 @@ impl Attempt {
             error_message: result.as_ref().err().and_then(SourceError::message),
             session: session.state,
             last_update: result.is_ok().then_some(started),
-            access_expire: strong.then(|| started + Duration::days(SCA_VALIDITY_DAYS)),
+            access_expire: session
+                .access_expire
+                .or_else(|| strong.then(|| started + Duration::days(SCA_VALIDITY_DAYS))),
         });
         self.strongly_authenticated |= strong;
         self.id_source = Some(row.id);

@@ -13,6 +13,7 @@ mod powens_client;
 mod powens_compat;
 mod powens_spec;
 mod processes;
+mod psd2;
 mod secrets;
 mod transactions;
 mod users;

@@ -1,0 +1,85 @@
+//! Simulated banks: the bank's side of every protocol bankd speaks, so that bankd, its client apps
+//! and its tests can run every situation without a real bank account.
+//!
+//! A simulator is a bank, not a part of bankd: it may use axum and the customer generator that all
+//! of them share ([`customers`]), never bankd's API or store. bankd's side — the clients that talk to
+//! these banks — lives under `sources/` and knows nothing of this tree. `bankd serve` mounts
+//! [`router`] under `/sandbox` while `BANKD_SANDBOX` is on; tests can serve it alone.
+//!
+//! - [`sandbox_bank`]: the in-process Sandbox Bank (the `sandbox` driver) and its consent page.
+//! - [`xs2a`]: a Berlin Group NextGenPSD2 ASPSP, under `/sandbox/xs2a`.
+
+pub mod customers;
+pub mod sandbox_bank;
+pub mod xs2a;
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+
+/// Every simulated bank, for bankd to mount under `/sandbox`. `public_url` is bankd's base URL:
+/// the banks' pages link to themselves through it.
+pub fn router(public_url: &str) -> Router {
+    let sandbox = format!("{}/sandbox", public_url.trim_end_matches('/'));
+    Router::new()
+        .route("/authorize", get(sandbox_bank::authorize))
+        .nest("/xs2a", xs2a::router(&format!("{sandbox}/xs2a")))
+}
+
+/// A bank page that cannot be shown: 400 with a short page saying why.
+#[derive(Debug)]
+pub struct PageError(String);
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let body = page("Sandbox Bank — bad request", &format!("<p>{}</p>", escape_html(&self.0)));
+        (StatusCode::BAD_REQUEST, body).into_response()
+    }
+}
+
+/// The query parameter `name`, which the page cannot do without.
+fn require<'a>(params: &'a HashMap<String, String>, name: &str) -> Result<&'a str, PageError> {
+    params.get(name).map(String::as_str).ok_or_else(|| PageError(format!("missing parameter '{name}'")))
+}
+
+/// `uri` with `pairs` appended to its query; refuses anything but an http(s) URL, since escaping
+/// is not enough against a `javascript:` link.
+fn back_to(uri: &str, pairs: &[(&str, &str)]) -> Result<String, PageError> {
+    if !(uri.starts_with("https://") || uri.starts_with("http://")) {
+        return Err(PageError(format!("'{uri}' is not an http(s) URL")));
+    }
+    let separator = if uri.contains('?') { '&' } else { '?' };
+    Ok(format!("{uri}{separator}{}", encode_query(pairs)))
+}
+
+/// A whole HTML page; `body` is trusted markup.
+fn page(title: &str, body: &str) -> Html<String> {
+    let title = escape_html(title);
+    Html(format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title></head><body><h1>{title}</h1>{body}</body></html>\n"
+    ))
+}
+
+fn encode_query(pairs: &[(&str, &str)]) -> String {
+    serde_urlencoded::to_string(pairs).expect("string pairs always urlencode")
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

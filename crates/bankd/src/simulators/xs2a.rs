@@ -1,0 +1,730 @@
+//! Sandbox ASPSP: a bank's Berlin Group NextGenPSD2 (XS2A 1.3) account information interface,
+//! serving the same customers as the Sandbox Bank (by `PSU-ID`), so that bankd's `xs2a` driver runs
+//! against real HTTP. Mounted by `bankd serve` under `/sandbox/xs2a`.
+//!
+//! The `PSU-ID` sent with `POST /v1/consents` picks the SCA approach and the bank's mood:
+//! `demo`, `redirect` and any other login: redirect (the consent page under `/authorize/{id}`);
+//! `decoupled`: validated in the "app" two seconds after the consent is asked; `embedded`: password
+//! `1234`, then a choice of two SCA methods, then the one-time code `123456`. Consents of the
+//! failure logins need no SCA (an exemption): `expired` sees its consent expire at its second
+//! account listing; `ratelimit` gets 429 on every account read; `unavailable` gets 503 on
+//! everything; `garbage` gets transactions that break the schema from its second read;
+//! `big` has 100,000 transactions, 500 a page.
+//!
+//! Consents live in this process's memory: the sandbox is for one `bankd serve`, not a cluster.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::customers::{Customer, Product, Profile};
+use super::{escape_html, page};
+use crate::domain::bank::{BankAccount, BankTransaction};
+
+const PASSWORD: &str = "1234";
+const OTP: &str = "123456";
+/// How long the PSU "takes" to validate in the app (`decoupled`).
+const DECOUPLED_DELAY: TimeDelta = TimeDelta::seconds(2);
+const PAGE_SIZE: usize = 500;
+
+/// How a login's consent is authorised, and how its bank misbehaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mood {
+    Redirect,
+    Decoupled,
+    Embedded,
+    Expired,
+    RateLimit,
+    Unavailable,
+    Garbage,
+    Big,
+}
+
+impl Mood {
+    fn of(login: &str) -> Mood {
+        match login {
+            "decoupled" => Mood::Decoupled,
+            "embedded" => Mood::Embedded,
+            "expired" => Mood::Expired,
+            "ratelimit" => Mood::RateLimit,
+            "unavailable" => Mood::Unavailable,
+            "garbage" => Mood::Garbage,
+            "big" => Mood::Big,
+            _ => Mood::Redirect,
+        }
+    }
+
+    /// The failure logins skip SCA, so that their failure is what a test meets first.
+    fn exempted(self) -> bool {
+        matches!(self, Mood::Expired | Mood::RateLimit | Mood::Garbage | Mood::Big)
+    }
+}
+
+/// Where an authorisation stands (the standard's `scaStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sca {
+    Received,
+    PsuAuthenticated,
+    MethodSelected,
+    Finalised,
+    Failed,
+    Exempted,
+}
+
+impl Sca {
+    fn as_str(self) -> &'static str {
+        match self {
+            Sca::Received => "received",
+            Sca::PsuAuthenticated => "psuAuthenticated",
+            Sca::MethodSelected => "scaMethodSelected",
+            Sca::Finalised => "finalised",
+            Sca::Failed => "failed",
+            Sca::Exempted => "exempted",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Consent {
+    login: String,
+    mood: Mood,
+    created: DateTime<Utc>,
+    valid_until: NaiveDate,
+    /// `received`, `valid`, `rejected` or `expired`.
+    status: &'static str,
+    sca: Sca,
+    redirect_ok: Option<String>,
+    redirect_nok: Option<String>,
+    /// Account listings so far (`expired` expires at the second).
+    listings: u32,
+    /// Transaction reads so far (`garbage` breaks from the second).
+    reads: u32,
+}
+
+impl Consent {
+    fn customer(&self) -> Customer {
+        let profile = if self.mood == Mood::Big { Profile::Big } else { Profile::Plain };
+        Customer::new(&self.login, profile, self.created.date_naive())
+    }
+
+    fn products(&self) -> Vec<Product> {
+        self.customer().products(1).collect()
+    }
+}
+
+#[derive(Clone)]
+struct Aspsp {
+    /// The browser-facing URL of this ASPSP (its consent page lives under it).
+    public_url: String,
+    /// The path prefix of the API's own links (`/sandbox/xs2a`).
+    prefix: String,
+    consents: Arc<Mutex<HashMap<String, Consent>>>,
+}
+
+/// The ASPSP's routes; `public_url` is where they are served (e.g. `http://host/sandbox/xs2a`).
+pub fn router(public_url: &str) -> Router {
+    let public_url = public_url.trim_end_matches('/').to_owned();
+    let prefix = public_url.splitn(4, '/').nth(3).map(|path| format!("/{path}")).unwrap_or_default();
+    let aspsp = Aspsp { public_url, prefix, consents: Arc::default() };
+    Router::new()
+        .route("/v1/consents", post(create_consent))
+        .route("/v1/consents/{id}", get(consent_info).delete(delete_consent))
+        .route("/v1/consents/{id}/status", get(consent_status))
+        .route("/v1/consents/{id}/authorisations", post(start_authorisation))
+        .route("/v1/consents/{id}/authorisations/{auth}", get(sca_status).put(update_authorisation))
+        .route("/v1/accounts", get(accounts))
+        .route("/v1/accounts/{id}/balances", get(balances))
+        .route("/v1/accounts/{id}/transactions", get(transactions))
+        .route("/authorize/{id}", get(consent_page).post(consent_decision))
+        .with_state(aspsp)
+}
+
+/// An XS2A error: the status and one `tppMessages` entry (the form most ASPSPs still send).
+#[derive(Debug)]
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    text: String,
+    retry_after: Option<u32>,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let body = json!({ "tppMessages": [{ "category": "ERROR", "code": self.code, "text": self.text }] });
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+type Answer = Result<Response, Refusal>;
+
+fn ok(body: Value) -> Answer {
+    Ok(Json(body).into_response())
+}
+
+fn unknown_consent() -> Refusal {
+    error(StatusCode::FORBIDDEN, "CONSENT_UNKNOWN", "No such consent")
+}
+
+fn error(status: StatusCode, code: &'static str, text: &str) -> Refusal {
+    Refusal { status, code, text: text.to_owned(), retry_after: None }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty())
+}
+
+/// Checks what every call needs: an `X-Request-ID`, and the bank being up.
+fn precheck(headers: &HeaderMap, mood: Option<Mood>) -> Result<(), Refusal> {
+    if mood == Some(Mood::Unavailable) {
+        return Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "Sandbox ASPSP is under maintenance",
+        ));
+    }
+    if header_str(headers, "x-request-id").is_none() {
+        return Err(error(StatusCode::BAD_REQUEST, "FORMAT_ERROR", "X-Request-ID is missing"));
+    }
+    Ok(())
+}
+
+impl Aspsp {
+    fn link(&self, path: &str) -> Value {
+        json!({ "href": format!("{}{path}", self.prefix) })
+    }
+
+    fn with<T>(&self, id: &str, f: impl FnOnce(&mut Consent) -> T) -> Option<T> {
+        self.consents.lock().expect("consents lock").get_mut(id).map(f)
+    }
+
+    /// The consent named by `Consent-ID`, valid for reading account data.
+    fn readable(&self, headers: &HeaderMap) -> Result<Consent, Refusal> {
+        let id = header_str(headers, "consent-id")
+            .ok_or_else(|| error(StatusCode::BAD_REQUEST, "FORMAT_ERROR", "Consent-ID is missing"))?;
+        let consent = self
+            .with(id, |c| c.clone())
+            .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "CONSENT_UNKNOWN", "No such consent"))?;
+        precheck(headers, Some(consent.mood))?;
+        match consent.status {
+            "valid" => Ok(consent),
+            "expired" => Err(error(StatusCode::UNAUTHORIZED, "CONSENT_EXPIRED", "The consent has expired")),
+            _ => Err(error(StatusCode::UNAUTHORIZED, "CONSENT_INVALID", "The consent is not authorised")),
+        }
+    }
+
+    /// Moves a decoupled authorisation on once the PSU had time to validate in the app.
+    fn settle(&self, id: &str) {
+        self.with(id, |c| {
+            if c.mood == Mood::Decoupled && c.sca == Sca::Received && Utc::now() - c.created >= DECOUPLED_DELAY {
+                c.sca = Sca::Finalised;
+                c.status = "valid";
+            }
+        });
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConsentRequest {
+    access: Value,
+    recurring_indicator: bool,
+    valid_until: NaiveDate,
+    frequency_per_day: u32,
+}
+
+async fn create_consent(State(aspsp): State<Aspsp>, headers: HeaderMap, body: axum::body::Bytes) -> Answer {
+    let Some(login) = header_str(&headers, "psu-id").map(|l| l.trim().to_lowercase()) else {
+        return Err(error(StatusCode::BAD_REQUEST, "FORMAT_ERROR", "PSU-ID is required by this ASPSP"));
+    };
+    let mood = Mood::of(&login);
+    precheck(&headers, Some(mood))?;
+    let request: ConsentRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => return Err(error(StatusCode::BAD_REQUEST, "FORMAT_ERROR", &format!("consent request: {e}"))),
+    };
+    let today = Utc::now().date_naive();
+    if request.valid_until < today || request.valid_until > today + Days::new(180) || request.frequency_per_day == 0 {
+        return Err(error(StatusCode::BAD_REQUEST, "FORMAT_ERROR", "validUntil must be within 180 days"));
+    }
+    let global = request.access.get("allPsd2").or(request.access.get("availableAccounts"));
+    if global.is_none() && request.access.get("accounts").is_none() {
+        return Err(error(StatusCode::BAD_REQUEST, "FORMAT_ERROR", "access lists no account"));
+    }
+    let id = crate::crypto::random_secret();
+    let consent = Consent {
+        login,
+        mood,
+        created: Utc::now(),
+        valid_until: request.valid_until,
+        status: if mood.exempted() { "valid" } else { "received" },
+        sca: if mood.exempted() { Sca::Exempted } else { Sca::Received },
+        redirect_ok: header_str(&headers, "tpp-redirect-uri").map(str::to_owned),
+        redirect_nok: header_str(&headers, "tpp-nok-redirect-uri").map(str::to_owned),
+        listings: 0,
+        reads: 0,
+    };
+    if mood == Mood::Redirect && consent.redirect_ok.is_none() {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "FORMAT_ERROR",
+            "TPP-Redirect-URI is required for the redirect approach",
+        ));
+    }
+    let _ = request.recurring_indicator;
+    aspsp.consents.lock().expect("consents lock").insert(id.clone(), consent.clone());
+
+    let base = format!("/v1/consents/{id}");
+    let mut links = serde_json::Map::new();
+    links.insert("self".into(), aspsp.link(&base));
+    links.insert("status".into(), aspsp.link(&format!("{base}/status")));
+    let mut body = json!({ "consentStatus": consent.status, "consentId": id });
+    match mood {
+        Mood::Redirect => {
+            let page = json!({ "href": format!("{}/authorize/{id}", aspsp.public_url) });
+            links.insert("scaRedirect".into(), page);
+            links.insert("scaStatus".into(), aspsp.link(&format!("{base}/authorisations/1")));
+        }
+        // An implicit start: the PSU has been notified already.
+        Mood::Decoupled => {
+            links.insert("scaStatus".into(), aspsp.link(&format!("{base}/authorisations/1")));
+            body["psuMessage"] = json!("Validate the access in your Sandbox Bank app");
+            body["scaStatus"] = json!("received");
+        }
+        Mood::Embedded => {
+            links.insert(
+                "startAuthorisationWithPsuAuthentication".into(),
+                aspsp.link(&format!("{base}/authorisations")),
+            );
+        }
+        _ => body["scaStatus"] = json!("exempted"),
+    }
+    body["_links"] = Value::Object(links);
+    Ok((StatusCode::CREATED, [("aspsp-sca-approach", approach(mood))], Json(body)).into_response())
+}
+
+fn approach(mood: Mood) -> &'static str {
+    match mood {
+        Mood::Decoupled => "DECOUPLED",
+        Mood::Embedded => "EMBEDDED",
+        _ => "REDIRECT",
+    }
+}
+
+async fn consent_status(State(aspsp): State<Aspsp>, Path(id): Path<String>, headers: HeaderMap) -> Answer {
+    aspsp.settle(&id);
+    let (status, mood) = aspsp.with(&id, |c| (c.status, c.mood)).ok_or_else(unknown_consent)?;
+    precheck(&headers, Some(mood))?;
+    ok(json!({ "consentStatus": status }))
+}
+
+async fn consent_info(State(aspsp): State<Aspsp>, Path(id): Path<String>, headers: HeaderMap) -> Answer {
+    aspsp.settle(&id);
+    let consent = aspsp.with(&id, |c| c.clone()).ok_or_else(unknown_consent)?;
+    precheck(&headers, Some(consent.mood))?;
+    ok(json!({
+        "access": { "allPsd2": "allAccounts" },
+        "recurringIndicator": true,
+        "validUntil": consent.valid_until,
+        "frequencyPerDay": 4,
+        "lastActionDate": Utc::now().date_naive(),
+        "consentStatus": consent.status,
+    }))
+}
+
+async fn delete_consent(State(aspsp): State<Aspsp>, Path(id): Path<String>) -> StatusCode {
+    match aspsp.consents.lock().expect("consents lock").remove(&id) {
+        Some(_) => StatusCode::NO_CONTENT,
+        None => StatusCode::FORBIDDEN,
+    }
+}
+
+async fn sca_status(State(aspsp): State<Aspsp>, Path((id, _auth)): Path<(String, String)>) -> Answer {
+    aspsp.settle(&id);
+    let sca = aspsp.with(&id, |c| c.sca).ok_or_else(unknown_consent)?;
+    ok(json!({ "scaStatus": sca.as_str() }))
+}
+
+/// Embedded approach, step 1: the PSU's password.
+async fn start_authorisation(
+    State(aspsp): State<Aspsp>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Answer {
+    precheck(&headers, None)?;
+    let mood = aspsp.with(&id, |c| c.mood).ok_or_else(unknown_consent)?;
+    if mood != Mood::Embedded {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "SERVICE_INVALID",
+            "This consent is not authorised in the embedded approach",
+        ));
+    }
+    if body.pointer("/psuData/password").and_then(Value::as_str) != Some(PASSWORD) {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "PSU_CREDENTIALS_INVALID",
+            "Wrong password (the sandbox password is 1234)",
+        ));
+    }
+    aspsp.with(&id, |c| c.sca = Sca::PsuAuthenticated);
+    let auth = format!("/v1/consents/{id}/authorisations/1");
+    let body = json!({
+        "authorisationId": "1",
+        "scaStatus": "psuAuthenticated",
+        "scaMethods": [
+            { "authenticationType": "SMS_OTP", "authenticationMethodId": "sms", "name": "SMS to +33 6** ** ** 42" },
+            { "authenticationType": "PUSH_OTP", "authenticationMethodId": "app", "name": "Code in the Sandbox Bank app" },
+        ],
+        "_links": { "selectAuthenticationMethod": aspsp.link(&auth), "scaStatus": aspsp.link(&auth) },
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Embedded approach, steps 2 and 3: the SCA method, then the one-time code.
+async fn update_authorisation(
+    State(aspsp): State<Aspsp>,
+    Path((id, _auth)): Path<(String, String)>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Answer {
+    precheck(&headers, None)?;
+    let sca = aspsp.with(&id, |c| c.sca).ok_or_else(unknown_consent)?;
+    let link = aspsp.link(&format!("/v1/consents/{id}/authorisations/1"));
+    match (sca, body.get("authenticationMethodId"), body.get("scaAuthenticationData")) {
+        (Sca::PsuAuthenticated | Sca::MethodSelected, Some(method), _) => {
+            let name = match method.as_str() {
+                Some("sms") => "SMS to +33 6** ** ** 42",
+                Some("app") => "Code in the Sandbox Bank app",
+                _ => return Err(error(StatusCode::BAD_REQUEST, "FORMAT_ERROR", "unknown authenticationMethodId")),
+            };
+            aspsp.with(&id, |c| c.sca = Sca::MethodSelected);
+            ok(json!({
+                "scaStatus": "scaMethodSelected",
+                "chosenScaMethod": { "authenticationType": "SMS_OTP", "authenticationMethodId": method, "name": name },
+                "challengeData": { "otpMaxLength": 6, "otpFormat": "integer",
+                                   "additionalInformation": format!("Enter the code sent to you ({OTP} in the sandbox)") },
+                "_links": { "authoriseTransaction": link.clone(), "scaStatus": link },
+            }))
+        }
+        (Sca::MethodSelected, None, Some(code)) if code.as_str() == Some(OTP) => {
+            aspsp.with(&id, |c| {
+                c.sca = Sca::Finalised;
+                c.status = "valid";
+            });
+            ok(json!({ "scaStatus": "finalised", "_links": { "scaStatus": link } }))
+        }
+        (Sca::MethodSelected, None, Some(_)) => {
+            Err(error(StatusCode::UNAUTHORIZED, "PSU_CREDENTIALS_INVALID", "Wrong code (the sandbox code is 123456)"))
+        }
+        _ => Err(error(StatusCode::CONFLICT, "STATUS_INVALID", "This authorisation does not expect that step now")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountsQuery {
+    #[serde(default)]
+    with_balance: bool,
+}
+
+async fn accounts(State(aspsp): State<Aspsp>, headers: HeaderMap, Query(query): Query<AccountsQuery>) -> Answer {
+    let consent = aspsp.readable(&headers)?;
+    let listings = aspsp.with(header_str(&headers, "consent-id").unwrap_or_default(), |c| {
+        c.listings += 1;
+        c.listings
+    });
+    match (consent.mood, listings) {
+        (Mood::Expired, Some(n)) if n >= 2 => {
+            aspsp.with(header_str(&headers, "consent-id").unwrap_or_default(), |c| c.status = "expired");
+            return Err(error(StatusCode::UNAUTHORIZED, "CONSENT_EXPIRED", "The consent has expired"));
+        }
+        (Mood::RateLimit, _) => return Err(rate_limited()),
+        _ => {}
+    }
+    let customer = consent.customer();
+    let today = Utc::now().date_naive();
+    let list: Vec<Value> = consent
+        .products()
+        .into_iter()
+        .map(|product| {
+            let account = customer.account(product, today, 0);
+            let mut details = account_details(&aspsp, &account, product);
+            if query.with_balance {
+                details["balances"] = balance_list(&account, today);
+            }
+            details
+        })
+        .collect();
+    ok(json!({ "accounts": list }))
+}
+
+fn rate_limited() -> Refusal {
+    let text = "The access on this account has been exceeding the consented multiplicity per day";
+    Refusal { retry_after: Some(3600), ..error(StatusCode::TOO_MANY_REQUESTS, "ACCESS_EXCEEDED", text) }
+}
+
+/// `accountDetails`: ISO 20022 cash account type, and a card shown by its masked PAN.
+fn account_details(aspsp: &Aspsp, account: &BankAccount, product: Product) -> Value {
+    let id = &account.webid;
+    let mut details = json!({
+        "resourceId": id,
+        "currency": account.currency,
+        "name": account.name,
+        "product": account.name,
+        "cashAccountType": match product { Product::Checking => "CACC", Product::Savings => "SVGS", Product::Card => "CARD" },
+        "status": "enabled",
+        "usage": "PRIV",
+        "_links": {
+            "balances": aspsp.link(&format!("/v1/accounts/{id}/balances")),
+            "transactions": aspsp.link(&format!("/v1/accounts/{id}/transactions")),
+        },
+    });
+    match (&account.iban, &account.number) {
+        (Some(iban), _) => details["iban"] = json!(iban),
+        (None, Some(number)) if product == Product::Card => details["maskedPan"] = json!(number),
+        (None, Some(number)) => details["bban"] = json!(number),
+        (None, None) => {}
+    }
+    if let Some(bic) = &account.bic {
+        details["bic"] = json!(bic);
+    }
+    details
+}
+
+/// The booked balance at yesterday's close, and the expected one with pending operations.
+fn balance_list(account: &BankAccount, today: NaiveDate) -> Value {
+    let amount = |value: rust_decimal::Decimal| json!({ "currency": account.currency, "amount": value.to_string() });
+    let expected = account.balance + account.coming.unwrap_or_default();
+    json!([
+        { "balanceAmount": amount(account.balance), "balanceType": "closingBooked",
+          "referenceDate": today - Days::new(1) },
+        { "balanceAmount": amount(expected), "balanceType": "expected", "creditLimitIncluded": false },
+    ])
+}
+
+/// The consented account `id`, or the standard's 404.
+fn find_account(consent: &Consent, id: &str) -> Result<(Customer, Product), Refusal> {
+    let customer = consent.customer();
+    let product = consent.products().into_iter().find(|p| customer.webid(*p) == id);
+    product
+        .map(|p| (customer, p))
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, "RESOURCE_UNKNOWN", "No such account under this consent"))
+}
+
+async fn balances(State(aspsp): State<Aspsp>, Path(id): Path<String>, headers: HeaderMap) -> Answer {
+    let consent = aspsp.readable(&headers)?;
+    if consent.mood == Mood::RateLimit {
+        return Err(rate_limited());
+    }
+    let (customer, product) = find_account(&consent, &id)?;
+    let today = Utc::now().date_naive();
+    let account = customer.account(product, today, 0);
+    ok(json!({ "account": { "iban": account.iban }, "balances": balance_list(&account, today) }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TransactionsQuery {
+    booking_status: String,
+    date_from: Option<NaiveDate>,
+    date_to: Option<NaiveDate>,
+    /// This sandbox's page cursor: `<days back>-<rows of that day already sent>`.
+    page: Option<String>,
+}
+
+async fn transactions(
+    State(aspsp): State<Aspsp>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<TransactionsQuery>,
+) -> Answer {
+    let consent = aspsp.readable(&headers)?;
+    if consent.mood == Mood::RateLimit {
+        return Err(rate_limited());
+    }
+    let reads = aspsp.with(header_str(&headers, "consent-id").unwrap_or_default(), |c| {
+        c.reads += 1;
+        c.reads
+    });
+    if consent.mood == Mood::Garbage && reads >= Some(2) {
+        let broken = json!({ "transactions": { "booked": "<html>maintenance</html>", "_links": {} } });
+        return ok(broken);
+    }
+    let (customer, product) = find_account(&consent, &id)?;
+    if !["booked", "pending", "both"].contains(&query.booking_status.as_str()) {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "PARAMETER_NOT_SUPPORTED",
+            "bookingStatus must be booked, pending or both",
+        ));
+    }
+    let Some(date_from) = query.date_from else {
+        return Err(error(StatusCode::BAD_REQUEST, "FORMAT_ERROR", "dateFrom is required"));
+    };
+    let today = Utc::now().date_naive();
+    let date_to = query.date_to.unwrap_or(today).min(today);
+    let cursor = match query.page.as_deref().map(parse_cursor) {
+        Some(Some(cursor)) => cursor,
+        Some(None) => return Err(error(StatusCode::BAD_REQUEST, "FORMAT_ERROR", "unknown page")),
+        None => (0, 0),
+    };
+    let (booked, next) = booked_page(&customer, product, date_to, date_from, today, cursor);
+    let wants = |status: &str| query.booking_status == status || query.booking_status == "both";
+    let mut report = json!({ "_links": { "account": aspsp.link(&format!("/v1/accounts/{id}")) } });
+    if wants("booked") {
+        report["booked"] = booked.iter().map(|t| transaction(t, &customer.webid(product))).collect();
+    }
+    // Pending operations come with the first page only.
+    if wants("pending") && cursor == (0, 0) {
+        let pending = customer.pending_rows(product, 0);
+        report["pending"] = pending.iter().map(|t| transaction(t, "")).collect();
+    }
+    if let Some((back, skip)) = next {
+        let query = super::encode_query(&[
+            ("bookingStatus", query.booking_status.as_str()),
+            ("dateFrom", &date_from.to_string()),
+            ("dateTo", &date_to.to_string()),
+            ("page", &format!("{back}-{skip}")),
+        ]);
+        report["_links"]["next"] = aspsp.link(&format!("/v1/accounts/{id}/transactions?{query}"));
+    }
+    ok(json!({ "account": { "iban": customer.account(product, today, 0).iban }, "transactions": report }))
+}
+
+fn parse_cursor(page: &str) -> Option<(u64, usize)> {
+    let (back, skip) = page.split_once('-')?;
+    Some((back.parse().ok()?, skip.parse().ok()?))
+}
+
+/// Up to [`PAGE_SIZE`] booked rows, newest day first, from `cursor` (days before `date_to`, rows
+/// of that day already sent); and the cursor of the next page, if any. Only the days a page covers
+/// are generated, so that a 100,000-row history costs one pass over all its pages.
+fn booked_page(
+    customer: &Customer,
+    product: Product,
+    date_to: NaiveDate,
+    date_from: NaiveDate,
+    today: NaiveDate,
+    (mut back, mut skip): (u64, usize),
+) -> (Vec<BankTransaction>, Option<(u64, usize)>) {
+    let oldest = today - Days::new(customer.history_days() - 1);
+    let mut rows = Vec::new();
+    loop {
+        let Some(day) = date_to.checked_sub_days(Days::new(back)) else { return (rows, None) };
+        if day < date_from || day < oldest {
+            return (rows, None);
+        }
+        let day_rows = customer.day(product, day);
+        let room = PAGE_SIZE - rows.len();
+        rows.extend(day_rows.iter().skip(skip).take(room).cloned());
+        if day_rows.len() - skip.min(day_rows.len()) > room {
+            return (rows, Some((back, skip + room)));
+        }
+        back += 1;
+        skip = 0;
+        if rows.len() == PAGE_SIZE {
+            return (rows, Some((back, 0)));
+        }
+    }
+}
+
+/// The ISO 20022 bank transaction code (domain-family-subfamily) of a Powens transaction type.
+fn bank_transaction_code(t: &BankTransaction) -> &'static str {
+    match (t.kind, t.value.is_sign_negative()) {
+        ("card" | "deferred_card", _) => "PMNT-CCRD-POSD",
+        ("withdrawal", _) => "PMNT-CCRD-CWDL",
+        ("order", _) => "PMNT-IDDT-ESDD",
+        ("transfer", true) => "PMNT-ICDT-ESCT",
+        ("transfer", false) => "PMNT-RCDT-ESCT",
+        ("bank", _) => "ACMT-MDOP-CHRG",
+        ("summary_card", _) => "PMNT-CCRD-OTHR",
+        _ => "PMNT-MCOP-OTHR",
+    }
+}
+
+/// One `transactions` entry. Pending rows have no `transactionId` yet, as at most banks.
+fn transaction(t: &BankTransaction, _account: &str) -> Value {
+    let mut row = json!({
+        "bookingDate": t.date,
+        "transactionAmount": { "currency": "EUR", "amount": t.value.to_string() },
+        "remittanceInformationUnstructured": t.original_wording,
+        "bankTransactionCode": bank_transaction_code(t),
+    });
+    if let Some(webid) = &t.webid {
+        row["transactionId"] = json!(webid);
+    }
+    if let Some(vdate) = t.vdate {
+        row["valueDate"] = json!(vdate);
+    }
+    if t.coming {
+        row.as_object_mut().map(|o| o.remove("bookingDate"));
+        row["valueDate"] = json!(t.date);
+    }
+    if let Some(party) = &t.counterparty {
+        let name = if party.kind == "creditor" { "creditorName" } else { "debtorName" };
+        row[name] = json!(party.label);
+    }
+    row
+}
+
+// ---- The consent page (redirect approach) ----
+
+async fn consent_page(State(aspsp): State<Aspsp>, Path(id): Path<String>) -> Response {
+    let Some(consent) = aspsp.with(&id, |c| c.clone()) else {
+        return (
+            StatusCode::NOT_FOUND,
+            page("Sandbox ASPSP — unknown request", "<p>This consent request does not exist or has expired.</p>"),
+        )
+            .into_response();
+    };
+    let names: String = consent
+        .products()
+        .into_iter()
+        .map(|p| format!("<li>{}</li>", escape_html(&consent.customer().account(p, Utc::now().date_naive(), 0).name)))
+        .collect();
+    let body = format!(
+        "<p>Hello {login}. An application asks to read, until {until}, the balances and transactions of:</p>\
+         <ul>{names}</ul>\
+         <form method=\"post\" action=\"{action}\">\
+         <button type=\"submit\" name=\"decision\" value=\"allow\">Authorize</button> \
+         <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+        login = escape_html(&consent.login),
+        until = consent.valid_until,
+        action = escape_html(&format!("{}/authorize/{id}", aspsp.public_url)),
+    );
+    page("Sandbox ASPSP — authorize access", &body).into_response()
+}
+
+#[derive(Deserialize)]
+struct Decision {
+    decision: String,
+}
+
+/// The PSU's answer: the consent becomes valid (or rejected) and the browser goes back to the TPP.
+async fn consent_decision(State(aspsp): State<Aspsp>, Path(id): Path<String>, Form(form): Form<Decision>) -> Response {
+    let allow = form.decision == "allow";
+    let back = aspsp.with(&id, |c| {
+        if c.status == "received" {
+            (c.status, c.sca) = if allow { ("valid", Sca::Finalised) } else { ("rejected", Sca::Failed) };
+        }
+        if allow { c.redirect_ok.clone() } else { c.redirect_nok.clone().or(c.redirect_ok.clone()) }
+    });
+    match back {
+        Some(Some(uri)) => Redirect::to(&uri).into_response(),
+        Some(None) => Html("<p>You may close this page.</p>".to_owned()).into_response(),
+        None => (StatusCode::NOT_FOUND, "unknown consent").into_response(),
+    }
+}

@@ -1,0 +1,292 @@
+//! PSD2 account information APIs: the `openapi` sources. One module per dialect — [`xs2a`]
+//! (Berlin Group NextGenPSD2, most of Europe) and [`stet`] (French banks) — over what they share:
+//! an HTTP client identified by the TPP's certificate ([`Api`]), the reading of a bank's errors
+//! into connection states ([`classify`]), and the ISO 20022 mapping ([`mapping`]).
+//!
+//! A new dialect (the Polish API, UK Open Banking, …) is one more module here: its consent or
+//! token dance in `login`, its JSON read into [`mapping::Entry`] and [`mapping::Balance`], and a
+//! line in [`build`].
+
+pub mod mapping;
+pub mod oauth;
+pub mod xs2a;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{Method, RequestBuilder, StatusCode, Url};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{Source, SourceError, SourceRequest, SourceResult};
+use crate::catalog::ApiSettings;
+
+/// A bank that takes longer than this is down, as far as a sync is concerned.
+const TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most of one answer bankd reads: a page of transactions is far below it.
+const MAX_BODY: usize = 32 << 20;
+/// How much of an unreadable answer goes into the connection's log.
+const EXCERPT: usize = 200;
+
+/// Builds the `name` driver (`xs2a` or `stet`) for a catalog source.
+pub fn build(name: &str, settings: &ApiSettings, own_url: &str) -> Result<Arc<dyn Source>, String> {
+    let api = Api::new(settings, own_url)?;
+    Ok(match name {
+        "xs2a" => Arc::new(xs2a::Xs2a::new(api, settings)),
+        _ => return Err(format!("no driver {name}")),
+    })
+}
+
+/// An HTTP client for one bank's API.
+pub struct Api {
+    client: reqwest::Client,
+    /// The API's base (no trailing slash); endpoints are appended to it.
+    base: String,
+}
+
+/// The TPP's identity and trust, from the catalog's PEM files.
+fn client(settings: &ApiSettings) -> Result<reqwest::Client, String> {
+    let read = |path: &std::path::Path| std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()));
+    let mut builder = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .user_agent(concat!("bankd/", env!("CARGO_PKG_VERSION")))
+        // A bank's API answers where it is asked; a redirect would carry our headers elsewhere.
+        .redirect(reqwest::redirect::Policy::none());
+    match (&settings.certificate, &settings.private_key) {
+        (Some(certificate), Some(key)) => {
+            let pem = [read(certificate)?, b"\n".to_vec(), read(key)?].concat();
+            let identity = reqwest::Identity::from_pem(&pem)
+                .map_err(|e| format!("the TPP certificate or key is unusable: {e}"))?;
+            builder = builder.identity(identity);
+        }
+        (None, None) => {}
+        _ => return Err("certificate and private_key go together".into()),
+    }
+    if let Some(ca) = &settings.ca_certificate {
+        let root = reqwest::Certificate::from_pem(&read(ca)?).map_err(|e| format!("ca_certificate: {e}"))?;
+        builder = builder.add_root_certificate(root);
+    }
+    builder.build().map_err(|e| format!("building the HTTP client: {e}"))
+}
+
+impl Api {
+    pub fn new(settings: &ApiSettings, own_url: &str) -> Result<Api, String> {
+        let base = match settings.base_url.strip_prefix('/') {
+            Some(path) => format!("{}/{path}", own_url.trim_end_matches('/')),
+            None => settings.base_url.clone(),
+        };
+        Url::parse(&base).map_err(|e| format!("base_url '{base}': {e}"))?;
+        Ok(Api { client: client(settings)?, base: base.trim_end_matches('/').to_owned() })
+    }
+
+    /// An endpoint of the API (`/v1/accounts`).
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A link the bank handed out: absolute, or relative to the API's host.
+    pub fn href(&self, href: &str) -> SourceResult<String> {
+        let base = Url::parse(&self.base).map_err(|e| SourceError::Bug(e.to_string()))?;
+        let url = base.join(href).map_err(|e| SourceError::Bug(format!("the bank sent a bad link '{href}': {e}")))?;
+        Ok(url.to_string())
+    }
+
+    /// A request with the headers every PSD2 call carries: a fresh `X-Request-ID`, and the PSU's
+    /// IP address when the PSU is present (an unattended read sends none, as the standards expect).
+    pub fn request(&self, method: Method, url: &str, source: &SourceRequest) -> RequestBuilder {
+        let mut request = self.client.request(method, url).header("X-Request-ID", uuid::Uuid::new_v4().to_string());
+        if let (false, Some(ip)) = (source.unattended, &source.input.psu_ip) {
+            request = request.header("PSU-IP-Address", ip);
+        }
+        request
+    }
+
+    /// Sends the request and reads the answer, whatever its status.
+    pub async fn send(&self, request: RequestBuilder) -> SourceResult<Answer> {
+        let request = request.build().map_err(|e| SourceError::Bug(format!("building a request: {e}")))?;
+        let what = format!("{} {}", request.method(), request.url().path());
+        let mut response = self.client.execute(request).await.map_err(|e| unreachable(&what, &e))?;
+        let (status, headers) = (response.status(), response.headers().clone());
+        let mut body: Vec<u8> = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| unreachable(&what, &e))? {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_BODY {
+                return Err(SourceError::Bug(format!("{what}: the answer is over {MAX_BODY} bytes")));
+            }
+        }
+        Ok(Answer { status, headers, body, what })
+    }
+
+    /// Sends the request and reads a successful answer as `T`; any other answer is an error.
+    pub async fn call<T: DeserializeOwned>(&self, request: RequestBuilder) -> SourceResult<T> {
+        let answer = self.send(request).await?;
+        if !answer.status.is_success() {
+            return Err(answer.error());
+        }
+        answer.json()
+    }
+}
+
+/// A bank that could not be reached or did not finish answering.
+fn unreachable(what: &str, e: &reqwest::Error) -> SourceError {
+    tracing::warn!(request = what, error = %e, "the bank did not answer");
+    let message = if e.is_timeout() { "The bank did not answer in time" } else { "The bank could not be reached" };
+    SourceError::WebsiteUnavailable { message: Some(message.into()) }
+}
+
+/// A bank's answer.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    /// Method and path, for messages.
+    pub what: String,
+}
+
+impl Answer {
+    /// The body as `T`; anything else is a `bug` that says where and shows the first bytes.
+    pub fn json<T: DeserializeOwned>(&self) -> SourceResult<T> {
+        serde_json::from_slice(&self.body).map_err(|e| self.unexpected(&e.to_string()))
+    }
+
+    pub fn unexpected(&self, why: &str) -> SourceError {
+        let excerpt: String = String::from_utf8_lossy(&self.body).chars().take(EXCERPT).collect();
+        SourceError::Bug(format!(
+            "{} answered {}: {why}; the answer began with: {excerpt}",
+            self.what,
+            self.status.as_u16()
+        ))
+    }
+
+    /// The bank's error codes (`tppMessages[].code`, RFC 7807's `code` and `additionalErrors`,
+    /// STET's `error`), and its first human-readable text.
+    pub fn codes(&self) -> (Vec<String>, Option<String>) {
+        let Ok(body) = serde_json::from_slice::<Value>(&self.body) else { return (Vec::new(), None) };
+        let mut codes = Vec::new();
+        let mut text = None;
+        let mut read = |item: &Value| {
+            if let Some(code) = item.get("code").or(item.get("error")).and_then(Value::as_str) {
+                codes.push(code.to_owned());
+            }
+            let said = ["text", "detail", "message", "error_description", "title"]
+                .iter()
+                .find_map(|key| item.get(*key).and_then(Value::as_str));
+            text = text.take().or(said.map(str::to_owned));
+        };
+        read(&body);
+        for list in ["tppMessages", "additionalErrors"] {
+            body.get(list).and_then(Value::as_array).into_iter().flatten().for_each(&mut read);
+        }
+        (codes, text)
+    }
+
+    /// What an unsuccessful answer means for the connection.
+    pub fn error(&self) -> SourceError {
+        let (codes, text) = self.codes();
+        let retry_after = self.headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(retry_after);
+        classify(self.status, &codes, text, retry_after).unwrap_or_else(|| self.unexpected("unexpected error"))
+    }
+}
+
+/// Consent problems: the PSU must authenticate again.
+const CONSENT_CODES: [&str; 4] = ["CONSENT_EXPIRED", "CONSENT_INVALID", "CONSENT_UNKNOWN", "TOKEN_EXPIRED"];
+
+/// The connection state an error answer leads to; `None` when it says nothing bankd can act on
+/// (a defect on one side or the other: `bug`).
+pub fn classify(
+    status: StatusCode,
+    codes: &[String],
+    text: Option<String>,
+    retry_after: Option<Duration>,
+) -> Option<SourceError> {
+    let has = |wanted: &[&str]| codes.iter().any(|c| wanted.contains(&c.as_str()));
+    if status == StatusCode::TOO_MANY_REQUESTS || has(&["ACCESS_EXCEEDED"]) {
+        let message = text.or_else(|| Some("The bank limits how often accounts may be read".into()));
+        return Some(SourceError::RateLimited { retry_after, message });
+    }
+    if has(&CONSENT_CODES) || status == StatusCode::UNAUTHORIZED || has(&["invalid_token", "invalid_grant"]) {
+        let message = text.or_else(|| Some("The bank's consent is no longer valid: reconnect".into()));
+        return Some(SourceError::ScaRequired { message });
+    }
+    if status.is_server_error() || has(&["SERVICE_UNAVAILABLE"]) {
+        let message = text.or_else(|| Some("The bank's API is unavailable".into()));
+        return Some(SourceError::WebsiteUnavailable { message });
+    }
+    None
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn retry_after(value: &str) -> Option<Duration> {
+    if let Ok(seconds) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
+    (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::states::ConnectionState;
+
+    fn answer(status: u16, body: &str, retry: Option<&str>) -> Answer {
+        let mut headers = HeaderMap::new();
+        if let Some(retry) = retry {
+            headers.insert(RETRY_AFTER, retry.parse().unwrap());
+        }
+        Answer {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers,
+            body: body.as_bytes().to_vec(),
+            what: "GET /v1/accounts".into(),
+        }
+    }
+
+    #[test]
+    fn errors_of_both_shapes_map_to_connection_states() {
+        let tpp = |code: &str| format!(r#"{{"tppMessages":[{{"category":"ERROR","code":"{code}","text":"said"}}]}}"#);
+        let rfc7807 =
+            |code: &str| format!(r#"{{"type":"https://berlin-group.org/x","code":"{code}","detail":"said"}}"#);
+        let cases = [
+            (401, tpp("CONSENT_EXPIRED"), ConnectionState::ScaRequired),
+            (401, rfc7807("CONSENT_INVALID"), ConnectionState::ScaRequired),
+            (403, tpp("CONSENT_UNKNOWN"), ConnectionState::ScaRequired),
+            (401, "".to_owned(), ConnectionState::ScaRequired),
+            (429, tpp("ACCESS_EXCEEDED"), ConnectionState::RateLimiting),
+            (429, "".to_owned(), ConnectionState::RateLimiting),
+            (503, "<html>down</html>".to_owned(), ConnectionState::WebsiteUnavailable),
+            (500, rfc7807("INTERNAL_SERVER_ERROR"), ConnectionState::WebsiteUnavailable),
+            (400, tpp("FORMAT_ERROR"), ConnectionState::Bug),
+            (404, "not json".to_owned(), ConnectionState::Bug),
+        ];
+        for (status, body, state) in cases {
+            assert_eq!(answer(status, &body, None).error().state(), state, "{status} {body}");
+        }
+        assert_eq!(answer(401, &tpp("CONSENT_EXPIRED"), None).error().message().as_deref(), Some("said"));
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_a_date() {
+        let error = answer(429, "", Some("120")).error();
+        assert_eq!(
+            error,
+            SourceError::RateLimited { retry_after: Some(Duration::from_secs(120)), message: error.message() }
+        );
+        let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc2822();
+        let Some(after) = retry_after(&later) else { panic!("an HTTP date") };
+        assert!((3590..=3600).contains(&after.as_secs()), "{after:?}");
+        assert_eq!(retry_after("soon"), None);
+    }
+
+    #[test]
+    fn an_unreadable_answer_is_a_bug_naming_the_request_and_its_first_bytes() {
+        let long = format!("<html>{}</html>", "x".repeat(500));
+        let err = answer(200, &long, None).json::<Value>().unwrap_err();
+        let SourceError::Bug(detail) = &err else { panic!("{err:?}") };
+        assert!(detail.starts_with("GET /v1/accounts answered 200: ") && detail.contains("began with: <html>xxx"));
+        assert!(detail.len() < 400, "only the first bytes: {detail}");
+    }
+}

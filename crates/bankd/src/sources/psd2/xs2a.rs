@@ -1,0 +1,892 @@
+//! Berlin Group NextGenPSD2 (XS2A 1.3) account information: the `xs2a` driver.
+//!
+//! A run asks the bank for a consent (`POST /v1/consents`: every PSD2 account, recurring, 180
+//! days, 4 unattended reads a day), and the bank picks how the PSU authorises it; the answer's
+//! links say which ([`next_step`]):
+//!
+//! - **redirect** (`scaRedirect`): the PSU visits the bank's page, which sends them back to bankd's
+//!   `/webauth/callback` (our `TPP-Redirect-URI`, carrying the `state`); the resumed run asks the
+//!   consent's status. `scaOAuth` is the same dance through the bank's OAuth2 server.
+//! - **decoupled** (`scaStatus` with a `psuMessage`): the PSU validates in the bank's app; each
+//!   resumed run polls the authorisation until `finalised` or `failed`.
+//! - **embedded** (`startAuthorisationWithPsuAuthentication`, then `selectAuthenticationMethod`
+//!   and `authoriseTransaction`): bankd asks the user for the password, the SCA method when there
+//!   are several, then the one-time code, one `additionalInformationNeeded` at a time.
+//!
+//! The consent (id, status, `validUntil`, the step in progress) lives in the source's sealed
+//! session state. A consent the bank calls expired, invalid or unknown makes the connection
+//! `SCARequired`: the next run with the user present asks a new one.
+
+use std::collections::{BTreeMap, HashSet};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
+use reqwest::{Method, StatusCode};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Value, json};
+
+use super::mapping::{self, Balance, Entry, Party};
+use super::oauth::{OAuth, Tokens};
+use super::{Answer, Api};
+use crate::catalog::{ApiSettings, Field, FieldKind, FieldValue};
+use crate::domain::bank::{BankAccount, BankTransaction};
+use crate::sources::{Source, SourceError, SourceRequest, SourceResult, SourceSession};
+
+/// PSD2: a consent is valid at most this long.
+const CONSENT_DAYS: u64 = 180;
+/// PSD2: unattended reads per day the consent asks for.
+const FREQUENCY_PER_DAY: u32 = 4;
+/// A bank that pages further than this is looping.
+const MAX_PAGES: usize = 10_000;
+
+pub struct Xs2a {
+    api: Api,
+    redirect_preferred: bool,
+    with_balance: bool,
+    history_days: u32,
+    /// Ask a bank-offered consent (`accounts: []`, the PSU picks at the bank) rather than one on
+    /// every PSD2 account (`allPsd2`), which some banks refuse.
+    bank_offered_consent: bool,
+    /// bankd's client id at the bank's OAuth2 server (`scaOAuth`).
+    client_id: Option<String>,
+}
+
+impl Xs2a {
+    pub fn new(api: Api, settings: &ApiSettings) -> Xs2a {
+        Xs2a {
+            api,
+            redirect_preferred: settings.redirect_preferred,
+            with_balance: settings.with_balance,
+            history_days: settings.history_days,
+            bank_offered_consent: settings.bank_offered_consent,
+            client_id: settings.client_id.clone(),
+        }
+    }
+}
+
+/// What the driver keeps between runs (sealed by bankd).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct Memory {
+    /// Whose consent this is: under another PSU-ID, everything starts afresh.
+    psu_id: String,
+    consent: Option<Consent>,
+    /// The bank's `resourceId` and transaction link of each account, by bankd's webid.
+    accounts: BTreeMap<String, Resource>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Consent {
+    id: String,
+    valid: bool,
+    valid_until: NaiveDate,
+    step: Step,
+    /// The bank's OAuth2 server and tokens, when it authorises through `scaOAuth`.
+    oauth: Option<OAuth>,
+    tokens: Option<Tokens>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Resource {
+    id: String,
+    transactions: Option<String>,
+}
+
+/// The authorisation step in progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+enum Step {
+    Done,
+    Redirect { url: String },
+    OAuth { oauth: OAuth, verifier: String, redirect_uri: String, url: String },
+    Decoupled { status: String, message: Option<String> },
+    Password { href: String, start: bool },
+    Method { href: String, methods: Vec<(String, String)> },
+    Otp { href: String, prompt: Option<String> },
+}
+
+impl Memory {
+    fn load(state: &Value, psu_id: &str) -> Memory {
+        match serde_json::from_value::<Memory>(state.clone()) {
+            Ok(memory) if memory.psu_id == psu_id => memory,
+            _ => Memory { psu_id: psu_id.to_owned(), ..Memory::default() },
+        }
+    }
+}
+
+fn field(name: &str, label: &str, kind: FieldKind, values: Option<Vec<FieldValue>>) -> Field {
+    Field { name: name.into(), label: label.into(), kind, required: true, regex: None, values }
+}
+
+fn ask(field: Field, message: impl Into<String>) -> SourceError {
+    SourceError::AdditionalInformationNeeded { fields: vec![field], message: Some(message.into()) }
+}
+
+fn ask_password(message: &str) -> SourceError {
+    ask(field("password", "Password at your bank", FieldKind::Password, None), message)
+}
+
+fn ask_method(methods: &[(String, String)]) -> SourceError {
+    let values = methods.iter().map(|(id, name)| FieldValue { label: name.clone(), value: id.clone() }).collect();
+    ask(
+        field("sca_method", "How to receive your code", FieldKind::List, Some(values)),
+        "Choose how your bank authenticates you",
+    )
+}
+
+fn ask_otp(prompt: &Option<String>, message: &str) -> SourceError {
+    let label = prompt.clone().unwrap_or_else(|| "One-time code".into());
+    ask(field("otp", &label, FieldKind::Text, None), message)
+}
+
+/// What the bank's answer to a consent or authorisation call asks next.
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ScaAnswer {
+    consent_status: Option<String>,
+    sca_status: Option<String>,
+    psu_message: Option<String>,
+    sca_methods: Vec<ScaMethod>,
+    chosen_sca_method: Option<ScaMethod>,
+    challenge_data: Option<Value>,
+    #[serde(rename = "_links")]
+    links: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ScaMethod {
+    authentication_method_id: String,
+    name: Option<String>,
+    authentication_type: Option<String>,
+}
+
+impl ScaAnswer {
+    fn link(&self, name: &str) -> Option<String> {
+        let link = self.links.get(name)?;
+        // Links are `{"href": …}`; a few banks send the bare string.
+        link.get("href").and_then(Value::as_str).or(link.as_str()).map(str::to_owned)
+    }
+}
+
+/// Where a consent or authorisation answer leads; `Explicit` is a start the TPP must call now.
+#[derive(Debug, PartialEq)]
+enum Next {
+    Step(Step),
+    Explicit(String),
+    OAuthMetadata(String),
+    Failed,
+}
+
+/// Reads the links of an answer into the next step of the authorisation.
+fn next_step(answer: &ScaAnswer) -> SourceResult<Next> {
+    let status = answer.sca_status.as_deref();
+    if matches!(status, Some("finalised" | "exempted")) || answer.consent_status.as_deref() == Some("valid") {
+        return Ok(Next::Step(Step::Done));
+    }
+    if status == Some("failed") || answer.consent_status.as_deref() == Some("rejected") {
+        return Ok(Next::Failed);
+    }
+    if let Some(url) = answer.link("scaRedirect") {
+        return Ok(Next::Step(Step::Redirect { url }));
+    }
+    if let Some(metadata) = answer.link("scaOAuth") {
+        return Ok(Next::OAuthMetadata(metadata));
+    }
+    for (name, start) in [
+        ("startAuthorisationWithPsuAuthentication", true),
+        ("startAuthorisationWithEncryptedPsuAuthentication", true),
+        ("updatePsuAuthentication", false),
+        ("updateEncryptedPsuAuthentication", false),
+    ] {
+        if let Some(href) = answer.link(name) {
+            return Ok(Next::Step(Step::Password { href, start }));
+        }
+    }
+    if let Some(href) = answer.link("selectAuthenticationMethod") {
+        let methods = answer
+            .sca_methods
+            .iter()
+            .map(|m| {
+                let name =
+                    m.name.clone().or(m.authentication_type.clone()).unwrap_or(m.authentication_method_id.clone());
+                (m.authentication_method_id.clone(), name)
+            })
+            .collect();
+        return Ok(Next::Step(Step::Method { href, methods }));
+    }
+    if let Some(href) = answer.link("authoriseTransaction") {
+        let challenge = answer.challenge_data.as_ref().and_then(|c| c.get("additionalInformation"));
+        let prompt = challenge
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or(answer.chosen_sca_method.as_ref().and_then(|m| m.name.clone()));
+        return Ok(Next::Step(Step::Otp { href, prompt }));
+    }
+    for name in ["startAuthorisation", "startAuthorisationWithPsuIdentification"] {
+        if let Some(href) = answer.link(name) {
+            return Ok(Next::Explicit(href));
+        }
+    }
+    if let Some(status) = answer.link("scaStatus") {
+        return Ok(Next::Step(Step::Decoupled { status, message: answer.psu_message.clone() }));
+    }
+    Err(SourceError::Bug(format!("the bank's consent answer offers no way to authorise it: {:?}", answer.links.keys())))
+}
+
+fn refused() -> SourceError {
+    SourceError::WrongPass { message: Some("The bank refused the authentication".into()) }
+}
+
+/// The interaction a step waits for.
+fn user_step(step: &Step) -> SourceError {
+    match step {
+        Step::Done => SourceError::Bug("the bank ended the authorisation but the consent is not valid".into()),
+        Step::Redirect { url } | Step::OAuth { url, .. } => SourceError::WebauthRequired { url: url.clone() },
+        Step::Decoupled { message, .. } => SourceError::Decoupled {
+            message: message.clone().or_else(|| Some("Validate the access in your bank's app".into())),
+        },
+        Step::Password { .. } => ask_password("Enter your bank password to authorise the access"),
+        Step::Method { methods, .. } => ask_method(methods),
+        Step::Otp { prompt, .. } => ask_otp(prompt, "Enter the code your bank sent you"),
+    }
+}
+
+impl Xs2a {
+    /// A call under the consent: its id, and the OAuth2 token when the bank gave one.
+    fn under_consent(
+        &self,
+        method: Method,
+        url: &str,
+        request: &SourceRequest,
+        consent: &Consent,
+    ) -> reqwest::RequestBuilder {
+        let mut call = self.api.request(method, url, request).header("Consent-ID", &consent.id);
+        if let Some(tokens) = &consent.tokens {
+            call = call.bearer_auth(&tokens.access_token);
+        }
+        call
+    }
+
+    /// The consent request: every PSD2 account (or the bank's own choice screen), recurring.
+    fn consent_body(&self, today: NaiveDate, known: &BTreeMap<String, Resource>) -> Value {
+        let access = if self.bank_offered_consent {
+            // Once the accounts are known, a renewal names them; before, the PSU picks at the bank.
+            let ibans: Vec<Value> =
+                known.keys().filter(|k| looks_like_iban(k)).map(|iban| json!({ "iban": iban })).collect();
+            json!({ "accounts": ibans, "balances": ibans, "transactions": ibans })
+        } else {
+            json!({ "allPsd2": "allAccounts" })
+        };
+        json!({
+            "access": access,
+            "recurringIndicator": true,
+            "validUntil": today + Days::new(CONSENT_DAYS),
+            "frequencyPerDay": FREQUENCY_PER_DAY,
+            "combinedServiceIndicator": false,
+        })
+    }
+
+    async fn create_consent(&self, request: &SourceRequest, memory: &mut Memory) -> SourceResult<bool> {
+        let today = request.now.date_naive();
+        let back = &request.webauth_callback;
+        let state = super::super::encode_pairs(&[("state", &request.webauth_state)]);
+        let denied = super::super::encode_pairs(&[("state", &request.webauth_state), ("error", "access_denied")]);
+        let call = self
+            .api
+            .request(Method::POST, &self.api.endpoint("/v1/consents"), request)
+            .header("PSU-ID", &memory.psu_id)
+            .header("TPP-Redirect-Preferred", self.redirect_preferred.to_string())
+            .header("TPP-Redirect-URI", format!("{back}?{state}"))
+            .header("TPP-Nok-Redirect-URI", format!("{back}?{denied}"))
+            .json(&self.consent_body(today, &memory.accounts));
+        let answer = self.api.send(call).await?;
+        if !answer.status.is_success() {
+            return Err(answer.error());
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Created {
+            consent_id: String,
+        }
+        let created: Created = answer.json()?;
+        let sca: ScaAnswer = answer.json()?;
+        let valid_until = today + Days::new(CONSENT_DAYS);
+        let mut consent =
+            Consent { id: created.consent_id, valid: false, valid_until, step: Step::Done, oauth: None, tokens: None };
+        let outcome = self.follow(request, &mut consent, &sca, 0).await;
+        memory.consent = Some(consent);
+        outcome
+    }
+
+    /// Moves the consent to the step `answer` leads to, calling explicit starts and single SCA
+    /// methods at once; `Ok(true)` once the consent is valid.
+    async fn follow(
+        &self,
+        request: &SourceRequest,
+        consent: &mut Consent,
+        answer: &ScaAnswer,
+        depth: u8,
+    ) -> SourceResult<bool> {
+        if depth > 3 {
+            return Err(SourceError::Bug("the bank's authorisation goes round in circles".into()));
+        }
+        match next_step(answer)? {
+            Next::Failed => Err(refused()),
+            Next::Explicit(href) => {
+                let url = self.api.href(&href)?;
+                let call = self.under_consent(Method::POST, &url, request, consent).json(&json!({}));
+                let next: ScaAnswer = self.api.call(call).await?;
+                Box::pin(self.follow(request, consent, &next, depth + 1)).await
+            }
+            Next::OAuthMetadata(href) => {
+                let Some(client_id) = &self.client_id else {
+                    let why = "the bank authorises through OAuth2 (scaOAuth): give its client_id in the catalog";
+                    return Err(SourceError::NotSupported(why.into()));
+                };
+                let oauth = OAuth::discover(&self.api, &self.api.href(&href)?, request, client_id).await?;
+                let started = oauth.start(request, &format!("AIS:{}", consent.id));
+                let url = started.url.clone();
+                consent.step = Step::OAuth {
+                    oauth,
+                    verifier: started.verifier,
+                    redirect_uri: started.redirect_uri,
+                    url: started.url,
+                };
+                Err(SourceError::WebauthRequired { url })
+            }
+            Next::Step(Step::Method { href, methods }) if methods.len() == 1 => {
+                let next =
+                    self.authorise(request, consent, &href, json!({ "authenticationMethodId": methods[0].0 })).await?;
+                Box::pin(self.follow(request, consent, &next, depth + 1)).await
+            }
+            Next::Step(step) => {
+                consent.step = step;
+                self.interaction(request, consent).await
+            }
+        }
+    }
+
+    /// What the consent's current step asks of the user, or `Ok(true)` when it is over.
+    async fn interaction(&self, request: &SourceRequest, consent: &mut Consent) -> SourceResult<bool> {
+        match &consent.step {
+            Step::Done => self.confirm(request, consent).await,
+            step => Err(user_step(step)),
+        }
+    }
+
+    /// Carries the consent's pending step on with what the user just brought.
+    async fn resume(&self, request: &SourceRequest, consent: &mut Consent) -> SourceResult<bool> {
+        let fields = &request.input.fields;
+        let step = consent.step.clone();
+        let answer = match &step {
+            Step::Done => return self.confirm(request, consent).await,
+            Step::Redirect { .. } => return self.confirm(request, consent).await,
+            Step::OAuth { oauth, verifier, redirect_uri, .. } => {
+                let code = request.input.webauth_code.clone().unwrap_or_default();
+                consent.tokens = Some(oauth.exchange(&self.api, request, &code, redirect_uri, verifier).await?);
+                consent.oauth = Some(oauth.clone());
+                return self.confirm(request, consent).await;
+            }
+            Step::Decoupled { status, .. } => {
+                let url = self.api.href(status)?;
+                let answer: ScaAnswer = self.api.call(self.under_consent(Method::GET, &url, request, consent)).await?;
+                return match answer.sca_status.as_deref() {
+                    Some("finalised" | "exempted") => self.confirm(request, consent).await,
+                    Some("failed") => Err(refused()),
+                    // Still waiting for the app.
+                    _ => Err(user_step(&consent.step)),
+                };
+            }
+            Step::Password { href, start } => {
+                let Some(password) = fields.get("password") else { return self.interaction(request, consent).await };
+                let body = json!({ "psuData": { "password": password } });
+                let method = if *start { Method::POST } else { Method::PUT };
+                match self.send_step(request, consent, method, href, body).await? {
+                    Ok(answer) => answer,
+                    Err(_) => return Err(ask_password("Wrong password, try again")),
+                }
+            }
+            Step::Method { href, methods } => match fields.get("sca_method") {
+                Some(id) if methods.iter().any(|(known, _)| known == id) => {
+                    self.authorise(request, consent, href, json!({ "authenticationMethodId": id })).await?
+                }
+                _ => return Err(ask_method(methods)),
+            },
+            Step::Otp { href, prompt } => {
+                let Some(otp) = fields.get("otp").map(str::trim) else {
+                    return self.interaction(request, consent).await;
+                };
+                match self
+                    .send_step(request, consent, Method::PUT, href, json!({ "scaAuthenticationData": otp }))
+                    .await?
+                {
+                    Ok(answer) => answer,
+                    Err(_) => return Err(ask_otp(prompt, "Wrong code, try again")),
+                }
+            }
+        };
+        self.follow(request, consent, &answer, 0).await
+    }
+
+    async fn authorise(
+        &self,
+        request: &SourceRequest,
+        consent: &Consent,
+        href: &str,
+        body: Value,
+    ) -> SourceResult<ScaAnswer> {
+        let url = self.api.href(href)?;
+        self.api.call(self.under_consent(Method::PUT, &url, request, consent).json(&body)).await
+    }
+
+    /// Sends an embedded step; a refusal of what the PSU typed is `Ok(Err(answer))`.
+    async fn send_step(
+        &self,
+        request: &SourceRequest,
+        consent: &Consent,
+        method: Method,
+        href: &str,
+        body: Value,
+    ) -> SourceResult<Result<ScaAnswer, Answer>> {
+        let url = self.api.href(href)?;
+        let answer = self.api.send(self.under_consent(method, &url, request, consent).json(&body)).await?;
+        if answer.status.is_success() {
+            return answer.json().map(Ok);
+        }
+        let (codes, _) = answer.codes();
+        let refused = ["PSU_CREDENTIALS_INVALID", "SCA_INVALID", "FORMAT_ERROR"];
+        if matches!(answer.status, StatusCode::UNAUTHORIZED | StatusCode::BAD_REQUEST)
+            && codes.iter().any(|c| refused.contains(&c.as_str()))
+        {
+            return Ok(Err(answer));
+        }
+        Err(answer.error())
+    }
+
+    /// Reads the consent back once its authorisation is over: valid, and until when.
+    async fn confirm(&self, request: &SourceRequest, consent: &mut Consent) -> SourceResult<bool> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Info {
+            consent_status: String,
+            #[serde(default, deserialize_with = "lenient_date")]
+            valid_until: Option<NaiveDate>,
+        }
+        let url = self.api.endpoint(&format!("/v1/consents/{}", consent.id));
+        let info: Info = self.api.call(self.under_consent(Method::GET, &url, request, consent)).await?;
+        match info.consent_status.as_str() {
+            "valid" => {
+                consent.valid = true;
+                consent.step = Step::Done;
+                consent.valid_until = info.valid_until.unwrap_or(consent.valid_until);
+                Ok(true)
+            }
+            "received" | "partiallyAuthorised" => Err(user_step(&consent.step)),
+            "rejected" => Err(SourceError::WrongPass { message: Some("The access was refused at the bank".into()) }),
+            _ => Err(SourceError::ScaRequired {
+                message: Some("The bank's consent is no longer valid: reconnect".into()),
+            }),
+        }
+    }
+
+    /// The whole authorisation: reuse a valid consent, carry on a pending step, or ask a new one.
+    async fn authorise_run(&self, request: &SourceRequest, memory: &mut Memory) -> SourceResult<bool> {
+        let input = &request.input;
+        let answering = input.webauth_code.is_some() || input.resume || !input.fields.0.is_empty();
+        match memory.consent.take() {
+            Some(consent) if consent.valid && !input.authenticating => {
+                memory.consent = Some(consent);
+                Ok(false)
+            }
+            Some(mut consent)
+                if !consent.valid && consent.step != Step::Done && (answering || !input.authenticating) =>
+            {
+                // A redirect the user has not come back from is asked afresh when they are here.
+                if matches!(consent.step, Step::Redirect { .. } | Step::OAuth { .. }) && input.webauth_code.is_none() {
+                    return self.create_consent(request, memory).await;
+                }
+                let outcome = self.resume(request, &mut consent).await;
+                memory.consent = Some(consent);
+                outcome
+            }
+            Some(_) | None if input.authenticating || memory.consent.is_none() && !request.unattended => {
+                self.create_consent(request, memory).await
+            }
+            _ => Err(SourceError::ScaRequired {
+                message: Some("The bank's consent is no longer valid: reconnect".into()),
+            }),
+        }
+    }
+
+    fn consent<'a>(&self, memory: &'a Memory) -> SourceResult<&'a Consent> {
+        memory
+            .consent
+            .as_ref()
+            .filter(|c| c.valid)
+            .ok_or_else(|| SourceError::Bug("no valid consent: login first".into()))
+    }
+
+    /// Runs an account data call; an error that kills the consent is remembered.
+    async fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        request: &SourceRequest,
+        memory: &mut Memory,
+        url: &str,
+    ) -> SourceResult<T> {
+        self.refresh_tokens(request, memory).await?;
+        let consent = self.consent(memory)?;
+        let result = self.api.call(self.under_consent(Method::GET, url, request, consent)).await;
+        if let Err(SourceError::ScaRequired { .. }) = &result
+            && let Some(consent) = &mut memory.consent
+        {
+            consent.valid = false;
+        }
+        result
+    }
+}
+
+impl Xs2a {
+    /// Renews an OAuth2 access token that ran out.
+    async fn refresh_tokens(&self, request: &SourceRequest, memory: &mut Memory) -> SourceResult<()> {
+        if let Some(consent) = &mut memory.consent
+            && let (Some(oauth), Some(tokens)) = (&consent.oauth, &consent.tokens)
+            && tokens.stale(request.now)
+        {
+            consent.tokens = Some(oauth.refresh(&self.api, request, tokens).await?);
+        }
+        Ok(())
+    }
+}
+
+fn looks_like_iban(text: &str) -> bool {
+    text.len() >= 15
+        && text.chars().take(2).all(|c| c.is_ascii_uppercase())
+        && text.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+fn save(memory: &Memory, session: &mut SourceSession) -> SourceResult<()> {
+    session.state = serde_json::to_value(memory).map_err(|e| SourceError::Bug(format!("saving the consent: {e}")))?;
+    Ok(())
+}
+
+#[async_trait]
+impl Source for Xs2a {
+    async fn login(&self, request: &SourceRequest, session: &mut SourceSession) -> SourceResult<()> {
+        let psu_id = request.credentials.get("login").map(str::trim).unwrap_or_default();
+        if psu_id.is_empty() {
+            return Err(SourceError::WrongPass { message: Some("Your bank login is missing".into()) });
+        }
+        let mut memory = Memory::load(&session.state, psu_id);
+        session.strongly_authenticated = false;
+        // Saved even on failure: it holds the step in progress.
+        let outcome = self.authorise_run(request, &mut memory).await;
+        if let Ok(strong) = outcome {
+            session.strongly_authenticated = strong;
+        }
+        session.access_expire = memory.consent.as_ref().filter(|c| c.valid).map(|c| midnight(c.valid_until));
+        save(&memory, session)?;
+        outcome.map(drop)
+    }
+
+    async fn accounts(&self, request: &SourceRequest, session: &mut SourceSession) -> SourceResult<Vec<BankAccount>> {
+        let psu_id = request.credentials.get("login").map(str::trim).unwrap_or_default();
+        let mut memory = Memory::load(&session.state, psu_id);
+        let query = if self.with_balance { "?withBalance=true" } else { "" };
+        let url = self.api.endpoint(&format!("/v1/accounts{query}"));
+        let listed = self.read::<AccountList>(request, &mut memory, &url).await;
+        let mut accounts = Vec::new();
+        let mut resources = BTreeMap::new();
+        let result = async {
+            for details in listed?.accounts.into_iter().filter(|a| a.status.as_deref() != Some("deleted")) {
+                let balances = match &details.balances {
+                    Some(balances) if !balances.is_empty() => balances.clone(),
+                    _ => self.balances(request, &mut memory, &details).await?,
+                };
+                let (account, resource) = details.into_account(&balances)?;
+                resources.insert(account.webid.clone(), resource);
+                accounts.push(account);
+            }
+            Ok(())
+        }
+        .await;
+        if result.is_ok() {
+            memory.accounts = resources;
+        }
+        save(&memory, session)?;
+        result.map(|()| accounts)
+    }
+
+    async fn transactions(
+        &self,
+        request: &SourceRequest,
+        session: &mut SourceSession,
+        account_webid: &str,
+        since: Option<NaiveDate>,
+    ) -> SourceResult<Vec<BankTransaction>> {
+        let psu_id = request.credentials.get("login").map(str::trim).unwrap_or_default();
+        let mut memory = Memory::load(&session.state, psu_id);
+        let result = self.history(request, &mut memory, account_webid, since).await;
+        save(&memory, session)?;
+        result
+    }
+}
+
+impl Xs2a {
+    async fn balances(
+        &self,
+        request: &SourceRequest,
+        memory: &mut Memory,
+        details: &AccountDetails,
+    ) -> SourceResult<Vec<BgBalance>> {
+        #[derive(Deserialize)]
+        struct Balances {
+            balances: Vec<BgBalance>,
+        }
+        let url = match (details.link("balances"), &details.resource_id) {
+            (Some(href), _) => self.api.href(&href)?,
+            (None, Some(id)) => self.api.endpoint(&format!("/v1/accounts/{id}/balances")),
+            (None, None) => return Err(SourceError::Bug("an account without resourceId nor balances".into())),
+        };
+        Ok(self.read::<Balances>(request, memory, &url).await?.balances)
+    }
+
+    /// Every page of the account's report, booked and pending, from `since`.
+    async fn history(
+        &self,
+        request: &SourceRequest,
+        memory: &mut Memory,
+        webid: &str,
+        since: Option<NaiveDate>,
+    ) -> SourceResult<Vec<BankTransaction>> {
+        let resource = memory
+            .accounts
+            .get(webid)
+            .cloned()
+            .ok_or_else(|| SourceError::Bug(format!("no account {webid} in the consent")))?;
+        let today = request.now.date_naive();
+        let from = since.unwrap_or(today - Days::new(u64::from(self.history_days)));
+        let base = match &resource.transactions {
+            Some(href) => self.api.href(href)?,
+            None => self.api.endpoint(&format!("/v1/accounts/{}/transactions", resource.id)),
+        };
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let mut url = format!(
+            "{base}{separator}{}",
+            super::super::encode_pairs(&[("bookingStatus", "both"), ("dateFrom", &from.to_string())])
+        );
+        let mut seen = HashSet::new();
+        let mut entries = Vec::new();
+        loop {
+            if !seen.insert(url.clone()) || seen.len() > MAX_PAGES {
+                return Err(SourceError::Bug(format!("the bank's transaction pages loop back to {url}")));
+            }
+            let page: ReportPage = self.read(request, memory, &url).await?;
+            let report = page.transactions.unwrap_or_default();
+            entries.extend(report.booked.into_iter().map(|t| t.into_entry(false)));
+            entries.extend(report.pending.into_iter().map(|t| t.into_entry(true)));
+            match report.links.get("next").and_then(|l| l.get("href").and_then(Value::as_str).or(l.as_str())) {
+                Some(next) => url = self.api.href(next)?,
+                None => break,
+            }
+        }
+        let entries = entries.into_iter().collect::<Result<Vec<_>, _>>().map_err(SourceError::Bug)?;
+        mapping::bank_transactions(entries, today).map_err(SourceError::Bug)
+    }
+}
+
+fn midnight(date: NaiveDate) -> DateTime<Utc> {
+    date.and_time(NaiveTime::MIN).and_utc()
+}
+
+// ---- The standard's JSON, as read (unknown fields ignored, optional ones optional) ----
+
+/// A date as the standard writes it (`2026-11-24`); a few banks send a date-time, whose day counts.
+fn lenient_date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<NaiveDate>, D::Error> {
+    let text: Option<String> = Option::deserialize(deserializer)?;
+    text.map(|t| NaiveDate::parse_from_str(t.get(..10).unwrap_or(&t), "%Y-%m-%d").map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+#[derive(Debug, Deserialize)]
+struct AccountList {
+    accounts: Vec<AccountDetails>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountDetails {
+    resource_id: Option<String>,
+    iban: Option<String>,
+    bban: Option<String>,
+    msisdn: Option<String>,
+    masked_pan: Option<String>,
+    currency: String,
+    name: Option<String>,
+    display_name: Option<String>,
+    product: Option<String>,
+    owner_name: Option<String>,
+    cash_account_type: Option<String>,
+    status: Option<String>,
+    bic: Option<String>,
+    usage: Option<String>,
+    balances: Option<Vec<BgBalance>>,
+    #[serde(rename = "_links", default)]
+    links: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BgBalance {
+    balance_amount: Amount,
+    balance_type: String,
+    #[serde(default)]
+    credit_limit_included: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Amount {
+    currency: String,
+    amount: String,
+}
+
+impl Amount {
+    fn value(&self) -> Result<rust_decimal::Decimal, String> {
+        self.amount.trim().parse().map_err(|_| format!("'{}' is not an amount", self.amount))
+    }
+}
+
+impl AccountDetails {
+    fn link(&self, name: &str) -> Option<String> {
+        self.links.get(name).and_then(|l| l.get("href").and_then(Value::as_str).or(l.as_str())).map(str::to_owned)
+    }
+
+    /// The account, and where its transactions are. Its webid is what identifies it across
+    /// consents (IBAN, card number, …): many banks issue new `resourceId`s with each consent.
+    fn into_account(self, balances: &[BgBalance]) -> SourceResult<(BankAccount, Resource)> {
+        let bug = |why: String| SourceError::Bug(format!("account {:?}: {why}", self.resource_id));
+        let balances = balances
+            .iter()
+            .filter(|b| b.balance_amount.currency == self.currency || balances.len() == 1)
+            .map(|b| {
+                let amount = b.balance_amount.value()?;
+                Ok(Balance {
+                    kind: b.balance_type.clone(),
+                    amount,
+                    credit_limit_included: b.credit_limit_included.unwrap_or(false),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(bug)?;
+        let (balance, coming) =
+            mapping::balance_and_coming(&balances).ok_or_else(|| bug("the bank gives no balance".into()))?;
+        let webid = [&self.iban, &self.masked_pan, &self.bban, &self.msisdn, &self.resource_id]
+            .into_iter()
+            .find_map(|id| id.clone())
+            .ok_or_else(|| bug("no identifier".into()))?;
+        let resource = Resource {
+            id: self.resource_id.clone().ok_or_else(|| bug("no resourceId to read it by".into()))?,
+            transactions: self.link("transactions"),
+        };
+        let is_card = self.masked_pan.is_some() && self.iban.is_none();
+        let name = [&self.name, &self.display_name, &self.product, &self.owner_name]
+            .into_iter()
+            .find_map(|n| n.clone().filter(|n| !n.trim().is_empty()))
+            .unwrap_or_else(|| webid.clone());
+        let account = BankAccount {
+            webid,
+            name,
+            number: self.bban.clone().or(self.masked_pan.clone()),
+            iban: self.iban.clone(),
+            bic: self.bic.clone(),
+            kind: mapping::account_type(self.cash_account_type.as_deref(), is_card),
+            currency: self.currency.clone(),
+            balance,
+            coming,
+            usage: mapping::usage(self.usage.as_deref()),
+        };
+        Ok((account, resource))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ReportPage {
+    transactions: Option<Report>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Report {
+    #[serde(default)]
+    booked: Vec<BgTransaction>,
+    #[serde(default)]
+    pending: Vec<BgTransaction>,
+    #[serde(rename = "_links", default)]
+    links: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BgTransaction {
+    transaction_id: Option<String>,
+    entry_reference: Option<String>,
+    #[serde(default, deserialize_with = "lenient_date")]
+    booking_date: Option<NaiveDate>,
+    #[serde(default, deserialize_with = "lenient_date")]
+    value_date: Option<NaiveDate>,
+    /// Card transactions only.
+    #[serde(default, deserialize_with = "lenient_date")]
+    transaction_date: Option<NaiveDate>,
+    transaction_amount: Amount,
+    creditor_name: Option<String>,
+    creditor_account: Option<AccountReference>,
+    debtor_name: Option<String>,
+    debtor_account: Option<AccountReference>,
+    remittance_information_unstructured: Option<String>,
+    remittance_information_unstructured_array: Option<Vec<String>>,
+    /// A string since 1.3.8, an object with a `reference` before.
+    remittance_information_structured: Option<Value>,
+    remittance_information_structured_array: Option<Vec<Value>>,
+    additional_information: Option<String>,
+    bank_transaction_code: Option<String>,
+    masked_pan: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountReference {
+    iban: Option<String>,
+    bban: Option<String>,
+}
+
+impl BgTransaction {
+    fn into_entry(self, pending: bool) -> Result<Entry, String> {
+        let structured = |v: &Value| v.as_str().or(v.get("reference").and_then(Value::as_str)).map(str::to_owned);
+        let mut wording: Vec<String> = self.remittance_information_unstructured.into_iter().collect();
+        wording.extend(self.remittance_information_unstructured_array.unwrap_or_default());
+        if wording.is_empty() {
+            wording.extend(self.remittance_information_structured.as_ref().and_then(structured));
+            wording.extend(self.remittance_information_structured_array.iter().flatten().filter_map(structured));
+        }
+        if wording.is_empty() {
+            wording.extend(self.additional_information);
+        }
+        let party = |name: Option<String>, account: Option<AccountReference>| {
+            let (iban, bban) = account.map(|a| (a.iban, a.bban)).unwrap_or_default();
+            (name.is_some() || iban.is_some() || bban.is_some()).then_some(Party { name, iban, bban })
+        };
+        Ok(Entry {
+            id: self.transaction_id,
+            entry_reference: self.entry_reference,
+            booking_date: self.booking_date,
+            value_date: self.value_date,
+            transaction_date: self.transaction_date,
+            amount: self.transaction_amount.value()?,
+            pending,
+            wording,
+            creditor: party(self.creditor_name, self.creditor_account),
+            debtor: party(self.debtor_name, self.debtor_account),
+            bank_transaction_code: self.bank_transaction_code,
+            masked_pan: self.masked_pan,
+        })
+    }
+}
