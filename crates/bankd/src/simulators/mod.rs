@@ -8,9 +8,11 @@
 //!
 //! - [`sandbox_bank`]: the in-process Sandbox Bank (the `sandbox` driver) and its consent page.
 //! - [`xs2a`]: a Berlin Group NextGenPSD2 ASPSP, under `/sandbox/xs2a`.
+//! - [`stet`]: a STET PSD2 bank and its OAuth2 server, under `/sandbox/stet`.
 
 pub mod customers;
 pub mod sandbox_bank;
+pub mod stet;
 pub mod xs2a;
 
 use std::collections::HashMap;
@@ -27,6 +29,7 @@ pub fn router(public_url: &str) -> Router {
     Router::new()
         .route("/authorize", get(sandbox_bank::authorize))
         .nest("/xs2a", xs2a::router(&format!("{sandbox}/xs2a")))
+        .nest("/stet", stet::router(&format!("{sandbox}/stet")))
 }
 
 /// A bank page that cannot be shown: 400 with a short page saying why.

@@ -25,7 +25,7 @@ use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::customers::{Customer, Product, Profile};
+use super::customers::{Cursor, Customer, Product, Profile, bank_transaction_code};
 use super::{escape_html, page};
 use crate::domain::bank::{BankAccount, BankTransaction};
 
@@ -576,83 +576,32 @@ async fn transactions(
     };
     let today = Utc::now().date_naive();
     let date_to = query.date_to.unwrap_or(today).min(today);
-    let cursor = match query.page.as_deref().map(parse_cursor) {
+    let cursor = match query.page.as_deref().map(Cursor::parse) {
         Some(Some(cursor)) => cursor,
         Some(None) => return Err(error(StatusCode::BAD_REQUEST, "FORMAT_ERROR", "unknown page")),
-        None => (0, 0),
+        None => Cursor::default(),
     };
-    let (booked, next) = booked_page(&customer, product, date_to, date_from, today, cursor);
+    let (booked, next) = customer.booked_page(product, date_from, date_to, today, cursor, PAGE_SIZE);
     let wants = |status: &str| query.booking_status == status || query.booking_status == "both";
     let mut report = json!({ "_links": { "account": aspsp.link(&format!("/v1/accounts/{id}")) } });
     if wants("booked") {
         report["booked"] = booked.iter().map(|t| transaction(t, &customer.webid(product))).collect();
     }
     // Pending operations come with the first page only.
-    if wants("pending") && cursor == (0, 0) {
+    if wants("pending") && cursor == Cursor::default() {
         let pending = customer.pending_rows(product, 0);
         report["pending"] = pending.iter().map(|t| transaction(t, "")).collect();
     }
-    if let Some((back, skip)) = next {
+    if let Some(next) = next {
         let query = super::encode_query(&[
             ("bookingStatus", query.booking_status.as_str()),
             ("dateFrom", &date_from.to_string()),
             ("dateTo", &date_to.to_string()),
-            ("page", &format!("{back}-{skip}")),
+            ("page", &next.to_string()),
         ]);
         report["_links"]["next"] = aspsp.link(&format!("/v1/accounts/{id}/transactions?{query}"));
     }
     ok(json!({ "account": { "iban": customer.account(product, today, 0).iban }, "transactions": report }))
-}
-
-fn parse_cursor(page: &str) -> Option<(u64, usize)> {
-    let (back, skip) = page.split_once('-')?;
-    Some((back.parse().ok()?, skip.parse().ok()?))
-}
-
-/// Up to [`PAGE_SIZE`] booked rows, newest day first, from `cursor` (days before `date_to`, rows
-/// of that day already sent); and the cursor of the next page, if any. Only the days a page covers
-/// are generated, so that a 100,000-row history costs one pass over all its pages.
-fn booked_page(
-    customer: &Customer,
-    product: Product,
-    date_to: NaiveDate,
-    date_from: NaiveDate,
-    today: NaiveDate,
-    (mut back, mut skip): (u64, usize),
-) -> (Vec<BankTransaction>, Option<(u64, usize)>) {
-    let oldest = today - Days::new(customer.history_days() - 1);
-    let mut rows = Vec::new();
-    loop {
-        let Some(day) = date_to.checked_sub_days(Days::new(back)) else { return (rows, None) };
-        if day < date_from || day < oldest {
-            return (rows, None);
-        }
-        let day_rows = customer.day(product, day);
-        let room = PAGE_SIZE - rows.len();
-        rows.extend(day_rows.iter().skip(skip).take(room).cloned());
-        if day_rows.len() - skip.min(day_rows.len()) > room {
-            return (rows, Some((back, skip + room)));
-        }
-        back += 1;
-        skip = 0;
-        if rows.len() == PAGE_SIZE {
-            return (rows, Some((back, 0)));
-        }
-    }
-}
-
-/// The ISO 20022 bank transaction code (domain-family-subfamily) of a Powens transaction type.
-fn bank_transaction_code(t: &BankTransaction) -> &'static str {
-    match (t.kind, t.value.is_sign_negative()) {
-        ("card" | "deferred_card", _) => "PMNT-CCRD-POSD",
-        ("withdrawal", _) => "PMNT-CCRD-CWDL",
-        ("order", _) => "PMNT-IDDT-ESDD",
-        ("transfer", true) => "PMNT-ICDT-ESCT",
-        ("transfer", false) => "PMNT-RCDT-ESCT",
-        ("bank", _) => "ACMT-MDOP-CHRG",
-        ("summary_card", _) => "PMNT-CCRD-OTHR",
-        _ => "PMNT-MCOP-OTHR",
-    }
 }
 
 /// One `transactions` entry. Pending rows have no `transactionId` yet, as at most banks.
@@ -661,7 +610,7 @@ fn transaction(t: &BankTransaction, _account: &str) -> Value {
         "bookingDate": t.date,
         "transactionAmount": { "currency": "EUR", "amount": t.value.to_string() },
         "remittanceInformationUnstructured": t.original_wording,
-        "bankTransactionCode": bank_transaction_code(t),
+        "bankTransactionCode": bank_transaction_code(t).join("-"),
     });
     if let Some(webid) = &t.webid {
         row["transactionId"] = json!(webid);

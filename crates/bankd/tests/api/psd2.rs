@@ -217,3 +217,77 @@ async fn the_sandbox_aspsp_refuses_calls_without_a_consent() {
     let (status, body) = read(unknown.send().await.unwrap()).await;
     assert_eq!((status, body["tppMessages"][0]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("CONSENT_UNKNOWN")));
 }
+
+// ---- STET ----
+
+const STET_UUID: &str = "9c3e4a4e-3c1f-5b43-a0a8-0f1bd8b1d1a4";
+
+/// The bank's authorization page, filled in with `login` and submitted as a browser would.
+async fn sign_in_at_stet_bank(app: &TestApp, user: &TestUser, connection: &Value, login: &str) -> String {
+    let path = format!(
+        "/2.0/webauth-url?client_id={}&redirect_uri=https://app.example/callback&id_connection={}",
+        app.client_id, connection["id"]
+    );
+    let bank_page = get(app, user, &path).await["url"].as_str().unwrap().to_owned();
+    assert!(bank_page.contains("code_challenge_method=S256"), "{bank_page}");
+    let html = app.http.get(&bank_page).send().await.unwrap().text().await.unwrap();
+    let attribute = |tag: &str, name: &str| {
+        let start = tag.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+        tag[start..start + tag[start..].find('"').unwrap()].replace("&amp;", "&")
+    };
+    let action = attribute(&html[html.find("<form").unwrap()..], "action");
+    let mut form: Vec<(String, String)> = html
+        .split("<input type=\"hidden\"")
+        .skip(1)
+        .map(|tag| (attribute(tag, "name"), attribute(tag, "value")))
+        .collect();
+    form.push(("login".into(), login.into()));
+    let signed_in = app.http.post(&action).form(&form).send().await.unwrap();
+    assert!(signed_in.status().is_redirection(), "{}", signed_in.status());
+    let callback = signed_in.headers()["location"].to_str().unwrap().to_owned();
+    assert!(callback.starts_with(&format!("{}/2.0/webauth/callback?", app.base)) && callback.contains("&code="));
+    let back = app.http.get(&callback).send().await.unwrap();
+    assert_eq!(back.status(), StatusCode::FOUND);
+    back.headers()["location"].to_str().unwrap().to_owned()
+}
+
+async fn connect_stet(app: &TestApp, user: &TestUser, login: &str) -> Value {
+    let body = json!({"connector_uuid": STET_UUID});
+    let (status, connection) = app.post("/2.0/users/me/connections", Some(&user.token), body).await;
+    assert_eq!((status, connection["state"].as_str()), (StatusCode::CREATED, Some("webauthRequired")), "{connection}");
+    let landing = sign_in_at_stet_bank(app, user, &connection, login).await;
+    assert_eq!(landing, format!("https://app.example/callback?id_connection={}", connection["id"]));
+    get(app, user, &format!("/2.0/users/me/connections/{}", connection["id"])).await
+}
+
+#[tokio::test]
+async fn stet_signs_in_through_oauth_and_reads_every_page() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    let connection = connect_stet(&app, &user, "demo").await;
+    assert!(connection["state"].is_null(), "{connection}");
+    app.enable_accounts(&user, &connection["id"]).await;
+    let accounts = get(&app, &user, "/2.0/users/me/accounts").await;
+    let types: Vec<&str> =
+        accounts["accounts"].as_array().unwrap().iter().map(|a| a["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["checking", "checking", "card"], "STET calls savings accounts current accounts");
+    let rows = app.all_transactions(&user, "/2.0/users/me/transactions?limit=1000").await;
+    assert!(rows.len() > 100 && rows.iter().all(|t| t["webid"].is_string()));
+    let rent = rows.iter().find(|t| t["original_wording"] == "VIR SEPA LOYER SCI LES LILAS").unwrap();
+    assert_eq!((rent["value"].as_f64(), rent["type"].as_str()), (Some(-850.0), Some("transfer")));
+    let before = rows.len() as i64;
+    assert!(app.resync(&user, &connection["id"]).await["state"].is_null());
+    assert_eq!(total(&app, &user).await, before);
+}
+
+#[tokio::test]
+async fn stet_tokens_are_refreshed_when_they_run_out() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    // `refresh` gets tokens that live one second: every run must refresh them.
+    let connection = connect_stet(&app, &user, "refresh").await;
+    assert!(connection["state"].is_null(), "{connection}");
+    let path = format!("/2.0/users/me/connections/{}?psu_requested=false", connection["id"]);
+    let (_, unattended) = app.call(Method::PUT, &path, Some(&user.token), None).await;
+    assert!(unattended["state"].is_null(), "{unattended}");
+}

@@ -9,6 +9,7 @@
 
 pub mod mapping;
 pub mod oauth;
+pub mod stet;
 pub mod xs2a;
 
 use std::sync::Arc;
@@ -29,13 +30,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_BODY: usize = 32 << 20;
 /// How much of an unreadable answer goes into the connection's log.
 const EXCERPT: usize = 200;
+/// A bank that pages further than this is looping.
+const MAX_PAGES: usize = 10_000;
 
 /// Builds the `name` driver (`xs2a` or `stet`) for a catalog source.
 pub fn build(name: &str, settings: &ApiSettings, own_url: &str) -> Result<Arc<dyn Source>, String> {
     let api = Api::new(settings, own_url)?;
     Ok(match name {
         "xs2a" => Arc::new(xs2a::Xs2a::new(api, settings)),
-        _ => return Err(format!("no driver {name}")),
+        _ => Arc::new(stet::Stet::new(api, settings)?),
     })
 }
 
@@ -128,6 +131,12 @@ impl Api {
         }
         answer.json()
     }
+}
+
+/// The `href` of a link in a `_links` object; a few banks send the bare string.
+fn link_href(links: &std::collections::BTreeMap<String, Value>, name: &str) -> Option<String> {
+    let link = links.get(name)?;
+    link.get("href").and_then(Value::as_str).or(link.as_str()).map(str::to_owned)
 }
 
 /// A bank that could not be reached or did not finish answering.

@@ -1,0 +1,316 @@
+//! Sandbox STET bank: a French bank's STET PSD2 account information interface (v1.4/1.6) with its
+//! OAuth2 authorization server, serving the same customers as the Sandbox Bank, so that bankd's
+//! `stet` driver runs against real HTTP. Mounted by `bankd serve` under `/sandbox/stet`.
+//!
+//! The PSU types their login on the authorization page (`/authorize`): any login is a plain
+//! customer, `big` has 100,000 transactions (500 a page), `refresh` gets access tokens that live
+//! one second (so every run refreshes them), `unavailable` finds the API down (503). The
+//! authorization code grant requires PKCE (S256). Grants and tokens live in this process's memory.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Form, Json, Router};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{Days, NaiveDate, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::customers::{Cursor, Customer, Product, Profile, bank_transaction_code};
+use super::{PageError, back_to, escape_html, page};
+use crate::domain::bank::{BankAccount, BankTransaction};
+
+const PAGE_SIZE: usize = 500;
+const TOKEN_SECONDS: i64 = 3600;
+
+#[derive(Clone)]
+struct Bank {
+    /// The API's own links are absolute paths under this prefix (`/sandbox/stet`).
+    prefix: String,
+    public_url: String,
+    grants: Arc<Mutex<Grants>>,
+}
+
+#[derive(Default)]
+struct Grants {
+    /// Authorization codes not yet exchanged: who, for which redirect and PKCE challenge.
+    codes: HashMap<String, Grant>,
+    /// Access tokens: whose, until when.
+    access: HashMap<String, (String, chrono::DateTime<Utc>)>,
+    /// Refresh tokens: whose.
+    refresh: HashMap<String, String>,
+}
+
+struct Grant {
+    login: String,
+    redirect_uri: String,
+    challenge: String,
+}
+
+/// The bank's routes; `public_url` is where they are served (e.g. `http://host/sandbox/stet`).
+pub fn router(public_url: &str) -> Router {
+    let public_url = public_url.trim_end_matches('/').to_owned();
+    let prefix = public_url.splitn(4, '/').nth(3).map(|path| format!("/{path}")).unwrap_or_default();
+    let bank = Bank { prefix, public_url, grants: Arc::default() };
+    Router::new()
+        .route("/authorize", get(authorize_page).post(authorize))
+        .route("/token", axum::routing::post(token))
+        .route("/accounts", get(accounts))
+        .route("/accounts/{id}/balances", get(balances))
+        .route("/accounts/{id}/transactions", get(transactions))
+        .with_state(bank)
+}
+
+/// A STET error answer: `{status, error, message}`.
+struct Refusal(StatusCode, &'static str, &'static str);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let Refusal(status, error, message) = self;
+        (status, Json(json!({ "status": status.as_u16(), "error": error, "message": message }))).into_response()
+    }
+}
+
+type Answer = Result<Response, Refusal>;
+
+fn customer(login: &str) -> Customer {
+    let profile = if login == "big" { Profile::Big } else { Profile::Plain };
+    Customer::new(login, profile, Utc::now().date_naive())
+}
+
+impl Bank {
+    fn link(&self, path: &str) -> Value {
+        json!({ "href": format!("{}{path}", self.prefix) })
+    }
+
+    /// The PSU whose bearer token this is.
+    fn psu(&self, headers: &HeaderMap) -> Result<String, Refusal> {
+        let token = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(Refusal(StatusCode::UNAUTHORIZED, "invalid_token", "A bearer token is required"))?;
+        let grants = self.grants.lock().expect("grants lock");
+        let (login, until) = grants.access.get(token).cloned().ok_or(Refusal(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "Unknown access token",
+        ))?;
+        if until <= Utc::now() {
+            return Err(Refusal(StatusCode::UNAUTHORIZED, "invalid_token", "The access token has expired"));
+        }
+        if login == "unavailable" {
+            return Err(Refusal(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The bank's API is under maintenance"));
+        }
+        Ok(login)
+    }
+}
+
+// ---- OAuth2 authorization server ----
+
+async fn authorize_page(
+    State(bank): State<Bank>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Html<String>, PageError> {
+    for name in ["client_id", "redirect_uri", "state", "code_challenge"] {
+        super::require(&params, name)?;
+    }
+    back_to(&params["redirect_uri"], &[])?;
+    let hidden: String = ["client_id", "redirect_uri", "state", "code_challenge", "scope"]
+        .iter()
+        .filter_map(|name| params.get(*name).map(|value| (name, value)))
+        .map(|(name, value)| format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\">", escape_html(value)))
+        .collect();
+    let body = format!(
+        "<p>An application asks to read your accounts.</p>\
+         <form method=\"post\" action=\"{}/authorize\">{hidden}\
+         <label>Login <input name=\"login\" autocomplete=\"username\" required></label> \
+         <button type=\"submit\">Authorize</button></form>",
+        escape_html(&bank.public_url),
+    );
+    Ok(page("Sandbox Bank (STET) — authorize access", &body))
+}
+
+#[derive(Deserialize)]
+struct Authorization {
+    login: String,
+    redirect_uri: String,
+    state: String,
+    code_challenge: String,
+}
+
+async fn authorize(State(bank): State<Bank>, Form(form): Form<Authorization>) -> Result<Redirect, PageError> {
+    let login = form.login.trim().to_lowercase();
+    if login.is_empty() {
+        return Err(PageError("enter your login".into()));
+    }
+    let code = crate::crypto::random_secret();
+    let back = back_to(&form.redirect_uri, &[("state", &form.state), ("code", &code)])?;
+    let grant = Grant { login, redirect_uri: form.redirect_uri, challenge: form.code_challenge };
+    bank.grants.lock().expect("grants lock").codes.insert(code, grant);
+    Ok(Redirect::to(&back))
+}
+
+#[derive(Deserialize)]
+struct TokenRequest {
+    grant_type: String,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
+    refresh_token: Option<String>,
+}
+
+async fn token(State(bank): State<Bank>, Form(form): Form<TokenRequest>) -> Answer {
+    let invalid = Refusal(StatusCode::BAD_REQUEST, "invalid_grant", "The grant is unknown, used or does not match");
+    let mut grants = bank.grants.lock().expect("grants lock");
+    let login = match form.grant_type.as_str() {
+        "authorization_code" => {
+            let grant = form.code.and_then(|code| grants.codes.remove(&code)).ok_or(invalid)?;
+            let challenge = form.code_verifier.map(|v| URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes())));
+            if challenge.as_ref() != Some(&grant.challenge) || form.redirect_uri.as_ref() != Some(&grant.redirect_uri) {
+                return Err(Refusal(StatusCode::BAD_REQUEST, "invalid_grant", "PKCE or redirect_uri mismatch"));
+            }
+            grant.login
+        }
+        "refresh_token" => form.refresh_token.and_then(|t| grants.refresh.get(&t).cloned()).ok_or(invalid)?,
+        _ => return Err(Refusal(StatusCode::BAD_REQUEST, "unsupported_grant_type", "Unsupported grant type")),
+    };
+    let lifetime = if login == "refresh" { 1 } else { TOKEN_SECONDS };
+    let (access, refresh) = (crate::crypto::random_secret(), crate::crypto::random_secret());
+    grants.access.insert(access.clone(), (login.clone(), Utc::now() + chrono::Duration::seconds(lifetime)));
+    grants.refresh.insert(refresh.clone(), login);
+    Ok(Json(json!({
+        "access_token": access, "token_type": "Bearer", "expires_in": lifetime, "refresh_token": refresh, "scope": "aisp",
+    }))
+    .into_response())
+}
+
+// ---- AISP resources ----
+
+fn amount(value: rust_decimal::Decimal) -> Value {
+    json!({ "currency": "EUR", "amount": value.abs().to_string() })
+}
+
+fn balances_of(account: &BankAccount, today: NaiveDate) -> Value {
+    let expected = account.balance + account.coming.unwrap_or_default();
+    let signed = |value: rust_decimal::Decimal| json!({ "currency": account.currency, "amount": value.to_string() });
+    json!([
+        { "name": "Solde comptable", "balanceAmount": signed(account.balance), "balanceType": "CLBD",
+          "referenceDate": today - Days::new(1) },
+        { "name": "Solde prévisionnel", "balanceAmount": signed(expected), "balanceType": "XPCD" },
+    ])
+}
+
+/// STET knows two cash account types: current accounts (savings included) and cards.
+fn account_resource(bank: &Bank, account: &BankAccount, product: Product, today: NaiveDate) -> Value {
+    let id = &account.webid;
+    let account_id = match (&account.iban, &account.number) {
+        (Some(iban), _) => json!({ "iban": iban, "currency": account.currency }),
+        (None, number) => json!({ "other": { "identification": number, "schemeName": "CPAN", "issuer": "SANDBOX" },
+                                  "currency": account.currency }),
+    };
+    json!({
+        "resourceId": id,
+        "bicFi": account.bic.clone().unwrap_or_else(|| "SBXBFRPPXXX".into()),
+        "accountId": account_id,
+        "name": account.name,
+        "usage": "PRIV",
+        "cashAccountType": if product == Product::Card { "CARD" } else { "CACC" },
+        "psuStatus": "Account Holder",
+        "balances": balances_of(account, today),
+        "_links": {
+            "balances": bank.link(&format!("/accounts/{id}/balances")),
+            "transactions": bank.link(&format!("/accounts/{id}/transactions")),
+        },
+    })
+}
+
+async fn accounts(State(bank): State<Bank>, headers: HeaderMap) -> Answer {
+    let login = bank.psu(&headers)?;
+    let customer = customer(&login);
+    let today = Utc::now().date_naive();
+    let list: Vec<Value> = customer
+        .products(1)
+        .map(|product| account_resource(&bank, &customer.account(product, today, 0), product, today))
+        .collect();
+    Ok(Json(json!({ "accounts": list, "_links": { "self": bank.link("/accounts") } })).into_response())
+}
+
+fn find(login: &str, id: &str) -> Result<(Customer, Product), Refusal> {
+    let customer = customer(login);
+    let product = customer.products(1).find(|p| customer.webid(*p) == id);
+    product.map(|p| (customer, p)).ok_or(Refusal(StatusCode::NOT_FOUND, "not_found", "No such account"))
+}
+
+async fn balances(State(bank): State<Bank>, Path(id): Path<String>, headers: HeaderMap) -> Answer {
+    let (customer, product) = find(&bank.psu(&headers)?, &id)?;
+    let today = Utc::now().date_naive();
+    let account = customer.account(product, today, 0);
+    Ok(Json(json!({ "balances": balances_of(&account, today) })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TransactionsQuery {
+    date_from: Option<NaiveDate>,
+    page: Option<String>,
+}
+
+async fn transactions(
+    State(bank): State<Bank>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<TransactionsQuery>,
+) -> Answer {
+    let (customer, product) = find(&bank.psu(&headers)?, &id)?;
+    let today = Utc::now().date_naive();
+    let from = query.date_from.unwrap_or(today - Days::new(customer.history_days()));
+    let cursor = match query.page.as_deref().map(Cursor::parse) {
+        Some(Some(cursor)) => cursor,
+        Some(None) => return Err(Refusal(StatusCode::BAD_REQUEST, "invalid_request", "Unknown page")),
+        None => Cursor::default(),
+    };
+    let (booked, next) = customer.booked_page(product, from, today, today, cursor, PAGE_SIZE);
+    let mut rows: Vec<Value> = booked.iter().map(|t| transaction(t, "BOOK")).collect();
+    if cursor == Cursor::default() {
+        rows.extend(customer.pending_rows(product, 0).iter().map(|t| transaction(t, "PDNG")));
+    }
+    let mut links = json!({ "self": bank.link(&format!("/accounts/{id}/transactions")) });
+    if let Some(next) = next {
+        let query = super::encode_query(&[("dateFrom", &from.to_string()), ("page", &next.to_string())]);
+        links["next"] = bank.link(&format!("/accounts/{id}/transactions?{query}"));
+    }
+    Ok(Json(json!({ "transactions": rows, "_links": links })).into_response())
+}
+
+/// One STET transaction: unsigned amount with its direction, remittance lines, related parties.
+fn transaction(t: &BankTransaction, status: &str) -> Value {
+    let [domain, family, sub_family] = bank_transaction_code(t);
+    let mut row = json!({
+        "transactionAmount": amount(t.value),
+        "creditDebitIndicator": if t.value.is_sign_negative() { "DBIT" } else { "CRDT" },
+        "status": status,
+        "transactionDate": t.rdate,
+        "remittanceInformation": { "unstructured": [t.original_wording] },
+        "bankTransactionCode": { "domain": domain, "family": family, "subFamily": sub_family },
+    });
+    if status == "BOOK" {
+        row["bookingDate"] = json!(t.date);
+    }
+    if let Some(webid) = &t.webid {
+        row["entryReference"] = json!(webid);
+    }
+    if let Some(vdate) = t.vdate {
+        row["valueDate"] = json!(vdate);
+    }
+    if let Some(party) = &t.counterparty {
+        row["relatedParties"] = json!({ party.kind: { "name": party.label } });
+    }
+    row
+}
