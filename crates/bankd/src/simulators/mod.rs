@@ -11,6 +11,7 @@
 //! - [`stet`]: a STET PSD2 bank and its OAuth2 server, under `/sandbox/stet`.
 
 pub mod customers;
+pub mod oauth;
 pub mod sandbox_bank;
 pub mod stet;
 pub mod xs2a;

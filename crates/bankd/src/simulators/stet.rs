@@ -5,24 +5,21 @@
 //! The PSU types their login on the authorization page (`/authorize`): any login is a plain
 //! customer, `big` has 100,000 transactions (500 a page), `refresh` gets access tokens that live
 //! one second (so every run refreshes them), `unavailable` finds the API down (503). The
-//! authorization code grant requires PKCE (S256). Grants and tokens live in this process's memory.
+//! authorization code grant requires PKCE (S256); grants live in this process's memory.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Json, Router};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{Days, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::customers::{Cursor, Customer, Product, Profile, bank_transaction_code};
+use super::oauth::{self, OAuthServer, TokenRequest};
 use super::{PageError, back_to, escape_html, page};
 use crate::domain::bank::{BankAccount, BankTransaction};
 
@@ -34,30 +31,14 @@ struct Bank {
     /// The API's own links are absolute paths under this prefix (`/sandbox/stet`).
     prefix: String,
     public_url: String,
-    grants: Arc<Mutex<Grants>>,
-}
-
-#[derive(Default)]
-struct Grants {
-    /// Authorization codes not yet exchanged: who, for which redirect and PKCE challenge.
-    codes: HashMap<String, Grant>,
-    /// Access tokens: whose, until when.
-    access: HashMap<String, (String, chrono::DateTime<Utc>)>,
-    /// Refresh tokens: whose.
-    refresh: HashMap<String, String>,
-}
-
-struct Grant {
-    login: String,
-    redirect_uri: String,
-    challenge: String,
+    oauth: OAuthServer,
 }
 
 /// The bank's routes; `public_url` is where they are served (e.g. `http://host/sandbox/stet`).
 pub fn router(public_url: &str) -> Router {
     let public_url = public_url.trim_end_matches('/').to_owned();
     let prefix = public_url.splitn(4, '/').nth(3).map(|path| format!("/{path}")).unwrap_or_default();
-    let bank = Bank { prefix, public_url, grants: Arc::default() };
+    let bank = Bank { prefix, public_url, oauth: OAuthServer::default() };
     Router::new()
         .route("/authorize", get(authorize_page).post(authorize))
         .route("/token", axum::routing::post(token))
@@ -69,6 +50,12 @@ pub fn router(public_url: &str) -> Router {
 
 /// A STET error answer: `{status, error, message}`.
 struct Refusal(StatusCode, &'static str, &'static str);
+
+impl From<oauth::Refused> for Refusal {
+    fn from((status, error, message): oauth::Refused) -> Refusal {
+        Refusal(status, error, message)
+    }
+}
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
@@ -91,20 +78,7 @@ impl Bank {
 
     /// The PSU whose bearer token this is.
     fn psu(&self, headers: &HeaderMap) -> Result<String, Refusal> {
-        let token = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(Refusal(StatusCode::UNAUTHORIZED, "invalid_token", "A bearer token is required"))?;
-        let grants = self.grants.lock().expect("grants lock");
-        let (login, until) = grants.access.get(token).cloned().ok_or(Refusal(
-            StatusCode::UNAUTHORIZED,
-            "invalid_token",
-            "Unknown access token",
-        ))?;
-        if until <= Utc::now() {
-            return Err(Refusal(StatusCode::UNAUTHORIZED, "invalid_token", "The access token has expired"));
-        }
+        let login = self.oauth.bearer(headers)?;
         if login == "unavailable" {
             return Err(Refusal(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The bank's API is under maintenance"));
         }
@@ -150,45 +124,14 @@ async fn authorize(State(bank): State<Bank>, Form(form): Form<Authorization>) ->
     if login.is_empty() {
         return Err(PageError("enter your login".into()));
     }
-    let code = crate::crypto::random_secret();
-    let back = back_to(&form.redirect_uri, &[("state", &form.state), ("code", &code)])?;
-    let grant = Grant { login, redirect_uri: form.redirect_uri, challenge: form.code_challenge };
-    bank.grants.lock().expect("grants lock").codes.insert(code, grant);
-    Ok(Redirect::to(&back))
-}
-
-#[derive(Deserialize)]
-struct TokenRequest {
-    grant_type: String,
-    code: Option<String>,
-    redirect_uri: Option<String>,
-    code_verifier: Option<String>,
-    refresh_token: Option<String>,
+    let code = bank.oauth.issue_code(&login, &form.redirect_uri, &form.code_challenge);
+    Ok(Redirect::to(&back_to(&form.redirect_uri, &[("state", &form.state), ("code", &code)])?))
 }
 
 async fn token(State(bank): State<Bank>, Form(form): Form<TokenRequest>) -> Answer {
-    let invalid = Refusal(StatusCode::BAD_REQUEST, "invalid_grant", "The grant is unknown, used or does not match");
-    let mut grants = bank.grants.lock().expect("grants lock");
-    let login = match form.grant_type.as_str() {
-        "authorization_code" => {
-            let grant = form.code.and_then(|code| grants.codes.remove(&code)).ok_or(invalid)?;
-            let challenge = form.code_verifier.map(|v| URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes())));
-            if challenge.as_ref() != Some(&grant.challenge) || form.redirect_uri.as_ref() != Some(&grant.redirect_uri) {
-                return Err(Refusal(StatusCode::BAD_REQUEST, "invalid_grant", "PKCE or redirect_uri mismatch"));
-            }
-            grant.login
-        }
-        "refresh_token" => form.refresh_token.and_then(|t| grants.refresh.get(&t).cloned()).ok_or(invalid)?,
-        _ => return Err(Refusal(StatusCode::BAD_REQUEST, "unsupported_grant_type", "Unsupported grant type")),
-    };
-    let lifetime = if login == "refresh" { 1 } else { TOKEN_SECONDS };
-    let (access, refresh) = (crate::crypto::random_secret(), crate::crypto::random_secret());
-    grants.access.insert(access.clone(), (login.clone(), Utc::now() + chrono::Duration::seconds(lifetime)));
-    grants.refresh.insert(refresh.clone(), login);
-    Ok(Json(json!({
-        "access_token": access, "token_type": "Bearer", "expires_in": lifetime, "refresh_token": refresh, "scope": "aisp",
-    }))
-    .into_response())
+    let lifetime = |login: &str| if login == "refresh" { 1 } else { TOKEN_SECONDS };
+    let (_, answer) = bank.oauth.token(form, lifetime)?;
+    Ok(Json(answer).into_response())
 }
 
 // ---- AISP resources ----

@@ -4,6 +4,7 @@
 //!
 //! The `PSU-ID` sent with `POST /v1/consents` picks the SCA approach and the bank's mood:
 //! `demo`, `redirect` and any other login: redirect (the consent page under `/authorize/{id}`);
+//! `oauth`: the OAuth2 approach (`scaOAuth`: metadata, authorization page, tokens under `/oauth`);
 //! `decoupled`: validated in the "app" two seconds after the consent is asked; `embedded`: password
 //! `1234`, then a choice of two SCA methods, then the one-time code `123456`. Consents of the
 //! failure logins need no SCA (an exemption): `expired` sees its consent expire at its second
@@ -26,7 +27,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::customers::{Cursor, Customer, Product, Profile, bank_transaction_code};
-use super::{escape_html, page};
+use super::oauth::{self, OAuthServer};
+use super::{PageError, escape_html, page};
 use crate::domain::bank::{BankAccount, BankTransaction};
 
 const PASSWORD: &str = "1234";
@@ -39,6 +41,7 @@ const PAGE_SIZE: usize = 500;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mood {
     Redirect,
+    OAuth,
     Decoupled,
     Embedded,
     Expired,
@@ -51,6 +54,7 @@ enum Mood {
 impl Mood {
     fn of(login: &str) -> Mood {
         match login {
+            "oauth" => Mood::OAuth,
             "decoupled" => Mood::Decoupled,
             "embedded" => Mood::Embedded,
             "expired" => Mood::Expired,
@@ -127,13 +131,15 @@ struct Aspsp {
     /// The path prefix of the API's own links (`/sandbox/xs2a`).
     prefix: String,
     consents: Arc<Mutex<HashMap<String, Consent>>>,
+    /// The authorization server of the `scaOAuth` approach; a grant's subject is a consent id.
+    oauth: OAuthServer,
 }
 
 /// The ASPSP's routes; `public_url` is where they are served (e.g. `http://host/sandbox/xs2a`).
 pub fn router(public_url: &str) -> Router {
     let public_url = public_url.trim_end_matches('/').to_owned();
     let prefix = public_url.splitn(4, '/').nth(3).map(|path| format!("/{path}")).unwrap_or_default();
-    let aspsp = Aspsp { public_url, prefix, consents: Arc::default() };
+    let aspsp = Aspsp { public_url, prefix, consents: Arc::default(), oauth: OAuthServer::default() };
     Router::new()
         .route("/v1/consents", post(create_consent))
         .route("/v1/consents/{id}", get(consent_info).delete(delete_consent))
@@ -144,6 +150,9 @@ pub fn router(public_url: &str) -> Router {
         .route("/v1/accounts/{id}/balances", get(balances))
         .route("/v1/accounts/{id}/transactions", get(transactions))
         .route("/authorize/{id}", get(consent_page).post(consent_decision))
+        .route("/.well-known/oauth-authorization-server", get(oauth_metadata))
+        .route("/oauth/authorize", get(oauth_page).post(oauth_decision))
+        .route("/oauth/token", post(oauth_token))
         .with_state(aspsp)
 }
 
@@ -154,6 +163,12 @@ struct Refusal {
     code: &'static str,
     text: String,
     retry_after: Option<u32>,
+}
+
+impl From<oauth::Refused> for Refusal {
+    fn from((status, code, text): oauth::Refused) -> Refusal {
+        error(status, code, text)
+    }
 }
 
 impl IntoResponse for Refusal {
@@ -217,6 +232,9 @@ impl Aspsp {
             .with(id, |c| c.clone())
             .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "CONSENT_UNKNOWN", "No such consent"))?;
         precheck(headers, Some(consent.mood))?;
+        if consent.mood == Mood::OAuth && self.oauth.bearer(headers)? != id {
+            return Err(error(StatusCode::UNAUTHORIZED, "TOKEN_INVALID", "The bearer token is not for this consent"));
+        }
         match consent.status {
             "valid" => Ok(consent),
             "expired" => Err(error(StatusCode::UNAUTHORIZED, "CONSENT_EXPIRED", "The consent has expired")),
@@ -295,6 +313,9 @@ async fn create_consent(State(aspsp): State<Aspsp>, headers: HeaderMap, body: ax
             let page = json!({ "href": format!("{}/authorize/{id}", aspsp.public_url) });
             links.insert("scaRedirect".into(), page);
             links.insert("scaStatus".into(), aspsp.link(&format!("{base}/authorisations/1")));
+        }
+        Mood::OAuth => {
+            links.insert("scaOAuth".into(), aspsp.link("/.well-known/oauth-authorization-server"));
         }
         // An implicit start: the PSU has been notified already.
         Mood::Decoupled => {
@@ -632,27 +653,37 @@ fn transaction(t: &BankTransaction, _account: &str) -> Value {
 // ---- The consent page (redirect approach) ----
 
 async fn consent_page(State(aspsp): State<Aspsp>, Path(id): Path<String>) -> Response {
-    let Some(consent) = aspsp.with(&id, |c| c.clone()) else {
-        return (
-            StatusCode::NOT_FOUND,
-            page("Sandbox ASPSP — unknown request", "<p>This consent request does not exist or has expired.</p>"),
-        )
-            .into_response();
+    let action = format!("{}/authorize/{id}", aspsp.public_url);
+    consent_form(&aspsp, &id, &action, &[])
+}
+
+/// The page where the PSU sees what the TPP asks and decides; `hidden` fields go back with the form.
+fn consent_form(aspsp: &Aspsp, id: &str, action: &str, hidden: &[(&str, &str)]) -> Response {
+    let Some(consent) = aspsp.with(id, |c| c.clone()) else {
+        let gone =
+            page("Sandbox ASPSP — unknown request", "<p>This consent request does not exist or has expired.</p>");
+        return (StatusCode::NOT_FOUND, gone).into_response();
     };
+    let today = Utc::now().date_naive();
+    let customer = consent.customer();
     let names: String = consent
         .products()
         .into_iter()
-        .map(|p| format!("<li>{}</li>", escape_html(&consent.customer().account(p, Utc::now().date_naive(), 0).name)))
+        .map(|p| format!("<li>{}</li>", escape_html(&customer.account(p, today, 0).name)))
+        .collect();
+    let hidden: String = hidden
+        .iter()
+        .map(|(name, value)| format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\">", escape_html(value)))
         .collect();
     let body = format!(
         "<p>Hello {login}. An application asks to read, until {until}, the balances and transactions of:</p>\
          <ul>{names}</ul>\
-         <form method=\"post\" action=\"{action}\">\
+         <form method=\"post\" action=\"{action}\">{hidden}\
          <button type=\"submit\" name=\"decision\" value=\"allow\">Authorize</button> \
          <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
         login = escape_html(&consent.login),
         until = consent.valid_until,
-        action = escape_html(&format!("{}/authorize/{id}", aspsp.public_url)),
+        action = escape_html(action),
     );
     page("Sandbox ASPSP — authorize access", &body).into_response()
 }
@@ -662,18 +693,86 @@ struct Decision {
     decision: String,
 }
 
+impl Aspsp {
+    /// Records the PSU's decision on a consent still waiting for it; whether they allowed it.
+    fn decide(&self, id: &str, decision: &str) -> Option<bool> {
+        let allow = decision == "allow";
+        self.with(id, |c| {
+            if c.status == "received" {
+                (c.status, c.sca) = if allow { ("valid", Sca::Finalised) } else { ("rejected", Sca::Failed) };
+            }
+            allow
+        })
+    }
+}
+
 /// The PSU's answer: the consent becomes valid (or rejected) and the browser goes back to the TPP.
 async fn consent_decision(State(aspsp): State<Aspsp>, Path(id): Path<String>, Form(form): Form<Decision>) -> Response {
-    let allow = form.decision == "allow";
-    let back = aspsp.with(&id, |c| {
-        if c.status == "received" {
-            (c.status, c.sca) = if allow { ("valid", Sca::Finalised) } else { ("rejected", Sca::Failed) };
-        }
-        if allow { c.redirect_ok.clone() } else { c.redirect_nok.clone().or(c.redirect_ok.clone()) }
-    });
-    match back {
-        Some(Some(uri)) => Redirect::to(&uri).into_response(),
-        Some(None) => Html("<p>You may close this page.</p>".to_owned()).into_response(),
-        None => (StatusCode::NOT_FOUND, "unknown consent").into_response(),
+    let Some(allow) = aspsp.decide(&id, &form.decision) else {
+        return (StatusCode::NOT_FOUND, "unknown consent").into_response();
+    };
+    let back = aspsp
+        .with(&id, |c| if allow { c.redirect_ok.clone() } else { c.redirect_nok.clone().or(c.redirect_ok.clone()) });
+    match back.flatten() {
+        Some(uri) => Redirect::to(&uri).into_response(),
+        None => Html("<p>You may close this page.</p>".to_owned()).into_response(),
     }
+}
+
+// ---- The OAuth2 approach (`scaOAuth`) ----
+
+/// RFC 8414 metadata of this ASPSP's authorization server.
+async fn oauth_metadata(State(aspsp): State<Aspsp>) -> Json<Value> {
+    Json(json!({
+        "issuer": aspsp.public_url,
+        "authorization_endpoint": format!("{}/oauth/authorize", aspsp.public_url),
+        "token_endpoint": format!("{}/oauth/token", aspsp.prefix),
+        "response_types_supported": ["code"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "code_challenge_methods_supported": ["S256"],
+    }))
+}
+
+#[derive(Deserialize)]
+struct OAuthAuthorization {
+    scope: String,
+    redirect_uri: String,
+    state: String,
+    code_challenge: String,
+    #[serde(default)]
+    decision: String,
+}
+
+impl OAuthAuthorization {
+    /// The consent the scope `AIS:<consent id>` names.
+    fn consent(&self) -> Result<&str, PageError> {
+        self.scope.strip_prefix("AIS:").ok_or_else(|| PageError(format!("scope '{}' names no consent", self.scope)))
+    }
+}
+
+async fn oauth_page(State(aspsp): State<Aspsp>, Query(form): Query<OAuthAuthorization>) -> Result<Response, PageError> {
+    super::back_to(&form.redirect_uri, &[])?;
+    let fields = [("scope", form.scope.as_str()), ("redirect_uri", &form.redirect_uri), ("state", &form.state)];
+    let fields = [&fields[..], &[("code_challenge", form.code_challenge.as_str())]].concat();
+    Ok(consent_form(&aspsp, form.consent()?, &format!("{}/oauth/authorize", aspsp.public_url), &fields))
+}
+
+async fn oauth_decision(
+    State(aspsp): State<Aspsp>,
+    Form(form): Form<OAuthAuthorization>,
+) -> Result<Redirect, PageError> {
+    let id = form.consent()?;
+    let allow = aspsp.decide(id, &form.decision).ok_or_else(|| PageError("unknown consent".into()))?;
+    let back = if allow {
+        let code = aspsp.oauth.issue_code(id, &form.redirect_uri, &form.code_challenge);
+        super::back_to(&form.redirect_uri, &[("state", &form.state), ("code", &code)])?
+    } else {
+        super::back_to(&form.redirect_uri, &[("state", &form.state), ("error", "access_denied")])?
+    };
+    Ok(Redirect::to(&back))
+}
+
+async fn oauth_token(State(aspsp): State<Aspsp>, Form(form): Form<oauth::TokenRequest>) -> Answer {
+    let (_, answer) = aspsp.oauth.token(form, |_| 3600)?;
+    ok(answer)
 }

@@ -63,25 +63,41 @@ async fn assert_synced(app: &TestApp, user: &TestUser, connection: &Value) {
     assert_eq!(total(app, user).await, before, "a resync adds nothing");
 }
 
-/// The user's browser: bankd's webauth URL, the bank's consent page, its "Authorize" form, the
-/// bank's redirect to bankd's callback, and bankd's redirect to the app.
-async fn authorize_at_the_bank(app: &TestApp, user: &TestUser, connection: &Value) -> String {
+/// The user's browser: bankd's webauth URL, the bank's page, its form (hidden fields kept, `answer`
+/// added), the bank's redirect to bankd's callback, and bankd's redirect to the app, where it lands.
+async fn go_through_the_bank(app: &TestApp, user: &TestUser, connection: &Value, answer: (&str, &str)) -> String {
     let path = format!(
         "/2.0/webauth-url?client_id={}&redirect_uri=https://app.example/callback&id_connection={}&state=xyz",
         app.client_id, connection["id"]
     );
     let bank_page = get(app, user, &path).await["url"].as_str().unwrap().to_owned();
     let html = app.http.get(&bank_page).send().await.unwrap().text().await.unwrap();
-    assert!(html.contains("Authorize") && html.contains("Compte de ch"), "{html}");
-    let start = html.find("action=\"").unwrap() + 8;
-    let action = html[start..start + html[start..].find('"').unwrap()].replace("&amp;", "&");
-    let decided = app.http.post(&action).form(&[("decision", "allow")]).send().await.unwrap();
-    assert!(decided.status().is_redirection(), "{}", decided.status());
-    let callback = decided.headers()["location"].to_str().unwrap().to_owned();
-    assert!(callback.starts_with(&format!("{}/2.0/webauth/callback?state=", app.base)), "{callback}");
+    let attribute = |tag: &str, name: &str| {
+        let start = tag.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+        tag[start..start + tag[start..].find('"').unwrap()].replace("&amp;", "&")
+    };
+    let action = attribute(&html[html.find("<form").unwrap()..], "action");
+    let mut form: Vec<(String, String)> = html
+        .split("<input type=\"hidden\"")
+        .skip(1)
+        .map(|tag| (attribute(tag, "name"), attribute(tag, "value")))
+        .collect();
+    form.push((answer.0.into(), answer.1.into()));
+    let answered = app.http.post(&action).form(&form).send().await.unwrap();
+    assert!(answered.status().is_redirection(), "{}", answered.status());
+    let callback = answered.headers()["location"].to_str().unwrap().to_owned();
+    assert!(callback.starts_with(&format!("{}/2.0/webauth/callback?", app.base)), "{callback}");
     let back = app.http.get(&callback).send().await.unwrap();
     assert_eq!(back.status(), StatusCode::FOUND);
     back.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// Authorizes a consent waiting in `webauthRequired` at the XS2A bank; returns the healthy connection.
+async fn authorize_at_the_bank(app: &TestApp, user: &TestUser, connection: &Value) -> Value {
+    assert_eq!(connection["state"], "webauthRequired", "{connection}");
+    let landing = go_through_the_bank(app, user, connection, ("decision", "allow")).await;
+    assert_eq!(landing, format!("https://app.example/callback?id_connection={}&state=xyz", connection["id"]));
+    get(app, user, &format!("/2.0/users/me/connections/{}", connection["id"])).await
 }
 
 #[tokio::test]
@@ -89,10 +105,22 @@ async fn redirect_approach_sends_the_user_to_the_bank_and_back() {
     let app = TestApp::spawn().await;
     let user = app.create_user().await;
     let connection = connect(&app, &user, "redirect").await;
-    assert_eq!(connection["state"], "webauthRequired", "{connection}");
-    let landing = authorize_at_the_bank(&app, &user, &connection).await;
-    assert_eq!(landing, format!("https://app.example/callback?id_connection={}&state=xyz", connection["id"]));
-    let connection = get(&app, &user, &format!("/2.0/users/me/connections/{}", connection["id"])).await;
+    assert!(connection["error_message"].as_str().unwrap().contains("/sandbox/xs2a/authorize/"), "{connection}");
+    let connection = authorize_at_the_bank(&app, &user, &connection).await;
+    assert_synced(&app, &user, &connection).await;
+}
+
+#[tokio::test]
+async fn oauth_approach_goes_through_the_banks_authorization_server() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    let connection = connect(&app, &user, "oauth").await;
+    let page = connection["error_message"].as_str().unwrap();
+    assert!(
+        page.contains("/sandbox/xs2a/oauth/authorize?response_type=code") && page.contains("scope=AIS%3A"),
+        "{page}"
+    );
+    let connection = authorize_at_the_bank(&app, &user, &connection).await;
     assert_synced(&app, &user, &connection).await;
 }
 
@@ -222,41 +250,12 @@ async fn the_sandbox_aspsp_refuses_calls_without_a_consent() {
 
 const STET_UUID: &str = "9c3e4a4e-3c1f-5b43-a0a8-0f1bd8b1d1a4";
 
-/// The bank's authorization page, filled in with `login` and submitted as a browser would.
-async fn sign_in_at_stet_bank(app: &TestApp, user: &TestUser, connection: &Value, login: &str) -> String {
-    let path = format!(
-        "/2.0/webauth-url?client_id={}&redirect_uri=https://app.example/callback&id_connection={}",
-        app.client_id, connection["id"]
-    );
-    let bank_page = get(app, user, &path).await["url"].as_str().unwrap().to_owned();
-    assert!(bank_page.contains("code_challenge_method=S256"), "{bank_page}");
-    let html = app.http.get(&bank_page).send().await.unwrap().text().await.unwrap();
-    let attribute = |tag: &str, name: &str| {
-        let start = tag.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
-        tag[start..start + tag[start..].find('"').unwrap()].replace("&amp;", "&")
-    };
-    let action = attribute(&html[html.find("<form").unwrap()..], "action");
-    let mut form: Vec<(String, String)> = html
-        .split("<input type=\"hidden\"")
-        .skip(1)
-        .map(|tag| (attribute(tag, "name"), attribute(tag, "value")))
-        .collect();
-    form.push(("login".into(), login.into()));
-    let signed_in = app.http.post(&action).form(&form).send().await.unwrap();
-    assert!(signed_in.status().is_redirection(), "{}", signed_in.status());
-    let callback = signed_in.headers()["location"].to_str().unwrap().to_owned();
-    assert!(callback.starts_with(&format!("{}/2.0/webauth/callback?", app.base)) && callback.contains("&code="));
-    let back = app.http.get(&callback).send().await.unwrap();
-    assert_eq!(back.status(), StatusCode::FOUND);
-    back.headers()["location"].to_str().unwrap().to_owned()
-}
-
 async fn connect_stet(app: &TestApp, user: &TestUser, login: &str) -> Value {
     let body = json!({"connector_uuid": STET_UUID});
     let (status, connection) = app.post("/2.0/users/me/connections", Some(&user.token), body).await;
     assert_eq!((status, connection["state"].as_str()), (StatusCode::CREATED, Some("webauthRequired")), "{connection}");
-    let landing = sign_in_at_stet_bank(app, user, &connection, login).await;
-    assert_eq!(landing, format!("https://app.example/callback?id_connection={}", connection["id"]));
+    let landing = go_through_the_bank(app, user, &connection, ("login", login)).await;
+    assert_eq!(landing, format!("https://app.example/callback?id_connection={}&state=xyz", connection["id"]));
     get(app, user, &format!("/2.0/users/me/connections/{}", connection["id"])).await
 }
 
