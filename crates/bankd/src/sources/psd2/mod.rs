@@ -299,3 +299,104 @@ mod tests {
         assert!(detail.len() < 400, "only the first bytes: {detail}");
     }
 }
+
+#[cfg(test)]
+mod mtls {
+    use std::sync::Arc;
+
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    use rustls::RootCertStore;
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::server::{ServerConfig, WebPkiClientVerifier};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::sources::UserInput;
+
+    /// A bank that only talks to clients whose certificate its CA signed; answers `{}` to anything.
+    async fn bank(ca: &rcgen::Certificate, ca_key: &KeyPair) -> u16 {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["localhost".into()]).unwrap().signed_by(&key, ca, ca_key).unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.der().clone()).unwrap();
+        let verifier = WebPkiClientVerifier::builder(Arc::new(roots)).build().unwrap();
+        let key = PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+        let config =
+            ServerConfig::builder().with_client_cert_verifier(verifier).with_single_cert(vec![cert.der().clone()], key);
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config.unwrap()));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let Ok(mut tls) = acceptor.accept(stream).await else { continue };
+                let mut buffer = [0; 4096];
+                let _ = tls.read(&mut buffer).await;
+                let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
+                let _ = tls.write_all(answer.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            }
+        });
+        port
+    }
+
+    fn request() -> SourceRequest {
+        SourceRequest {
+            credentials: Default::default(),
+            input: UserInput::default(),
+            webauth_callback: String::new(),
+            webauth_state: String::new(),
+            now: chrono::Utc::now(),
+            unattended: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_tpp_certificate_is_presented_to_a_bank_that_requires_one() {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(vec![]).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca.self_signed(&ca_key).unwrap();
+        let port = bank(&ca, &ca_key).await;
+        let tpp_key = KeyPair::generate().unwrap();
+        let tpp = CertificateParams::new(vec!["bankd-tpp".into()]).unwrap().signed_by(&tpp_key, &ca, &ca_key).unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, pem: String| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, pem).unwrap();
+            path.display().to_string()
+        };
+        let (ca_file, cert, key) =
+            (write("ca.pem", ca.pem()), write("tpp.pem", tpp.pem()), write("tpp.key", tpp_key.serialize_pem()));
+        let settings = |with_identity: bool| {
+            let identity =
+                if with_identity { format!("certificate = {cert:?}\nprivate_key = {key:?}\n") } else { String::new() };
+            let text =
+                format!("base_url = \"https://localhost:{port}/psd2\"\nca_certificate = {ca_file:?}\n{identity}");
+            toml::from_str::<ApiSettings>(&text).unwrap()
+        };
+
+        let api = Api::new(&settings(true), "http://unused").unwrap();
+        let answer: Value =
+            api.call(api.request(Method::GET, &api.endpoint("/v1/accounts"), &request())).await.unwrap();
+        assert_eq!(answer, serde_json::json!({}));
+        let anonymous = Api::new(&settings(false), "http://unused").unwrap();
+        let refused = anonymous
+            .call::<Value>(anonymous.request(Method::GET, &anonymous.endpoint("/v1/accounts"), &request()))
+            .await;
+        assert!(matches!(refused, Err(SourceError::WebsiteUnavailable { .. })), "{refused:?}");
+    }
+
+    #[test]
+    fn an_unusable_identity_stops_bankd_at_start() {
+        let parse = |text: &str| toml::from_str::<ApiSettings>(text).unwrap();
+        let missing = parse(
+            "base_url = \"https://bank.example\"\ncertificate = \"/nonexistent.pem\"\nprivate_key = \"/nonexistent.key\"",
+        );
+        assert!(Api::new(&missing, "").err().unwrap().contains("reading /nonexistent.pem"));
+        let half = parse("base_url = \"https://bank.example\"\ncertificate = \"/nonexistent.pem\"");
+        assert_eq!(Api::new(&half, "").err().unwrap(), "certificate and private_key go together");
+        assert!(Api::new(&parse("base_url = \"not a url\""), "").err().unwrap().starts_with("base_url"));
+    }
+}

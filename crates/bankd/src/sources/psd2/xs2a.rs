@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 
 use super::mapping::{self, Balance, Entry, Party};
 use super::oauth::{OAuth, Tokens};
-use super::{Answer, Api};
+use super::{Answer, Api, MAX_PAGES, link_href};
 use crate::catalog::{ApiSettings, Field, FieldKind, FieldValue};
 use crate::domain::bank::{BankAccount, BankTransaction};
 use crate::sources::{Source, SourceError, SourceRequest, SourceResult, SourceSession};
@@ -36,8 +36,6 @@ use crate::sources::{Source, SourceError, SourceRequest, SourceResult, SourceSes
 const CONSENT_DAYS: u64 = 180;
 /// PSD2: unattended reads per day the consent asks for.
 const FREQUENCY_PER_DAY: u32 = 4;
-/// A bank that pages further than this is looping.
-const MAX_PAGES: usize = 10_000;
 
 pub struct Xs2a {
     api: Api,
@@ -97,12 +95,34 @@ struct Resource {
 #[serde(tag = "step", rename_all = "snake_case")]
 enum Step {
     Done,
-    Redirect { url: String },
-    OAuth { oauth: OAuth, verifier: String, redirect_uri: String, url: String },
-    Decoupled { status: String, message: Option<String> },
-    Password { href: String, start: bool },
-    Method { href: String, methods: Vec<(String, String)> },
-    Otp { href: String, prompt: Option<String> },
+    Redirect {
+        url: String,
+    },
+    OAuth {
+        oauth: OAuth,
+        verifier: String,
+        redirect_uri: String,
+        url: String,
+    },
+    Decoupled {
+        status: String,
+        message: Option<String>,
+    },
+    Password {
+        href: String,
+        start: bool,
+    },
+    /// `start`: the link starts the authorisation (POST) rather than updating it (PUT).
+    Method {
+        href: String,
+        start: bool,
+        methods: Vec<(String, String)>,
+    },
+    Otp {
+        href: String,
+        start: bool,
+        prompt: Option<String>,
+    },
 }
 
 impl Memory {
@@ -146,10 +166,11 @@ struct ScaAnswer {
     consent_status: Option<String>,
     sca_status: Option<String>,
     psu_message: Option<String>,
+    #[serde(deserialize_with = "null_as_default")]
     sca_methods: Vec<ScaMethod>,
     chosen_sca_method: Option<ScaMethod>,
     challenge_data: Option<Value>,
-    #[serde(rename = "_links")]
+    #[serde(rename = "_links", deserialize_with = "null_as_default")]
     links: BTreeMap<String, Value>,
 }
 
@@ -163,9 +184,7 @@ struct ScaMethod {
 
 impl ScaAnswer {
     fn link(&self, name: &str) -> Option<String> {
-        let link = self.links.get(name)?;
-        // Links are `{"href": …}`; a few banks send the bare string.
-        link.get("href").and_then(Value::as_str).or(link.as_str()).map(str::to_owned)
+        link_href(&self.links, name)
     }
 }
 
@@ -203,7 +222,8 @@ fn next_step(answer: &ScaAnswer) -> SourceResult<Next> {
             return Ok(Next::Step(Step::Password { href, start }));
         }
     }
-    if let Some(href) = answer.link("selectAuthenticationMethod") {
+    let select = [("startAuthorisationWithAuthenticationMethodSelection", true), ("selectAuthenticationMethod", false)];
+    if let Some((href, start)) = select.iter().find_map(|(name, start)| Some((answer.link(name)?, *start))) {
         let methods = answer
             .sca_methods
             .iter()
@@ -213,15 +233,16 @@ fn next_step(answer: &ScaAnswer) -> SourceResult<Next> {
                 (m.authentication_method_id.clone(), name)
             })
             .collect();
-        return Ok(Next::Step(Step::Method { href, methods }));
+        return Ok(Next::Step(Step::Method { href, start, methods }));
     }
-    if let Some(href) = answer.link("authoriseTransaction") {
+    let authorise = [("startAuthorisationWithTransactionAuthorisation", true), ("authoriseTransaction", false)];
+    if let Some((href, start)) = authorise.iter().find_map(|(name, start)| Some((answer.link(name)?, *start))) {
         let challenge = answer.challenge_data.as_ref().and_then(|c| c.get("additionalInformation"));
         let prompt = challenge
             .and_then(Value::as_str)
             .map(str::to_owned)
             .or(answer.chosen_sca_method.as_ref().and_then(|m| m.name.clone()));
-        return Ok(Next::Step(Step::Otp { href, prompt }));
+        return Ok(Next::Step(Step::Otp { href, start, prompt }));
     }
     for name in ["startAuthorisation", "startAuthorisationWithPsuIdentification"] {
         if let Some(href) = answer.link(name) {
@@ -232,6 +253,11 @@ fn next_step(answer: &ScaAnswer) -> SourceResult<Next> {
         return Ok(Next::Step(Step::Decoupled { status, message: answer.psu_message.clone() }));
     }
     Err(SourceError::Bug(format!("the bank's consent answer offers no way to authorise it: {:?}", answer.links.keys())))
+}
+
+/// A link that starts an authorisation is POSTed; one that updates it is PUT.
+fn verb(start: bool) -> Method {
+    if start { Method::POST } else { Method::PUT }
 }
 
 fn refused() -> SourceError {
@@ -355,9 +381,9 @@ impl Xs2a {
                 };
                 Err(SourceError::WebauthRequired { url })
             }
-            Next::Step(Step::Method { href, methods }) if methods.len() == 1 => {
-                let next =
-                    self.authorise(request, consent, &href, json!({ "authenticationMethodId": methods[0].0 })).await?;
+            Next::Step(Step::Method { href, start, methods }) if methods.len() == 1 => {
+                let body = json!({ "authenticationMethodId": methods[0].0 });
+                let next = self.authorise(request, consent, verb(start), &href, body).await?;
                 Box::pin(self.follow(request, consent, &next, depth + 1)).await
             }
             Next::Step(step) => {
@@ -401,24 +427,24 @@ impl Xs2a {
             Step::Password { href, start } => {
                 let Some(password) = fields.get("password") else { return self.interaction(request, consent).await };
                 let body = json!({ "psuData": { "password": password } });
-                let method = if *start { Method::POST } else { Method::PUT };
-                match self.send_step(request, consent, method, href, body).await? {
+                match self.send_step(request, consent, verb(*start), href, body).await? {
                     Ok(answer) => answer,
                     Err(_) => return Err(ask_password("Wrong password, try again")),
                 }
             }
-            Step::Method { href, methods } => match fields.get("sca_method") {
+            Step::Method { href, start, methods } => match fields.get("sca_method") {
                 Some(id) if methods.iter().any(|(known, _)| known == id) => {
-                    self.authorise(request, consent, href, json!({ "authenticationMethodId": id })).await?
+                    self.authorise(request, consent, verb(*start), href, json!({ "authenticationMethodId": id }))
+                        .await?
                 }
                 _ => return Err(ask_method(methods)),
             },
-            Step::Otp { href, prompt } => {
+            Step::Otp { href, start, prompt } => {
                 let Some(otp) = fields.get("otp").map(str::trim) else {
                     return self.interaction(request, consent).await;
                 };
                 match self
-                    .send_step(request, consent, Method::PUT, href, json!({ "scaAuthenticationData": otp }))
+                    .send_step(request, consent, verb(*start), href, json!({ "scaAuthenticationData": otp }))
                     .await?
                 {
                     Ok(answer) => answer,
@@ -433,11 +459,12 @@ impl Xs2a {
         &self,
         request: &SourceRequest,
         consent: &Consent,
+        method: Method,
         href: &str,
         body: Value,
     ) -> SourceResult<ScaAnswer> {
         let url = self.api.href(href)?;
-        self.api.call(self.under_consent(Method::PUT, &url, request, consent).json(&body)).await
+        self.api.call(self.under_consent(method, &url, request, consent).json(&body)).await
     }
 
     /// Sends an embedded step; a refusal of what the PSU typed is `Ok(Err(answer))`.
@@ -559,10 +586,13 @@ impl Xs2a {
     }
 }
 
+/// The standard's IBAN pattern, `[A-Z]{2}[0-9]{2}[a-zA-Z0-9]{1,30}`: a masked card number is not one.
 fn looks_like_iban(text: &str) -> bool {
-    text.len() >= 15
-        && text.chars().take(2).all(|c| c.is_ascii_uppercase())
-        && text.chars().all(|c| c.is_ascii_alphanumeric())
+    let bytes = text.as_bytes();
+    (5..=34).contains(&bytes.len())
+        && bytes[..2].iter().all(u8::is_ascii_uppercase)
+        && bytes[2..4].iter().all(u8::is_ascii_digit)
+        && bytes.iter().all(u8::is_ascii_alphanumeric)
 }
 
 fn save(memory: &Memory, session: &mut SourceSession) -> SourceResult<()> {
@@ -685,8 +715,8 @@ impl Xs2a {
             let report = page.transactions.unwrap_or_default();
             entries.extend(report.booked.into_iter().map(|t| t.into_entry(false)));
             entries.extend(report.pending.into_iter().map(|t| t.into_entry(true)));
-            match report.links.get("next").and_then(|l| l.get("href").and_then(Value::as_str).or(l.as_str())) {
-                Some(next) => url = self.api.href(next)?,
+            match link_href(&report.links, "next") {
+                Some(next) => url = self.api.href(&next)?,
                 None => break,
             }
         }
@@ -700,6 +730,11 @@ fn midnight(date: NaiveDate) -> DateTime<Utc> {
 }
 
 // ---- The standard's JSON, as read (unknown fields ignored, optional ones optional) ----
+
+/// A list or map the standard says is there or absent, which some banks send as `null`.
+fn null_as_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(deserializer: D) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
 
 /// A date as the standard writes it (`2026-11-24`); a few banks send a date-time, whose day counts.
 fn lenient_date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<NaiveDate>, D::Error> {
@@ -731,7 +766,7 @@ struct AccountDetails {
     bic: Option<String>,
     usage: Option<String>,
     balances: Option<Vec<BgBalance>>,
-    #[serde(rename = "_links", default)]
+    #[serde(rename = "_links", default, deserialize_with = "null_as_default")]
     links: BTreeMap<String, Value>,
 }
 
@@ -758,16 +793,21 @@ impl Amount {
 
 impl AccountDetails {
     fn link(&self, name: &str) -> Option<String> {
-        self.links.get(name).and_then(|l| l.get("href").and_then(Value::as_str).or(l.as_str())).map(str::to_owned)
+        link_href(&self.links, name)
     }
 
     /// The account, and where its transactions are. Its webid is what identifies it across
     /// consents (IBAN, card number, …): many banks issue new `resourceId`s with each consent.
     fn into_account(self, balances: &[BgBalance]) -> SourceResult<(BankAccount, Resource)> {
         let bug = |why: String| SourceError::Bug(format!("account {:?}: {why}", self.resource_id));
+        // A multicurrency account (`XXX`) is shown in the currency of its first balance.
+        let currency = match balances.iter().any(|b| b.balance_amount.currency == self.currency) {
+            true => self.currency.clone(),
+            false => balances.first().map_or(self.currency.clone(), |b| b.balance_amount.currency.clone()),
+        };
         let balances = balances
             .iter()
-            .filter(|b| b.balance_amount.currency == self.currency || balances.len() == 1)
+            .filter(|b| b.balance_amount.currency == currency)
             .map(|b| {
                 let amount = b.balance_amount.value()?;
                 Ok(Balance {
@@ -800,7 +840,7 @@ impl AccountDetails {
             iban: self.iban.clone(),
             bic: self.bic.clone(),
             kind: mapping::account_type(self.cash_account_type.as_deref(), is_card),
-            currency: self.currency.clone(),
+            currency,
             balance,
             coming,
             usage: mapping::usage(self.usage.as_deref()),
@@ -820,7 +860,7 @@ struct Report {
     booked: Vec<BgTransaction>,
     #[serde(default)]
     pending: Vec<BgTransaction>,
-    #[serde(rename = "_links", default)]
+    #[serde(rename = "_links", default, deserialize_with = "null_as_default")]
     links: BTreeMap<String, Value>,
 }
 
@@ -843,7 +883,7 @@ struct BgTransaction {
     debtor_account: Option<AccountReference>,
     remittance_information_unstructured: Option<String>,
     remittance_information_unstructured_array: Option<Vec<String>>,
-    /// A string since 1.3.8, an object with a `reference` before.
+    /// A string in some versions of the standard, an object with a `reference` in others.
     remittance_information_structured: Option<Value>,
     remittance_information_structured_array: Option<Vec<Value>>,
     additional_information: Option<String>,
@@ -888,5 +928,398 @@ impl BgTransaction {
             bank_transaction_code: self.bank_transaction_code,
             masked_pan: self.masked_pan,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The standard's JSON (NextGenPSD2 1.3.x), shaped as ASPSPs send it, read into bankd's terms.
+
+    use rust_decimal_macros::dec;
+
+    use super::*;
+
+    fn day(month: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, month, d).unwrap()
+    }
+
+    /// The account, with the balances its listing carries.
+    fn read_account(details: AccountDetails) -> SourceResult<(BankAccount, Resource)> {
+        let balances = details.balances.clone().unwrap_or_default();
+        details.into_account(&balances)
+    }
+
+    fn account(details: Value) -> SourceResult<(BankAccount, Resource)> {
+        read_account(serde_json::from_value(details).unwrap())
+    }
+
+    fn balance(kind: &str, amount: &str) -> Value {
+        json!({ "balanceAmount": { "currency": "EUR", "amount": amount }, "balanceType": kind,
+                "referenceDate": "2026-11-20", "lastChangeDateTime": "2026-11-20T08:30:00Z" })
+    }
+
+    const ACCOUNT: &str = "/v1/accounts/3dc3d5b3-7023-4848-9853-f5400a64e80f";
+
+    #[test]
+    fn an_account_list_reads_checking_card_savings_and_bban_accounts() {
+        let list: AccountList = serde_json::from_value(json!({ "accounts": [
+            { "resourceId": "3dc3d5b3-7023-4848-9853-f5400a64e80f", "iban": "DE89370400440532013000",
+              "currency": "EUR", "name": "Main Account", "product": "Girokonto", "cashAccountType": "CACC",
+              "status": "enabled", "bic": "COBADEFFXXX", "usage": "PRIV", "ownerName": "Heike Mustermann",
+              "balances": [balance("closingBooked", "500.00"), balance("expected", "470.50")],
+              "_links": { "balances": { "href": format!("{ACCOUNT}/balances") },
+                          "transactions": { "href": format!("{ACCOUNT}/transactions") } } },
+            { "resourceId": "3d9a81b3", "maskedPan": "525412******3241", "currency": "EUR",
+              "name": "Main Credit Card", "balances": [balance("interimBooked", "-120.40")] },
+            { "resourceId": "a8d5c3f1", "iban": "DE75512108001245126199", "currency": "EUR", "product": "Tagesgeld",
+              "cashAccountType": "SVGS", "usage": "ORGA", "balances": [balance("interimAvailable", "12000")] },
+            { "resourceId": "old-1", "iban": "DE02120300000000202051", "currency": "EUR", "status": "deleted",
+              "balances": [balance("closingBooked", "0")] },
+            { "resourceId": "b-42", "bban": "3704004405320130", "currency": "EUR", "details": "no IBAN here",
+              "balances": [balance("closingBooked", "7.5")] },
+        ]}))
+        .unwrap();
+        let read: Vec<_> = list.accounts.into_iter().map(|a| read_account(a).unwrap()).collect();
+        let summary: Vec<_> = read
+            .iter()
+            .map(|(a, _)| {
+                (a.webid.as_str(), a.name.as_str(), a.kind, a.number.as_deref(), a.balance, a.coming, a.usage)
+            })
+            .collect();
+        let (iban, pan, bban) = ("DE89370400440532013000", "525412******3241", "3704004405320130");
+        assert_eq!(
+            summary,
+            [
+                // coming = expected − closingBooked
+                (iban, "Main Account", "checking", None, dec!(500.00), Some(dec!(-29.50)), "PRIV"),
+                (pan, "Main Credit Card", "card", Some(pan), dec!(-120.40), None, "PRIV"),
+                ("DE75512108001245126199", "Tagesgeld", "savings", None, dec!(12000), None, "ORGA"),
+                // Not `into_account`'s business: `accounts()` leaves it out.
+                ("DE02120300000000202051", "DE02120300000000202051", "unknown", None, dec!(0), None, "PRIV"),
+                (bban, bban, "unknown", Some(bban), dec!(7.5), None, "PRIV"),
+            ]
+        );
+        let (checking, resource) = &read[0];
+        assert_eq!((checking.iban.as_deref(), checking.bic.as_deref()), (Some(iban), Some("COBADEFFXXX")));
+        assert_eq!(resource.id, "3dc3d5b3-7023-4848-9853-f5400a64e80f");
+        assert_eq!(resource.transactions, Some(format!("{ACCOUNT}/transactions")));
+        assert_eq!((read[1].0.iban.as_deref(), read[1].1.transactions.as_deref()), (None, None));
+    }
+
+    #[test]
+    fn an_account_without_balance_or_with_an_unreadable_one_is_refused() {
+        let bare = json!({ "resourceId": "r1", "iban": "DE89370400440532013000", "currency": "EUR" });
+        assert!(matches!(account(bare), Err(SourceError::Bug(why)) if why.contains("no balance")));
+        let comma = json!({ "resourceId": "r1", "iban": "DE89370400440532013000", "currency": "EUR",
+                            "balances": [balance("closingBooked", "1.234,56")] });
+        assert!(matches!(account(comma), Err(SourceError::Bug(why)) if why.contains("not an amount")));
+    }
+
+    #[test]
+    fn webid_prefers_iban_then_masked_pan_then_bban_then_msisdn_then_resource_id() {
+        let ids = [
+            ("iban", "DE89370400440532013000"),
+            ("maskedPan", "525412******3241"),
+            ("bban", "3704004405320130"),
+            ("msisdn", "+49 170 1234567"),
+            ("resourceId", "3dc3d5b3-7023"),
+        ];
+        for first in 0..ids.len() {
+            let mut details = json!({ "currency": "EUR", "balances": [balance("closingBooked", "1")] });
+            for (key, value) in &ids[first..] {
+                details[key] = json!(value);
+            }
+            assert_eq!(account(details).unwrap().0.webid, ids[first].1, "{ids:?}[{first}..]");
+        }
+    }
+
+    #[test]
+    fn a_multicurrency_account_keeps_its_balances() {
+        // accountDetails: "If the account is a multicurrency account currency code in currency is set to XXX".
+        let details = json!({ "resourceId": "mc-1", "iban": "DE89370400440532013000", "currency": "XXX", "balances": [
+            { "balanceAmount": { "currency": "EUR", "amount": "100.00" }, "balanceType": "closingBooked" },
+            { "balanceAmount": { "currency": "USD", "amount": "50.00" }, "balanceType": "closingBooked" } ] });
+        assert!(account(details).is_ok());
+    }
+
+    // ---- Transactions (accountReport) ----
+
+    /// A booked transaction: `fields` over a minimal one (the standard requires only the amount).
+    fn booked(fields: Value) -> Value {
+        let mut row =
+            json!({ "transactionAmount": { "currency": "EUR", "amount": "-12.30" }, "bookingDate": "2026-11-20" });
+        row.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+        row
+    }
+
+    fn entries(booked: Vec<Value>, pending: Vec<Value>) -> Result<Vec<Entry>, String> {
+        let page: ReportPage = serde_json::from_value(json!({
+            "account": { "iban": "DE89370400440532013000" },
+            "transactions": { "booked": booked, "pending": pending, "_links": { "account": { "href": ACCOUNT } } },
+            "balances": [balance("closingBooked", "500.00")],
+        }))
+        .unwrap();
+        let report = page.transactions.unwrap();
+        let booked = report.booked.into_iter().map(|t| t.into_entry(false));
+        booked.chain(report.pending.into_iter().map(|t| t.into_entry(true))).collect()
+    }
+
+    fn rows(booked: Vec<Value>, pending: Vec<Value>) -> Vec<BankTransaction> {
+        mapping::bank_transactions(entries(booked, pending).unwrap(), day(11, 26)).unwrap()
+    }
+
+    fn row(fields: Value) -> BankTransaction {
+        rows(vec![booked(fields)], vec![]).remove(0)
+    }
+
+    #[test]
+    fn webid_is_transaction_id_else_entry_reference_else_a_fingerprint() {
+        let with_id = booked(json!({ "transactionId": "1234567", "entryReference": "E-1" }));
+        let with_reference = booked(json!({ "entryReference": "E-2" }));
+        let bare = booked(json!({ "remittanceInformationUnstructured": "CB CAFE" }));
+        let webids: Vec<_> = rows(vec![with_id, with_reference, bare], vec![]).into_iter().map(|t| t.webid).collect();
+        assert_eq!(webids[..2], [Some("1234567".to_owned()), Some("E-2".to_owned())]);
+        let fingerprint = webids[2].clone().unwrap();
+        assert!(fingerprint.starts_with("fp-") && fingerprint.ends_with("-1") && fingerprint.len() == 21);
+    }
+
+    #[test]
+    fn amounts_are_signed_decimal_strings() {
+        assert_eq!(row(json!({})).value, dec!(-12.30));
+        let credit = row(json!({ "transactionAmount": { "currency": "EUR", "amount": "1500.00" } }));
+        assert_eq!(credit.value, dec!(1500.00));
+        let word = booked(json!({ "transactionAmount": { "currency": "EUR", "amount": "twelve" } }));
+        assert_eq!(entries(vec![word], vec![]).unwrap_err(), "'twelve' is not an amount");
+    }
+
+    #[test]
+    fn dates_are_read_and_a_date_time_counts_as_its_day() {
+        let read = row(json!({ "bookingDate": "2026-11-20T10:00:00", "valueDate": "2026-11-19" }));
+        assert_eq!((read.date, read.rdate, read.vdate), (day(11, 20), day(11, 20), Some(day(11, 19))));
+        #[derive(Debug, Deserialize)]
+        struct Dated {
+            #[serde(default, deserialize_with = "lenient_date")]
+            date: Option<NaiveDate>,
+        }
+        let read = |v: Value| serde_json::from_value::<Dated>(v).map(|d| d.date);
+        assert_eq!(read(json!({ "date": "2026-11-20" })).unwrap(), Some(day(11, 20)));
+        assert_eq!(read(json!({ "date": "2026-11-20T23:59:59.123+01:00" })).unwrap(), Some(day(11, 20)));
+        assert_eq!(read(json!({ "date": null })).unwrap(), None);
+        assert_eq!(read(json!({})).unwrap(), None);
+        assert!(read(json!({ "date": "20.11.2026" })).is_err());
+    }
+
+    #[test]
+    fn unstructured_remittance_lines_are_joined_in_order() {
+        let read = row(json!({ "remittanceInformationUnstructured": "SEPA TRANSFER",
+                               "remittanceInformationUnstructuredArray": ["Ref Number Merchant", "Some Other Text"],
+                               "remittanceInformationStructured": "RF18539007547034" }));
+        assert_eq!(read.original_wording, "SEPA TRANSFER Ref Number Merchant Some Other Text");
+    }
+
+    #[test]
+    fn structured_remittance_is_read_as_string_or_object() {
+        let as_string = row(json!({ "remittanceInformationStructured": "RF18539007547034" }));
+        assert_eq!(as_string.original_wording, "RF18539007547034");
+        let as_object = row(json!({ "remittanceInformationStructured":
+            { "reference": "RF18539007547034", "referenceType": "SCOR", "referenceIssuer": "ISO" } }));
+        assert_eq!(as_object.original_wording, "RF18539007547034");
+        let array = row(json!({ "remittanceInformationStructuredArray":
+            [{ "reference": "RF18539007547034", "referenceType": "SCOR" }, { "reference": "INV-2026-11" }] }));
+        assert_eq!(array.original_wording, "RF18539007547034 INV-2026-11");
+    }
+
+    #[test]
+    fn additional_information_is_the_last_resort() {
+        let read = row(json!({ "additionalInformation": "Some additional transaction related information." }));
+        assert_eq!(read.original_wording, "Some additional transaction related information.");
+        let both = row(json!({ "additionalInformation": "ignored", "remittanceInformationUnstructured": "RENT" }));
+        assert_eq!(both.original_wording, "RENT");
+    }
+
+    #[test]
+    fn the_counterparty_is_the_creditor_of_a_debit_and_the_debtor_of_a_credit() {
+        let party = |t: &BankTransaction| {
+            let p = t.counterparty.clone().unwrap();
+            (p.label, p.kind, p.account_scheme_name.unwrap(), p.account_identification.unwrap())
+        };
+        let debit = row(json!({ "creditorName": "John Miles", "creditorAccount": { "iban": "DE67100100101306118605" },
+                                "debtorName": "Me", "debtorAccount": { "iban": "DE89370400440532013000" } }));
+        let creditor = ("John Miles".into(), "creditor", "iban".into(), "DE67100100101306118605".into());
+        assert_eq!(party(&debit), creditor);
+        let credit = row(json!({ "transactionAmount": { "currency": "EUR", "amount": "1500.00" },
+                                 "debtorName": "Paul Simpson", "debtorAccount": { "bban": "1306118605" },
+                                 "creditorName": "Me" }));
+        assert_eq!(party(&credit), ("Paul Simpson".into(), "debtor", "bban".into(), "1306118605".into()));
+        // No remittance information: the counterparty names the row.
+        assert_eq!(credit.original_wording, "Paul Simpson");
+    }
+
+    #[test]
+    fn a_card_payment_code_makes_a_card_transaction() {
+        assert_eq!(row(json!({ "bankTransactionCode": "PMNT-CCRD-POSD" })).kind, "card");
+        assert_eq!(row(json!({ "bankTransactionCode": "PMNT-RDDT-ESDD" })).kind, "order");
+        assert_eq!(row(json!({})).kind, "unknown");
+    }
+
+    #[test]
+    fn a_pending_entry_is_coming_and_dated_by_its_value_date() {
+        let pending = json!({ "transactionAmount": { "currency": "EUR", "amount": "-8.90" }, "valueDate": "2026-11-25",
+                              "remittanceInformationUnstructured": "CARD PAYMENT BAKERY" });
+        let read = rows(vec![], vec![pending]).remove(0);
+        assert_eq!((read.coming, read.date, read.vdate, read.webid), (true, day(11, 25), Some(day(11, 25)), None));
+    }
+
+    #[test]
+    fn unknown_and_unused_fields_are_ignored() {
+        let read = row(json!({ "transactionId": "T-9", "endToEndId": "E2E-1", "mandateId": "M-1",
+            "creditorId": "DE98ZZZ09999999999", "purposeCode": "GDSV", "proprietaryBankTransactionCode": "005",
+            "balanceAfterTransaction": balance("interimBooked", "487.70"), "someBankExtension": { "any": [1, 2] },
+            "_links": { "transactionDetails": { "href": format!("{ACCOUNT}/transactions/T-9") } } }));
+        assert_eq!((read.webid.as_deref(), read.value), (Some("T-9"), dec!(-12.30)));
+    }
+
+    // ---- Consent and authorisation answers ----
+
+    const CONSENT: &str = "/v1/consents/1234-wertiq-983";
+    const START: &str = "/v1/consents/1234-wertiq-983/authorisations";
+    const AUTH: &str = "/v1/consents/1234-wertiq-983/authorisations/123auth456";
+
+    fn next(answer: Value) -> SourceResult<Next> {
+        next_step(&serde_json::from_value(answer).unwrap())
+    }
+
+    fn step(answer: Value) -> Step {
+        match next(answer) {
+            Ok(Next::Step(step)) => step,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A consent creation answer (consentsResponse-201) with these links.
+    fn created(links: Value) -> Value {
+        json!({ "consentStatus": "received", "consentId": "1234-wertiq-983", "_links": links })
+    }
+
+    #[test]
+    fn lists_sent_as_null_read_as_empty() {
+        let answer = json!({ "consentStatus": "valid", "consentId": "1", "scaMethods": null, "_links": null });
+        assert_eq!(step(answer), Step::Done);
+    }
+
+    #[test]
+    fn redirect_and_oauth_links_lead_to_the_bank() {
+        let redirect = created(json!({ "scaRedirect": { "href": "https://www.testbank.com/authentication/983" },
+                                       "status": { "href": format!("{CONSENT}/status") },
+                                       "scaStatus": { "href": AUTH } }));
+        assert_eq!(step(redirect), Step::Redirect { url: "https://www.testbank.com/authentication/983".into() });
+        let metadata = "https://www.testbank.com/.well-known/oauth-authorization-server";
+        let oauth = created(json!({ "scaOAuth": { "href": metadata } }));
+        assert_eq!(next(oauth), Ok(Next::OAuthMetadata(metadata.into())));
+    }
+
+    #[test]
+    fn embedded_links_ask_the_password_the_method_then_the_code() {
+        let start = created(json!({ "startAuthorisationWithPsuAuthentication": { "href": START } }));
+        assert_eq!(step(start), Step::Password { href: START.into(), start: true });
+        let update = json!({ "scaStatus": "psuIdentified", "authorisationId": "123auth456",
+                             "_links": { "updatePsuAuthentication": { "href": AUTH } } });
+        assert_eq!(step(update), Step::Password { href: AUTH.into(), start: false });
+        let select = json!({ "scaStatus": "psuAuthenticated", "scaMethods": [
+                { "authenticationType": "SMS_OTP", "authenticationMethodId": "sms", "name": "SMS OTP on phone 28" },
+                { "authenticationType": "PUSH_OTP", "authenticationMethodId": "push" } ],
+            "_links": { "selectAuthenticationMethod": { "href": AUTH } } });
+        let methods = vec![("sms".into(), "SMS OTP on phone 28".into()), ("push".into(), "PUSH_OTP".into())];
+        assert_eq!(step(select), Step::Method { href: AUTH.into(), start: false, methods });
+        let chosen = json!({ "authenticationType": "SMS_OTP", "authenticationMethodId": "sms", "name": "SMS to 28" });
+        let otp = json!({ "scaStatus": "scaMethodSelected", "chosenScaMethod": chosen,
+            "challengeData": { "otpMaxLength": 6, "otpFormat": "integer", "additionalInformation": "Code sent to 28" },
+            "_links": { "authoriseTransaction": { "href": AUTH } } });
+        assert_eq!(step(otp), Step::Otp { href: AUTH.into(), start: false, prompt: Some("Code sent to 28".into()) });
+        let no_challenge = json!({ "scaStatus": "scaMethodSelected", "chosenScaMethod": chosen,
+                                   "_links": { "authoriseTransaction": { "href": AUTH } } });
+        assert_eq!(step(no_challenge), Step::Otp { href: AUTH.into(), start: false, prompt: Some("SMS to 28".into()) });
+    }
+
+    #[test]
+    fn an_explicit_start_and_a_decoupled_authorisation() {
+        let explicit = created(json!({ "startAuthorisation": { "href": START } }));
+        assert_eq!(next(explicit), Ok(Next::Explicit(START.into())));
+        let mut decoupled = created(json!({ "self": { "href": CONSENT },
+            "status": { "href": format!("{CONSENT}/status") }, "scaStatus": { "href": AUTH } }));
+        decoupled["psuMessage"] = json!("Please use your BankApp for transaction Authorisation.");
+        let message = Some("Please use your BankApp for transaction Authorisation.".into());
+        assert_eq!(step(decoupled), Step::Decoupled { status: AUTH.into(), message });
+    }
+
+    #[test]
+    fn final_statuses_end_the_authorisation() {
+        let links = json!({ "scaStatus": { "href": AUTH } });
+        let finished = [json!({ "scaStatus": "finalised", "_links": links }), json!({ "scaStatus": "exempted" })];
+        for done in finished.into_iter().chain([json!({ "consentStatus": "valid" })]) {
+            assert_eq!(next(done.clone()), Ok(Next::Step(Step::Done)), "{done}");
+        }
+        assert_eq!(next(json!({ "scaStatus": "failed", "_links": links })), Ok(Next::Failed));
+        assert_eq!(next(json!({ "consentStatus": "rejected" })), Ok(Next::Failed));
+    }
+
+    #[test]
+    fn links_given_as_bare_strings_still_work() {
+        let redirect = created(json!({ "scaRedirect": "https://bank.example/sca" }));
+        assert_eq!(step(redirect), Step::Redirect { url: "https://bank.example/sca".into() });
+        let update = json!({ "scaStatus": "psuIdentified", "_links": { "updatePsuAuthentication": AUTH } });
+        assert_eq!(step(update), Step::Password { href: AUTH.into(), start: false });
+    }
+
+    #[test]
+    fn an_answer_without_a_usable_link_is_a_bug() {
+        let answer = created(json!({ "self": { "href": CONSENT }, "status": { "href": format!("{CONSENT}/status") } }));
+        assert!(matches!(next(answer), Err(SourceError::Bug(_))));
+        assert!(matches!(next(json!({})), Err(SourceError::Bug(_))));
+    }
+
+    #[test]
+    fn a_start_with_method_selection_asks_the_method() {
+        let mut answer = created(json!({
+            "startAuthorisationWithAuthenticationMethodSelection": { "href": START } }));
+        answer["scaMethods"] = json!([{ "authenticationType": "SMS_OTP", "authenticationMethodId": "sms" },
+                                      { "authenticationType": "PUSH_OTP", "authenticationMethodId": "push" }]);
+        assert!(matches!(next(answer), Ok(Next::Step(Step::Method { start: true, .. }))));
+    }
+
+    // ---- The consent request ----
+
+    fn xs2a(settings: &str) -> Xs2a {
+        let settings: ApiSettings = toml::from_str(settings).unwrap();
+        Xs2a::new(Api::new(&settings, "http://127.0.0.1:1").unwrap(), &settings)
+    }
+
+    fn known(webids: &[&str]) -> BTreeMap<String, Resource> {
+        webids.iter().map(|w| (w.to_string(), Resource { id: format!("r-{w}"), transactions: None })).collect()
+    }
+
+    #[test]
+    fn the_consent_asks_all_psd2_accounts_recurring_for_180_days_four_times_a_day() {
+        let body = xs2a(r#"base_url = "https://aspsp.example/psd2""#).consent_body(day(11, 20), &known(&[]));
+        let expected = json!({ "access": { "allPsd2": "allAccounts" }, "recurringIndicator": true,
+                               "validUntil": "2027-05-19", "frequencyPerDay": 4, "combinedServiceIndicator": false });
+        assert_eq!(body, expected);
+    }
+
+    #[test]
+    fn a_bank_offered_consent_lists_nothing_then_the_known_ibans() {
+        let xs2a = xs2a("base_url = \"https://aspsp.example/psd2\"\nbank_offered_consent = true");
+        let first = xs2a.consent_body(day(11, 20), &known(&[]));
+        assert_eq!(first["access"], json!({ "accounts": [], "balances": [], "transactions": [] }));
+        assert_eq!(first["validUntil"], "2027-05-19");
+        let webids = ["DE89370400440532013000", "525412******3241", "3704004405320130"];
+        let renewal = xs2a.consent_body(day(11, 20), &known(&webids));
+        let ibans = json!([{ "iban": "DE89370400440532013000" }]);
+        assert_eq!(renewal["access"], json!({ "accounts": ibans, "balances": ibans, "transactions": ibans }));
+    }
+
+    #[test]
+    fn a_masked_pan_of_capital_xs_is_not_named_as_an_iban() {
+        assert!(!looks_like_iban("XXXXXXXXXXXX3241"));
     }
 }
