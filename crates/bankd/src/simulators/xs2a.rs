@@ -10,7 +10,8 @@
 //! failure logins need no SCA (an exemption): `expired` sees its consent expire at its second
 //! account listing; `ratelimit` gets 429 on every account read; `unavailable` gets 503 on
 //! everything; `garbage` gets transactions that break the schema from its second read;
-//! `big` has 100,000 transactions, 500 a page.
+//! `big` has 100,000 transactions, 500 a page. Account listings without a `PSU-IP-Address` (the
+//! PSU is not there) beyond the consent's `frequencyPerDay` get 429, as PSD2 has it.
 //!
 //! Consents live in this process's memory: the sandbox is for one `bankd serve`, not a cluster.
 
@@ -109,6 +110,9 @@ struct Consent {
     redirect_nok: Option<String>,
     /// Account listings so far (`expired` expires at the second).
     listings: u32,
+    /// Listings a day without the PSU (no `PSU-IP-Address`) the consent allows, and today's so far.
+    frequency_per_day: u32,
+    unattended: (NaiveDate, u32),
     /// Transaction reads so far (`garbage` breaks from the second).
     reads: u32,
 }
@@ -291,6 +295,8 @@ async fn create_consent(State(aspsp): State<Aspsp>, headers: HeaderMap, body: ax
         redirect_ok: header_str(&headers, "tpp-redirect-uri").map(str::to_owned),
         redirect_nok: header_str(&headers, "tpp-nok-redirect-uri").map(str::to_owned),
         listings: 0,
+        frequency_per_day: request.frequency_per_day,
+        unattended: (today, 0),
         reads: 0,
     };
     if mood == Mood::Redirect && consent.redirect_ok.is_none() {
@@ -463,12 +469,20 @@ struct AccountsQuery {
 
 async fn accounts(State(aspsp): State<Aspsp>, headers: HeaderMap, Query(query): Query<AccountsQuery>) -> Answer {
     let consent = aspsp.readable(&headers)?;
+    let today = Utc::now().date_naive();
+    let attended = header_str(&headers, "psu-ip-address").is_some();
     let listings = aspsp.with(header_str(&headers, "consent-id").unwrap_or_default(), |c| {
         c.listings += 1;
-        c.listings
+        if !attended {
+            let (day, count) = c.unattended;
+            c.unattended = if day == today { (day, count + 1) } else { (today, 1) };
+        }
+        (c.listings, c.unattended.1 > c.frequency_per_day && !attended)
     });
     match (consent.mood, listings) {
-        (Mood::Expired, Some(n)) if n >= 2 => {
+        // PSD2: the consent's frequencyPerDay bounds the reads made without the PSU.
+        (_, Some((_, true))) => return Err(rate_limited()),
+        (Mood::Expired, Some((n, _))) if n >= 2 => {
             aspsp.with(header_str(&headers, "consent-id").unwrap_or_default(), |c| c.status = "expired");
             return Err(error(StatusCode::UNAUTHORIZED, "CONSENT_EXPIRED", "The consent has expired"));
         }
@@ -476,7 +490,6 @@ async fn accounts(State(aspsp): State<Aspsp>, headers: HeaderMap, Query(query): 
         _ => {}
     }
     let customer = consent.customer();
-    let today = Utc::now().date_naive();
     let list: Vec<Value> = consent
         .products()
         .into_iter()

@@ -86,15 +86,17 @@ const CLAIM_POSTGRES: &str = "UPDATE jobs SET locked_by = $1, locked_until = $2,
 
 impl Store {
     /// Queues a sync of the connection, unless one is already waiting (then the new payload, if
-    /// any, replaces the old one and the earlier `run_at` wins) or running. Times are kept to the
-    /// second, like every timestamp of the store.
+    /// any and `replace_queued`, replaces the old one, and the earlier `run_at` wins) or running.
+    /// Times are kept to the second, like every timestamp of the store.
     pub async fn enqueue_sync(
         &self,
         id_connection: i64,
         id_connector: i64,
         payload: Option<Vec<u8>>,
+        replace_queued: bool,
         run_at: DateTime<Utc>,
     ) -> StoreResult<Enqueued> {
+        let replacement = payload.as_ref().filter(|_| replace_queued);
         let at = now();
         let run_at = run_at.trunc_subsecs(0);
         let result = on_db!(&self.db, pool => {
@@ -129,7 +131,7 @@ impl Store {
                                     run_at = CASE WHEN run_at < $2 THEN run_at ELSE $2 END
                              WHERE id = $3",
                         )
-                        .bind(&payload)
+                        .bind(replacement)
                         .bind(run_at)
                         .bind(id)
                         .execute(&mut *tx)

@@ -62,16 +62,18 @@ impl Engine {
     }
 
     /// Queues a sync of the connection and, with `wait`, waits for it. A sync already running
-    /// is `Busy`; one already queued absorbs this request (taking its payload unless it is plain).
+    /// is `Busy`; one already queued absorbs this request (taking its payload unless it is plain:
+    /// the user's address alone does not replace an OTP waiting in the queue).
     pub async fn request(
         &self,
         connection: &Connection,
         request: &SyncRequest,
         wait: bool,
     ) -> Result<Requested, RequestError> {
-        let payload = (!request.is_plain()).then(|| self.seal(connection.id, request));
-        let queued =
-            self.syncer.store.enqueue_sync(connection.id, connection.id_connector, payload, Utc::now()).await?;
+        let plain = request.is_plain();
+        let payload = (!plain || request.input.psu_ip.is_some()).then(|| self.seal(connection.id, request));
+        let store = &self.syncer.store;
+        let queued = store.enqueue_sync(connection.id, connection.id_connector, payload, !plain, Utc::now()).await?;
         let id = match queued {
             Enqueued::Running(_) => return Err(RequestError::Busy),
             Enqueued::Queued(id) => id,

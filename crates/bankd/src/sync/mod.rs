@@ -52,8 +52,8 @@ pub struct SyncRequest {
 }
 
 impl SyncRequest {
-    /// Asks for nothing but an attended sync of everything: such a request merged into a queued
-    /// job must not replace what that job carries (an OTP, say).
+    /// Asks for nothing but an attended sync of everything (the user's address aside): such a
+    /// request merged into a queued job must not replace what that job carries (an OTP, say).
     pub fn is_plain(&self) -> bool {
         let input = &self.input;
         input.fields.0.is_empty()

@@ -111,6 +111,34 @@ async fn redirect_approach_sends_the_user_to_the_bank_and_back() {
 }
 
 #[tokio::test]
+async fn denying_at_the_bank_sends_the_error_to_the_app() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    let connection = connect(&app, &user, "redirect").await;
+    let landing = go_through_the_bank(&app, &user, &connection, ("decision", "deny")).await;
+    assert!(landing.starts_with("https://app.example/callback?error=access_denied&"), "{landing}");
+    let after = get(&app, &user, &format!("/2.0/users/me/connections/{}", connection["id"])).await;
+    assert_eq!(after["state"], "webauthRequired", "nothing was read: {after}");
+}
+
+#[tokio::test]
+async fn only_reads_without_the_user_count_against_the_consents_daily_four() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    let connection = authorize_at_the_bank(&app, &user, &connect(&app, &user, "demo").await).await;
+    let unattended = format!("/2.0/users/me/connections/{}?psu_requested=false", connection["id"]);
+    for _ in 0..4 {
+        let (_, synced) = app.call(Method::PUT, &unattended, Some(&user.token), None).await;
+        assert!(synced["state"].is_null(), "{synced}");
+    }
+    let (_, fifth) = app.call(Method::PUT, &unattended, Some(&user.token), None).await;
+    assert_eq!(fifth["state"], "rateLimiting", "{fifth}");
+    // With the user there, bankd sends their address and the bank does not count the read.
+    let attended = app.resync(&user, &connection["id"]).await;
+    assert!(attended["state"].is_null(), "{attended}");
+}
+
+#[tokio::test]
 async fn oauth_approach_goes_through_the_banks_authorization_server() {
     let app = TestApp::spawn().await;
     let user = app.create_user().await;
