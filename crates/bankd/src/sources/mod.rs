@@ -245,3 +245,39 @@ impl Drivers {
         self.by_source.get(&id).cloned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog(source: &str) -> Catalog {
+        let text = format!(
+            "[[connector]]\nid = 1\nuuid = \"00000000-0000-0000-0000-000000000001\"\nname = \"Bank\"\n\
+             [[connector.source]]\nid = 7\nname = \"openapi\"\npriority = 1\n{source}"
+        );
+        toml::from_str(&text).unwrap()
+    }
+
+    fn build(source: &str) -> Result<Drivers, String> {
+        let sandbox: Arc<dyn Source> = Arc::new(crate::simulators::sandbox_bank::SandboxBank::new("http://bankd"));
+        Drivers::build(&catalog(source), "http://bankd", &[("sandbox", sandbox)]).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn every_catalog_source_gets_its_driver_or_bankd_does_not_start() {
+        assert!(build("driver = \"sandbox\"").unwrap().get(7).is_some());
+        let xs2a = build("driver = \"xs2a\"\n[connector.source.api]\nbase_url = \"/sandbox/xs2a\"").unwrap();
+        assert!(xs2a.get(7).is_some() && xs2a.get(8).is_none());
+        let refused = [
+            ("driver = \"woob\"", "catalog source 7 of Bank: unknown driver 'woob'"),
+            ("driver = \"xs2a\"", "catalog source 7 of Bank: the xs2a driver needs [connector.source.api]"),
+            (
+                "driver = \"stet\"\n[connector.source.api]\nbase_url = \"https://bank.example\"",
+                "the stet driver needs authorize_url",
+            ),
+        ];
+        for (source, why) in refused {
+            assert!(build(source).err().unwrap().ends_with(why), "{source}");
+        }
+    }
+}
