@@ -12,6 +12,7 @@ pub mod oauth;
 pub mod stet;
 pub mod xs2a;
 
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -90,6 +91,12 @@ impl Api {
         format!("{}{path}", self.base)
     }
 
+    /// `url` (a link the bank handed out, or an endpoint) with `pairs` added to its query.
+    pub fn with_query(&self, url: &str, pairs: &[(&str, &str)]) -> String {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{separator}{}", crate::sources::encode_pairs(pairs))
+    }
+
     /// A link the bank handed out: absolute, or relative to the API's host.
     pub fn href(&self, href: &str) -> SourceResult<String> {
         let base = Url::parse(&self.base).map_err(|e| SourceError::Bug(e.to_string()))?;
@@ -133,8 +140,36 @@ impl Api {
     }
 }
 
+/// The pages of a paginated read, from a first URL through each page's `_links.next`. A link that
+/// comes back (or an endless run of them) stops the read with a `bug` instead of looping.
+pub struct Pages {
+    next: Option<String>,
+    seen: HashSet<String>,
+}
+
+impl Pages {
+    pub fn new(first: String) -> Pages {
+        Pages { next: Some(first), seen: HashSet::new() }
+    }
+
+    /// The URL to read next, if any.
+    pub fn next_url(&mut self) -> SourceResult<Option<String>> {
+        let Some(url) = self.next.take() else { return Ok(None) };
+        if !self.seen.insert(url.clone()) || self.seen.len() > MAX_PAGES {
+            return Err(SourceError::Bug(format!("the bank's pages loop back to {url}")));
+        }
+        Ok(Some(url))
+    }
+
+    /// Takes the `next` link of the page just read.
+    pub fn follow(&mut self, api: &Api, links: &BTreeMap<String, Value>) -> SourceResult<()> {
+        self.next = link_href(links, "next").map(|href| api.href(&href)).transpose()?;
+        Ok(())
+    }
+}
+
 /// The `href` of a link in a `_links` object; a few banks send the bare string.
-fn link_href(links: &std::collections::BTreeMap<String, Value>, name: &str) -> Option<String> {
+fn link_href(links: &BTreeMap<String, Value>, name: &str) -> Option<String> {
     let link = links.get(name)?;
     link.get("href").and_then(Value::as_str).or(link.as_str()).map(str::to_owned)
 }
@@ -275,6 +310,23 @@ mod tests {
             assert_eq!(answer(status, &body, None).error().state(), state, "{status} {body}");
         }
         assert_eq!(answer(401, &tpp("CONSENT_EXPIRED"), None).error().message().as_deref(), Some("said"));
+    }
+
+    #[test]
+    fn pages_follow_next_links_and_stop_when_one_comes_back() {
+        let settings: ApiSettings = toml::from_str("base_url = \"https://bank.example/psd2\"").unwrap();
+        let api = Api::new(&settings, "").unwrap();
+        let links = |next: &str| BTreeMap::from([("next".to_owned(), serde_json::json!({ "href": next }))]);
+        let mut pages = Pages::new(api.endpoint("/accounts"));
+        assert_eq!(pages.next_url().unwrap().as_deref(), Some("https://bank.example/psd2/accounts"));
+        pages.follow(&api, &links("/psd2/accounts?page=2")).unwrap();
+        assert_eq!(pages.next_url().unwrap().as_deref(), Some("https://bank.example/psd2/accounts?page=2"));
+        pages.follow(&api, &links("https://bank.example/psd2/accounts")).unwrap();
+        assert!(matches!(pages.next_url(), Err(SourceError::Bug(why)) if why.contains("loop back")));
+        let mut last = Pages::new(api.endpoint("/accounts"));
+        last.next_url().unwrap();
+        last.follow(&api, &BTreeMap::new()).unwrap();
+        assert_eq!(last.next_url().unwrap(), None);
     }
 
     #[test]

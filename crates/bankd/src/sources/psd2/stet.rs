@@ -10,7 +10,7 @@
 //! authorization page covers every account here) and the `Signature` header that some banks
 //! require on top of mutual TLS (signing with a QSealC).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{Days, NaiveDate};
@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use super::mapping::{self, Balance, Entry, Party};
 use super::oauth::{OAuth, Tokens};
-use super::{Api, MAX_PAGES, link_href};
+use super::{Api, Pages, link_href};
 use crate::catalog::ApiSettings;
 use crate::domain::bank::{BankAccount, BankTransaction};
 use crate::sources::{Source, SourceError, SourceRequest, SourceResult, SourceSession};
@@ -144,14 +144,10 @@ impl Stet {
     }
 
     async fn list(&self, request: &SourceRequest, memory: &mut Memory) -> SourceResult<Vec<BankAccount>> {
-        let mut url = self.api.endpoint("/accounts");
-        let mut seen = HashSet::new();
+        let mut pages = Pages::new(self.api.endpoint("/accounts"));
         let mut accounts = Vec::new();
         let mut resources = BTreeMap::new();
-        loop {
-            if !seen.insert(url.clone()) || seen.len() > MAX_PAGES {
-                return Err(SourceError::Bug(format!("the bank's account pages loop back to {url}")));
-            }
+        while let Some(url) = pages.next_url()? {
             let page: AccountPage = self.read(request, memory, &url).await?;
             for resource in page.accounts {
                 let balances = match &resource.balances {
@@ -162,10 +158,7 @@ impl Stet {
                 resources.insert(account.webid.clone(), where_);
                 accounts.push(account);
             }
-            match link_href(&page.links, "next") {
-                Some(next) => url = self.api.href(&next)?,
-                None => break,
-            }
+            pages.follow(&self.api, &page.links)?;
         }
         memory.accounts = resources;
         Ok(accounts)
@@ -206,20 +199,12 @@ impl Stet {
             Some(href) => self.api.href(href)?,
             None => self.api.endpoint(&format!("/accounts/{}/transactions", resource.id)),
         };
-        let separator = if base.contains('?') { '&' } else { '?' };
-        let mut url = format!("{base}{separator}{}", crate::sources::encode_pairs(&[("dateFrom", &from.to_string())]));
-        let mut seen = HashSet::new();
+        let mut pages = Pages::new(self.api.with_query(&base, &[("dateFrom", &from.to_string())]));
         let mut entries = Vec::new();
-        loop {
-            if !seen.insert(url.clone()) || seen.len() > MAX_PAGES {
-                return Err(SourceError::Bug(format!("the bank's transaction pages loop back to {url}")));
-            }
+        while let Some(url) = pages.next_url()? {
             let page: TransactionPage = self.read(request, memory, &url).await?;
             entries.extend(page.transactions.into_iter().filter_map(StetTransaction::into_entry));
-            match link_href(&page.links, "next") {
-                Some(next) => url = self.api.href(&next)?,
-                None => break,
-            }
+            pages.follow(&self.api, &page.links)?;
         }
         let entries = entries.into_iter().collect::<Result<Vec<_>, _>>().map_err(SourceError::Bug)?;
         mapping::bank_transactions(entries, today).map_err(SourceError::Bug)

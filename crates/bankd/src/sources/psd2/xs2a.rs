@@ -17,7 +17,7 @@
 //! session state. A consent the bank calls expired, invalid or unknown makes the connection
 //! `SCARequired`: the next run with the user present asks a new one.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 
 use super::mapping::{self, Balance, Entry, Party};
 use super::oauth::{OAuth, Tokens};
-use super::{Answer, Api, MAX_PAGES, link_href};
+use super::{Answer, Api, Pages, link_href};
 use crate::catalog::{ApiSettings, Field, FieldKind, FieldValue};
 use crate::domain::bank::{BankAccount, BankTransaction};
 use crate::sources::{Source, SourceError, SourceRequest, SourceResult, SourceSession};
@@ -463,8 +463,7 @@ impl Xs2a {
         href: &str,
         body: Value,
     ) -> SourceResult<ScaAnswer> {
-        let url = self.api.href(href)?;
-        self.api.call(self.under_consent(method, &url, request, consent).json(&body)).await
+        self.send_step(request, consent, method, href, body).await?.map_err(|refused| refused.error())
     }
 
     /// Sends an embedded step; a refusal of what the PSU typed is `Ok(Err(answer))`.
@@ -700,25 +699,15 @@ impl Xs2a {
             Some(href) => self.api.href(href)?,
             None => self.api.endpoint(&format!("/v1/accounts/{}/transactions", resource.id)),
         };
-        let separator = if base.contains('?') { '&' } else { '?' };
-        let mut url = format!(
-            "{base}{separator}{}",
-            super::super::encode_pairs(&[("bookingStatus", "both"), ("dateFrom", &from.to_string())])
-        );
-        let mut seen = HashSet::new();
+        let first = self.api.with_query(&base, &[("bookingStatus", "both"), ("dateFrom", &from.to_string())]);
+        let mut pages = Pages::new(first);
         let mut entries = Vec::new();
-        loop {
-            if !seen.insert(url.clone()) || seen.len() > MAX_PAGES {
-                return Err(SourceError::Bug(format!("the bank's transaction pages loop back to {url}")));
-            }
+        while let Some(url) = pages.next_url()? {
             let page: ReportPage = self.read(request, memory, &url).await?;
             let report = page.transactions.unwrap_or_default();
             entries.extend(report.booked.into_iter().map(|t| t.into_entry(false)));
             entries.extend(report.pending.into_iter().map(|t| t.into_entry(true)));
-            match link_href(&report.links, "next") {
-                Some(next) => url = self.api.href(&next)?,
-                None => break,
-            }
+            pages.follow(&self.api, &report.links)?;
         }
         let entries = entries.into_iter().collect::<Result<Vec<_>, _>>().map_err(SourceError::Bug)?;
         mapping::bank_transactions(entries, today).map_err(SourceError::Bug)
