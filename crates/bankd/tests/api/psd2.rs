@@ -204,10 +204,11 @@ async fn an_expired_consent_needs_sca_and_a_reconnect_asks_a_new_one() {
     let expired = app.resync(&user, &connection["id"]).await;
     assert_eq!(expired["state"], "SCARequired", "{expired}");
     assert_eq!(expired["error_message"], "The consent has expired");
-    // Without the user, nothing is asked of the bank; with them, a new consent.
+    // A sync, with the user or without, does not renew the consent; a reconnect does.
     let path = format!("/2.0/users/me/connections/{}?psu_requested=false", connection["id"]);
     let (_, unattended) = app.call(Method::PUT, &path, Some(&user.token), None).await;
     assert_eq!(unattended["state"], "SCARequired");
+    assert_eq!(app.resync(&user, &connection["id"]).await["state"], "SCARequired");
     let renewed = answer(&app, &user, &connection, json!({"refresh_auth": true})).await;
     assert!(renewed["state"].is_null(), "{renewed}");
     let accounts = get(&app, &user, "/2.0/users/me/accounts?all").await;

@@ -520,7 +520,9 @@ impl Xs2a {
     async fn authorise_run(&self, request: &SourceRequest, memory: &mut Memory) -> SourceResult<bool> {
         let input = &request.input;
         let answering = input.webauth_code.is_some() || input.resume || !input.fields.0.is_empty();
-        match memory.consent.take() {
+        let consent = memory.consent.take();
+        let first = consent.is_none();
+        match consent {
             Some(consent) if consent.valid && !input.authenticating => {
                 memory.consent = Some(consent);
                 Ok(false)
@@ -536,12 +538,14 @@ impl Xs2a {
                 memory.consent = Some(consent);
                 outcome
             }
-            Some(_) | None if input.authenticating || memory.consent.is_none() && !request.unattended => {
-                self.create_consent(request, memory).await
+            // A new consent when the user asks to authenticate, or for the connection's first run.
+            _ if input.authenticating || (first && !request.unattended) => self.create_consent(request, memory).await,
+            dead => {
+                memory.consent = dead;
+                Err(SourceError::ScaRequired {
+                    message: Some("The bank's consent is no longer valid: reconnect".into()),
+                })
             }
-            _ => Err(SourceError::ScaRequired {
-                message: Some("The bank's consent is no longer valid: reconnect".into()),
-            }),
         }
     }
 
