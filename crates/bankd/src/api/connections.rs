@@ -285,7 +285,7 @@ async fn update_connection(
             resume,
             webauth_code: None,
             authenticating: refresh_auth || !credentials.0.is_empty(),
-            psu_ip: None,
+            ..UserInput::default()
         },
         new_credentials: (!credentials.0.is_empty()).then_some(credentials),
         only_source: source_param(&query, connector)?.or(source_param(&body, connector)?),
