@@ -33,6 +33,16 @@ enum Command {
         #[command(flatten)]
         settings: Settings,
     },
+    /// Serve the simulated banks alone (under /sandbox), for a bankd elsewhere or a TPP under test
+    /// to reach them at an absolute base_url.
+    Sandbox {
+        /// Address to serve on.
+        #[arg(long, default_value = "127.0.0.1:3100")]
+        listen: std::net::SocketAddr,
+        /// Base of the links the banks hand out; default: `http://<listen>`.
+        #[arg(long)]
+        public_url: Option<String>,
+    },
     /// Manage client applications.
     Client {
         #[command(subcommand)]
@@ -67,6 +77,15 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate { settings } => {
             open_store(&settings).await?;
             tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Sandbox { listen, public_url } => {
+            let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+            let public_url =
+                public_url.unwrap_or_else(|| format!("http://{}", listener.local_addr().unwrap_or(listen)));
+            let banks = axum::Router::new().nest("/sandbox", bankd::simulators::router(&public_url));
+            tracing::info!(%public_url, "simulated banks serving under /sandbox");
+            axum::serve(listener, banks).with_graceful_shutdown(shutdown_signal()).await?;
             Ok(())
         }
         Command::Client { command: ClientCommand::Create { name, redirect_uris, settings } } => {

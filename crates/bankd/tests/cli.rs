@@ -38,7 +38,8 @@ fn version_and_help() {
     let dir = tempfile::tempdir().unwrap();
     let version = bankd(dir.path()).arg("--version").output().unwrap();
     assert!(String::from_utf8(version.stdout).unwrap().starts_with("bankd "));
-    for args in [&["--help"][..], &["serve", "--help"], &["migrate", "--help"], &["client", "create", "--help"]] {
+    let commands = [&["--help"][..], &["serve", "--help"], &["migrate", "--help"], &["sandbox", "--help"]];
+    for args in commands.into_iter().chain([&["client", "create", "--help"][..]]) {
         let help = bankd(dir.path()).args(args).output().unwrap();
         assert!(help.status.success(), "{args:?}");
         assert!(String::from_utf8(help.stdout).unwrap().contains("Usage"), "{args:?}");
@@ -68,6 +69,28 @@ fn serve_stops_gracefully_on_sigterm() {
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "serve exited with {status}");
+}
+
+#[test]
+fn sandbox_serves_the_simulated_banks_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let mut child = bankd(dir.path()).args(["sandbox", "--listen", &format!("127.0.0.1:{port}")]).spawn().unwrap();
+    let mut answer = String::new();
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            stream.write_all(b"GET /sandbox/xs2a/v1/accounts HTTP/1.0\r\nX-Request-ID: 1\r\n\r\n").unwrap();
+            stream.read_to_string(&mut answer).unwrap();
+            break;
+        }
+    }
+    assert!(answer.starts_with("HTTP/1.0 400") && answer.contains("Consent-ID is missing"), "{answer}");
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(child.wait().unwrap().success());
 }
 
 /// A whole run of the real binary, at debug level: neither a good nor a refused password may

@@ -264,6 +264,42 @@ async fn a_big_history_comes_page_by_page() {
 }
 
 #[tokio::test]
+async fn any_aspsp_can_be_pointed_at_by_its_base_url() {
+    // The simulated banks served alone, as `bankd sandbox` does, and a bankd without its sandbox
+    // whose catalog names the ASPSP by its absolute URL.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let banks_url = format!("http://{}", listener.local_addr().unwrap());
+    let banks = axum::Router::new().nest("/sandbox", bankd::simulators::router(&banks_url));
+    tokio::spawn(async move { axum::serve(listener, banks).await });
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("catalog.toml");
+    std::fs::write(
+        &catalog,
+        format!(
+            "[[connector]]\nid = 10\nuuid = \"{PSD2_UUID}\"\nname = \"Elsewhere\"\n\
+         [[connector.field]]\nname = \"login\"\nlabel = \"Login\"\ntype = \"text\"\n\
+         [[connector.source]]\nid = 10\nname = \"openapi\"\npriority = 1\ndriver = \"xs2a\"\n\
+         [connector.source.api]\nbase_url = \"{banks_url}/sandbox/xs2a\"\n"
+        ),
+    )
+    .unwrap();
+    let app = TestApp::spawn_with(|settings| {
+        settings.sandbox = false;
+        settings.catalog = Some(catalog);
+    })
+    .await;
+    let user = app.create_user().await;
+    let connection = connect(&app, &user, "embedded").await;
+    assert_eq!(asked(&connection).0, ["password"]);
+    answer(&app, &user, &connection, json!({"password": "1234"})).await;
+    answer(&app, &user, &connection, json!({"sca_method": "app"})).await;
+    let done = answer(&app, &user, &connection, json!({"otp": "123456"})).await;
+    assert!(done["state"].is_null(), "{done}");
+    let (status, _) = app.get("/sandbox/xs2a/v1/accounts", &user.token).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "this bankd serves no sandbox");
+}
+
+#[tokio::test]
 async fn the_sandbox_aspsp_refuses_calls_without_a_consent() {
     let app = TestApp::spawn().await;
     let bare = app.http.get(app.url("/sandbox/xs2a/v1/accounts")).header("X-Request-ID", "1").send().await.unwrap();
