@@ -140,6 +140,14 @@ impl Api {
     }
 }
 
+/// Where bankd reads an account at its bank: the bank's `resourceId`, and the transactions link
+/// it gave. Kept in the source's state by webid, from one listing to the next read.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Resource {
+    pub id: String,
+    pub transactions: Option<String>,
+}
+
 /// The pages of a paginated read, from a first URL through each page's `_links.next`. A link that
 /// comes back (or an endless run of them) stops the read with a `bug` instead of looping.
 pub struct Pages {

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use super::mapping::{self, Balance, Entry, Party};
 use super::oauth::{OAuth, Tokens};
-use super::{Api, Pages, link_href};
+use super::{Api, Pages, Resource, link_href};
 use crate::catalog::ApiSettings;
 use crate::domain::bank::{BankAccount, BankTransaction};
 use crate::sources::{Source, SourceError, SourceRequest, SourceResult, SourceSession};
@@ -65,12 +65,6 @@ struct Pending {
     url: String,
     verifier: String,
     redirect_uri: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Resource {
-    id: String,
-    transactions: Option<String>,
 }
 
 fn load(session: &SourceSession) -> Memory {

@@ -15,7 +15,7 @@
 //!
 //! The consent (id, status, `validUntil`, the step in progress) lives in the source's sealed
 //! session state. A consent the bank calls expired, invalid or unknown makes the connection
-//! `SCARequired`: the next run with the user present asks a new one.
+//! `SCARequired`, until the user reconnects (`refresh_auth`, new credentials): that run asks a new one.
 
 use std::collections::BTreeMap;
 
@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 
 use super::mapping::{self, Balance, Entry, Party};
 use super::oauth::{OAuth, Tokens};
-use super::{Answer, Api, Pages, link_href};
+use super::{Answer, Api, Pages, Resource, link_href};
 use crate::catalog::{ApiSettings, Field, FieldKind, FieldValue};
 use crate::domain::bank::{BankAccount, BankTransaction};
 use crate::sources::{Source, SourceError, SourceRequest, SourceResult, SourceSession};
@@ -84,45 +84,18 @@ struct Consent {
     tokens: Option<Tokens>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Resource {
-    id: String,
-    transactions: Option<String>,
-}
-
-/// The authorisation step in progress.
+/// The authorisation step in progress. `start`: the step's link starts the authorisation (POST)
+/// rather than updating it (PUT).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 enum Step {
     Done,
-    Redirect {
-        url: String,
-    },
-    OAuth {
-        oauth: OAuth,
-        verifier: String,
-        redirect_uri: String,
-        url: String,
-    },
-    Decoupled {
-        status: String,
-        message: Option<String>,
-    },
-    Password {
-        href: String,
-        start: bool,
-    },
-    /// `start`: the link starts the authorisation (POST) rather than updating it (PUT).
-    Method {
-        href: String,
-        start: bool,
-        methods: Vec<(String, String)>,
-    },
-    Otp {
-        href: String,
-        start: bool,
-        prompt: Option<String>,
-    },
+    Redirect { url: String },
+    OAuth { oauth: OAuth, verifier: String, redirect_uri: String, url: String },
+    Decoupled { status: String, message: Option<String> },
+    Password { href: String, start: bool },
+    Method { href: String, start: bool, methods: Vec<(String, String)> },
+    Otp { href: String, start: bool, prompt: Option<String> },
 }
 
 impl Memory {
