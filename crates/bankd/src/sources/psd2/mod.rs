@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::NaiveDate;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
@@ -146,6 +147,35 @@ impl Api {
 pub struct Resource {
     pub id: String,
     pub transactions: Option<String>,
+}
+
+impl Resource {
+    /// The account `webid` of the last listing.
+    pub fn of(accounts: &BTreeMap<String, Resource>, webid: &str) -> SourceResult<Resource> {
+        let missing = || SourceError::Bug(format!("the bank did not list the account {webid}"));
+        accounts.get(webid).cloned().ok_or_else(missing)
+    }
+
+    /// The first page of the account's transactions from `since` (else `history_days` ago): the
+    /// bank's link, else `endpoint` (the standard's path, `{id}` standing for the resource id),
+    /// with `dateFrom` and the dialect's `query`.
+    pub fn transactions_url(
+        &self,
+        api: &Api,
+        endpoint: &str,
+        since: Option<NaiveDate>,
+        request: &SourceRequest,
+        history_days: u32,
+        query: &[(&str, &str)],
+    ) -> SourceResult<String> {
+        let base = match &self.transactions {
+            Some(href) => api.href(href)?,
+            None => api.endpoint(&endpoint.replace("{id}", &self.id)),
+        };
+        let from = since.unwrap_or(request.now.date_naive() - chrono::Days::new(u64::from(history_days)));
+        let from = from.to_string();
+        Ok(api.with_query(&base, &[query, &[("dateFrom", from.as_str())]].concat()))
+    }
 }
 
 /// The pages of a paginated read, from a first URL through each page's `_links.next`. A link that

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use chrono::{Days, NaiveDate};
+use chrono::NaiveDate;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -182,18 +182,10 @@ impl Stet {
         webid: &str,
         since: Option<NaiveDate>,
     ) -> SourceResult<Vec<BankTransaction>> {
-        let resource = memory
-            .accounts
-            .get(webid)
-            .cloned()
-            .ok_or_else(|| SourceError::Bug(format!("no account {webid} at the bank")))?;
-        let today = request.now.date_naive();
-        let from = since.unwrap_or(today - Days::new(u64::from(self.history_days)));
-        let base = match &resource.transactions {
-            Some(href) => self.api.href(href)?,
-            None => self.api.endpoint(&format!("/accounts/{}/transactions", resource.id)),
-        };
-        let mut pages = Pages::new(self.api.with_query(&base, &[("dateFrom", &from.to_string())]));
+        let resource = Resource::of(&memory.accounts, webid)?;
+        let endpoint = "/accounts/{id}/transactions";
+        let first = resource.transactions_url(&self.api, endpoint, since, request, self.history_days, &[])?;
+        let mut pages = Pages::new(first);
         let mut entries = Vec::new();
         while let Some(url) = pages.next_url()? {
             let page: TransactionPage = self.read(request, memory, &url).await?;
@@ -201,7 +193,7 @@ impl Stet {
             pages.follow(&self.api, &page.links)?;
         }
         let entries = entries.into_iter().collect::<Result<Vec<_>, _>>().map_err(SourceError::Bug)?;
-        mapping::bank_transactions(entries, today).map_err(SourceError::Bug)
+        mapping::bank_transactions(entries, request.now.date_naive()).map_err(SourceError::Bug)
     }
 }
 

@@ -665,18 +665,10 @@ impl Xs2a {
         webid: &str,
         since: Option<NaiveDate>,
     ) -> SourceResult<Vec<BankTransaction>> {
-        let resource = memory
-            .accounts
-            .get(webid)
-            .cloned()
-            .ok_or_else(|| SourceError::Bug(format!("no account {webid} in the consent")))?;
-        let today = request.now.date_naive();
-        let from = since.unwrap_or(today - Days::new(u64::from(self.history_days)));
-        let base = match &resource.transactions {
-            Some(href) => self.api.href(href)?,
-            None => self.api.endpoint(&format!("/v1/accounts/{}/transactions", resource.id)),
-        };
-        let first = self.api.with_query(&base, &[("bookingStatus", "both"), ("dateFrom", &from.to_string())]);
+        let resource = Resource::of(&memory.accounts, webid)?;
+        let endpoint = "/v1/accounts/{id}/transactions";
+        let both = [("bookingStatus", "both")];
+        let first = resource.transactions_url(&self.api, endpoint, since, request, self.history_days, &both)?;
         let mut pages = Pages::new(first);
         let mut entries = Vec::new();
         while let Some(url) = pages.next_url()? {
@@ -687,7 +679,7 @@ impl Xs2a {
             pages.follow(&self.api, &report.links)?;
         }
         let entries = entries.into_iter().collect::<Result<Vec<_>, _>>().map_err(SourceError::Bug)?;
-        mapping::bank_transactions(entries, today).map_err(SourceError::Bug)
+        mapping::bank_transactions(entries, request.now.date_naive()).map_err(SourceError::Bug)
     }
 }
 
