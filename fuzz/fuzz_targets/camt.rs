@@ -1,0 +1,10 @@
+//! Any bytes read as camt: an error or events, never a panic, a hang or a blown memory.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use statements::{Format, Options, parse};
+
+fuzz_target!(|data: &[u8]| {
+    let mut events = 0usize;
+    let _ = parse(Format::Camt, data, &Options::default(), &mut |_| events += 1);
+});
