@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 const BUILT_IN: &str = include_str!("../catalog.toml");
+/// The driver of statement files: imported by the user, not fetched by a sync.
+pub const FILE_DRIVER: &str = "file";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -253,6 +255,11 @@ impl Catalog {
 impl Connector {
     pub fn source(&self, id: i64) -> Option<&ConnectorSource> {
         self.sources.iter().find(|s| s.id == id)
+    }
+
+    /// Its data is brought by the user (statement files), never fetched: it has nothing to sync.
+    pub fn is_passive(&self) -> bool {
+        self.sources.iter().all(|s| s.driver == FILE_DRIVER)
     }
 
     pub fn source_auth_mechanism<'a>(&'a self, source: &'a ConnectorSource) -> &'a str {

@@ -33,6 +33,10 @@ pub struct Settings {
     #[arg(long, env = "BANKD_CATALOG")]
     pub catalog: Option<PathBuf>,
 
+    /// The largest statement file `POST /users/{id}/statements` accepts, in bytes.
+    #[arg(long, env = "BANKD_MAX_UPLOAD_BYTES", default_value_t = 100 << 20)]
+    pub max_upload_bytes: u64,
+
     /// Zone of the naive datetimes the API reads and writes (storage is always UTC).
     #[arg(long, env = "BANKD_API_TIMEZONE", default_value = "Europe/Paris")]
     pub api_timezone: Tz,

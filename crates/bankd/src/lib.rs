@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod import;
 pub mod simulators;
 pub mod sources;
 pub mod startup;

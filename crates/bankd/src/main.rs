@@ -3,8 +3,13 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use bankd::catalog::Catalog;
 use bankd::config::Settings;
+use bankd::crypto::MasterKey;
+use bankd::import::{ImportOptions, import};
 use bankd::startup::{App, open_store, run_worker, shutdown_signal};
+use indicatif::{ProgressBar, ProgressStyle};
+use statements::Format;
 
 #[derive(Parser)]
 #[command(name = "bankd", version, about = "Self-hosted bank aggregation server (Powens API 2.0 compatible)")]
@@ -43,6 +48,24 @@ enum Command {
         #[arg(long)]
         public_url: Option<String>,
     },
+    /// Import statement files (OFX, camt, MT940, QIF, CSV) into a user's Statement-files connection;
+    /// prints one summary line per file. Safe while a server runs on the same database.
+    Import {
+        /// The files to import, in order.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        /// The user they belong to.
+        #[arg(long)]
+        user: i64,
+        /// The Statement-files connection to import into (default: the user's, created if needed).
+        #[arg(long)]
+        connection: Option<i64>,
+        /// auto, ofx, camt, mt940, qif or csv.
+        #[arg(long, default_value = "auto")]
+        format: String,
+        #[command(flatten)]
+        settings: Settings,
+    },
     /// Manage client applications.
     Client {
         #[command(subcommand)]
@@ -79,6 +102,9 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
+        Command::Import { files, user, connection, format, settings } => {
+            import_files(&files, user, connection, &format, &settings).await
+        }
         Command::Sandbox { listen, public_url } => {
             let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
             let public_url =
@@ -101,4 +127,44 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `bankd import`: each file in turn, with a progress bar on large ones.
+async fn import_files(
+    files: &[std::path::PathBuf],
+    user: i64,
+    connection: Option<i64>,
+    format: &str,
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    let format = match format {
+        "auto" => None,
+        name => Some(Format::from_name(name).with_context(|| format!("unknown format {name}"))?),
+    };
+    let store = open_store(settings).await?;
+    let catalog = Catalog::load(settings.catalog.as_deref(), settings.sandbox)?;
+    let key = MasterKey::load(std::env::var("BANKD_MASTER_KEY").ok().as_deref(), &settings.data_dir)?;
+    for path in files {
+        let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let size = file.metadata()?.len();
+        let bar = if size > 4 << 20 { ProgressBar::new(size) } else { ProgressBar::hidden() };
+        bar.set_style(ProgressStyle::with_template("{msg} {bar:40} {bytes}/{total_bytes} {bytes_per_sec}")?);
+        bar.set_message(path.display().to_string());
+        let options = ImportOptions { format, id_connection: connection, ..ImportOptions::default() };
+        let imported = import(&store, &catalog, &key, user, bar.wrap_read(file), options)
+            .await
+            .with_context(|| format!("importing {}", path.display()))?;
+        bar.finish_and_clear();
+        println!(
+            "{}: {} statement(s), {} account(s), {} added, {} updated, {} unchanged (connection {})",
+            path.display(),
+            imported.statements,
+            imported.accounts.len(),
+            imported.added,
+            imported.updated,
+            imported.unchanged,
+            imported.connection.id
+        );
+    }
+    Ok(())
 }

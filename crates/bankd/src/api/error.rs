@@ -37,6 +37,9 @@ pub enum ApiError {
     ConnectionLocked,
     #[error("request body larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// A statement file that cannot be read: the format, where, and why.
+    #[error("{0}")]
+    InvalidStatement(#[from] statements::Error),
     /// An error reported by a bank (`wrongpass`, `websiteUnavailable`, …), with the bank's own text.
     #[error("{description}")]
     Bank { code: &'static str, description: String, message: Option<String> },
@@ -72,9 +75,10 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::MissingParameter(_) | ApiError::InvalidValue { .. } | ApiError::Bank { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::MissingParameter(_)
+            | ApiError::InvalidValue { .. }
+            | ApiError::InvalidStatement(_)
+            | ApiError::Bank { .. } => StatusCode::BAD_REQUEST,
             ApiError::MissingToken | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
@@ -97,6 +101,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::ConnectionLocked => "connectionLocked",
             ApiError::PayloadTooLarge { .. } => "payloadTooLarge",
+            ApiError::InvalidStatement(_) => "invalidStatement",
             ApiError::Bank { code, .. } => code,
             ApiError::Internal(_) => "bug",
         }

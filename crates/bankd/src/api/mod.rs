@@ -11,6 +11,7 @@ pub mod connections;
 pub mod connectors;
 pub mod error;
 pub mod extract;
+pub mod statements;
 pub mod transactions;
 pub mod users;
 pub mod webauth;
@@ -82,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .merge(accounts::routes())
         .merge(account_types::routes())
         .merge(transactions::routes())
+        .merge(statements::routes(state.settings.max_upload_bytes))
         .merge(webauth::routes());
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/2.0", api).split_for_parts();
     let sandbox: Router<AppState> = if state.settings.sandbox {

@@ -213,7 +213,7 @@ pub struct DriverError {
 
 impl Drivers {
     /// Builds each catalog source's driver: a PSD2 client from its `api` settings, or one of the
-    /// `in_process` ones by name. `own_url` is bankd's base URL: an `api.base_url` that is a path
+    /// `in_process` ones by name. Statement files have none: they are imported (`crate::import`). `own_url` is bankd's base URL: an `api.base_url` that is a path
     /// (`/sandbox/xs2a`) is on bankd itself.
     pub fn build(
         catalog: &Catalog,
@@ -222,7 +222,7 @@ impl Drivers {
     ) -> Result<Drivers, DriverError> {
         let mut by_source = HashMap::new();
         for connector in &catalog.connectors {
-            for source in &connector.sources {
+            for source in connector.sources.iter().filter(|s| s.driver != crate::catalog::FILE_DRIVER) {
                 let fail = |why: String| DriverError { connector: connector.name.clone(), id: source.id, why };
                 let driver: Arc<dyn Source> = match (source.driver.as_str(), &source.api) {
                     (name @ ("xs2a" | "stet"), Some(api)) => psd2::build(name, api, own_url).map_err(fail)?,

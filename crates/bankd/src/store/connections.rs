@@ -112,11 +112,11 @@ fn credentials_aad(id: i64) -> String {
     format!("connections/{id}/credentials")
 }
 
-fn session_aad(id: i64) -> String {
+pub(super) fn session_aad(id: i64) -> String {
     format!("connection_sources/{id}/session")
 }
 
-fn seal_json<T: serde::Serialize>(key: &MasterKey, value: &T, aad: &str) -> Vec<u8> {
+pub(super) fn seal_json<T: serde::Serialize>(key: &MasterKey, value: &T, aad: &str) -> Vec<u8> {
     // Serializing a map of strings or a JSON value cannot fail.
     key.seal(&serde_json::to_vec(value).expect("JSON serialization"), aad)
 }
@@ -125,6 +125,33 @@ fn open_json<T: serde::de::DeserializeOwned>(key: &MasterKey, sealed: &[u8], aad
     let plain = key.open(sealed, aad).map_err(|e| StoreError::Sealed(e.to_string()))?;
     serde_json::from_slice(&plain).map_err(|e| StoreError::Sealed(e.to_string()))
 }
+
+/// Appends a connection's log row inside the open database transaction `$tx` (a macro, as
+/// `on_db!` gives each backend its own transaction type).
+macro_rules! insert_log {
+    ($tx:ident, $log:expr) => {{
+        let log = $log;
+        sqlx::query(
+            "INSERT INTO connection_logs (id_connection, id_user, id_connector, id_source, started, ended, state,
+                    error_message, nb_accounts, nb_transactions, unattended)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(log.id_connection)
+        .bind(log.id_user)
+        .bind(log.id_connector)
+        .bind(log.id_source)
+        .bind(log.started)
+        .bind(log.ended)
+        .bind(&log.state)
+        .bind(&log.error_message)
+        .bind(log.nb_accounts)
+        .bind(log.nb_transactions)
+        .bind(log.unattended)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+pub(super) use insert_log;
 
 impl Store {
     /// Creates a connection with one source row per connector source, all in one transaction.
@@ -365,24 +392,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            sqlx::query(
-                "INSERT INTO connection_logs (id_connection, id_user, id_connector, id_source, started, ended, state,
-                        error_message, nb_accounts, nb_transactions, unattended)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(log.id_connection)
-            .bind(log.id_user)
-            .bind(log.id_connector)
-            .bind(log.id_source)
-            .bind(log.started)
-            .bind(log.ended)
-            .bind(&log.state)
-            .bind(&log.error_message)
-            .bind(log.nb_accounts)
-            .bind(log.nb_transactions)
-            .bind(log.unattended)
-            .execute(&mut *tx)
-            .await?;
+            insert_log!(tx, log);
             tx.commit().await?;
         });
         Ok(())

@@ -13,6 +13,7 @@
 pub mod accounts;
 pub mod clients;
 pub mod connections;
+pub mod imports;
 pub mod jobs;
 pub mod sqlite_reads;
 pub mod transactions;

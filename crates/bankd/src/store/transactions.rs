@@ -45,7 +45,7 @@ const TRANSACTION_COLUMNS: &str = "id, id_account, id_user, id_connection, webid
 
 /// Rows per INSERT: each statement carries its rows as one JSON array (see [`insert_rows`]), which
 /// bounds the text held in memory at once.
-const INSERT_BATCH: usize = 10_000;
+pub(super) const INSERT_BATCH: usize = 10_000;
 
 /// Which transactions a listing covers, and how they are paged.
 ///
@@ -153,6 +153,103 @@ pub struct AccountRef {
     pub id_connection: i64,
 }
 
+/// Reconciled changes, ready to bind.
+pub(super) struct SplitChanges {
+    pub(super) inserts: Vec<Row>,
+    pub(super) updates: Vec<(i64, Row)>,
+    pub(super) deletes: Vec<i64>,
+}
+
+impl SplitChanges {
+    pub(super) fn new(changes: &[Change]) -> StoreResult<SplitChanges> {
+        let mut split = SplitChanges { inserts: Vec::new(), updates: Vec::new(), deletes: Vec::new() };
+        for change in changes {
+            match change {
+                Change::Insert(t) => split.inserts.push(Row::new(t)?),
+                Change::Update { id, with } => split.updates.push((*id, Row::new(with)?)),
+                Change::Delete { id } => split.deletes.push(*id),
+            }
+        }
+        Ok(split)
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.inserts.is_empty() && self.updates.is_empty() && self.deletes.is_empty()
+    }
+}
+
+/// Writes an account's balances and its reconciled transaction changes inside the open database
+/// transaction `$tx` (a macro, as `on_db!` gives each backend its own transaction type): a sync
+/// writes one account per transaction, an import all of a file's accounts in one.
+macro_rules! write_account_sync {
+    ($db:expr, $tx:ident, $account:expr, $data:expr, $split:expr, $at:expr) => {{
+        use $crate::store::transactions::{INSERT_BATCH, RECOUNT_DAYS, insert_rows, rows_json};
+        let (account, data, split, at) = (&$account, $data, &$split, $at);
+        sqlx::query(
+            "UPDATE accounts SET balance = $1, coming = $2, number = $3, iban = $4, bic = $5, last_update = $6,
+                    error = NULL
+             WHERE id = $7",
+        )
+        .bind(data.balance)
+        .bind(data.coming)
+        .bind(&data.number)
+        .bind(&data.iban)
+        .bind(&data.bic)
+        .bind(at)
+        .bind(account.id)
+        .execute(&mut *$tx)
+        .await?;
+        for batch in split.inserts.chunks(INSERT_BATCH) {
+            sqlx::query(insert_rows($db))
+                .bind(account.id)
+                .bind(account.id_user)
+                .bind(account.id_connection)
+                .bind(at)
+                .bind(rows_json(batch))
+                .execute(&mut *$tx)
+                .await?;
+        }
+        for (id, row) in &split.updates {
+            sqlx::query(
+                "UPDATE transactions SET webid = $1, date = $2, rdate = $3, vdate = $4, value = $5, type = $6,
+                        original_wording = $7, simplified_wording = $8, coming = $9, card = $10,
+                        counterparty = $11, deleted = NULL, last_update = $12
+                 WHERE id = $13 AND id_account = $14",
+            )
+            .bind(&row.webid)
+            .bind(row.date)
+            .bind(row.rdate)
+            .bind(row.vdate)
+            .bind(row.value)
+            .bind(row.kind)
+            .bind(&row.original_wording)
+            .bind(&row.simplified_wording)
+            .bind(row.coming)
+            .bind(&row.card)
+            .bind(&row.counterparty)
+            .bind(at)
+            .bind(id)
+            .bind(account.id)
+            .execute(&mut *$tx)
+            .await?;
+        }
+        for id in &split.deletes {
+            sqlx::query("UPDATE transactions SET deleted = $1, last_update = $1 WHERE id = $2 AND id_account = $3")
+                .bind(at)
+                .bind(id)
+                .bind(account.id)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        if !split.is_empty() {
+            for sql in RECOUNT_DAYS {
+                sqlx::query(sql).bind(account.id).execute(&mut *$tx).await?;
+            }
+        }
+    }};
+}
+pub(super) use write_account_sync;
+
 impl Store {
     /// The rows a re-sync from `since` may touch: those dated from `since`, plus every pending one.
     pub async fn transactions_to_reconcile(
@@ -200,79 +297,10 @@ impl Store {
         changes: &[Change],
     ) -> StoreResult<usize> {
         let at = now();
-        let mut inserts = Vec::new();
-        let mut updates = Vec::new();
-        let mut deletes = Vec::new();
-        for change in changes {
-            match change {
-                Change::Insert(t) => inserts.push(Row::new(t)?),
-                Change::Update { id, with } => updates.push((*id, Row::new(with)?)),
-                Change::Delete { id } => deletes.push(*id),
-            }
-        }
+        let split = SplitChanges::new(changes)?;
         on_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
-            sqlx::query(
-                "UPDATE accounts SET balance = $1, coming = $2, number = $3, iban = $4, bic = $5, last_update = $6,
-                        error = NULL
-                 WHERE id = $7",
-            )
-            .bind(data.balance)
-            .bind(data.coming)
-            .bind(&data.number)
-            .bind(&data.iban)
-            .bind(&data.bic)
-            .bind(at)
-            .bind(account.id)
-            .execute(&mut *tx)
-            .await?;
-            for batch in inserts.chunks(INSERT_BATCH) {
-                sqlx::query(insert_rows(&self.db))
-                    .bind(account.id)
-                    .bind(account.id_user)
-                    .bind(account.id_connection)
-                    .bind(at)
-                    .bind(rows_json(batch))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for (id, row) in &updates {
-                sqlx::query(
-                    "UPDATE transactions SET webid = $1, date = $2, rdate = $3, vdate = $4, value = $5, type = $6,
-                            original_wording = $7, simplified_wording = $8, coming = $9, card = $10,
-                            counterparty = $11, deleted = NULL, last_update = $12
-                     WHERE id = $13 AND id_account = $14",
-                )
-                .bind(&row.webid)
-                .bind(row.date)
-                .bind(row.rdate)
-                .bind(row.vdate)
-                .bind(row.value)
-                .bind(row.kind)
-                .bind(&row.original_wording)
-                .bind(&row.simplified_wording)
-                .bind(row.coming)
-                .bind(&row.card)
-                .bind(&row.counterparty)
-                .bind(at)
-                .bind(id)
-                .bind(account.id)
-                .execute(&mut *tx)
-                .await?;
-            }
-            for id in &deletes {
-                sqlx::query("UPDATE transactions SET deleted = $1, last_update = $1 WHERE id = $2 AND id_account = $3")
-                    .bind(at)
-                    .bind(id)
-                    .bind(account.id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            if !changes.is_empty() {
-                for sql in RECOUNT_DAYS {
-                    sqlx::query(sql).bind(account.id).execute(&mut *tx).await?;
-                }
-            }
+            write_account_sync!(&self.db, tx, account, data, split, at);
             tx.commit().await?;
         });
         Ok(changes.len())
@@ -452,7 +480,7 @@ fn offset_in_days(days: &[(NaiveDate, i64)], offset: i64) -> Option<(NaiveDate, 
 
 /// Rewrites an account's day counts and totals from its live rows; run in the transaction that
 /// changed them.
-const RECOUNT_DAYS: [&str; 4] = [
+pub(super) const RECOUNT_DAYS: [&str; 4] = [
     "DELETE FROM transaction_days WHERE id_account = $1",
     "INSERT INTO transaction_days (id_account, id_user, id_connection, date, application_date, n)
      SELECT id_account, id_user, id_connection, date, application_date, COUNT(*) FROM transactions
@@ -464,18 +492,18 @@ const RECOUNT_DAYS: [&str; 4] = [
 ];
 
 /// A bank transaction in the shape of its columns.
-struct Row {
-    webid: Option<String>,
-    date: NaiveDate,
-    rdate: NaiveDate,
-    vdate: Option<NaiveDate>,
-    value: i64,
-    kind: &'static str,
-    original_wording: String,
-    simplified_wording: String,
-    coming: bool,
-    card: Option<String>,
-    counterparty: Option<String>,
+pub(super) struct Row {
+    pub(super) webid: Option<String>,
+    pub(super) date: NaiveDate,
+    pub(super) rdate: NaiveDate,
+    pub(super) vdate: Option<NaiveDate>,
+    pub(super) value: i64,
+    pub(super) kind: &'static str,
+    pub(super) original_wording: String,
+    pub(super) simplified_wording: String,
+    pub(super) coming: bool,
+    pub(super) card: Option<String>,
+    pub(super) counterparty: Option<String>,
 }
 
 impl Row {
@@ -511,7 +539,7 @@ fn counterparty_json(c: &Counterparty) -> String {
 /// One bound text per statement, unpacked by the database's own JSON functions: sqlx's SQLite
 /// driver binds in time that grows faster than the number of values (100,000 rows took 18.7 s in
 /// statements of 500 rows and 1.7 s in statements of 16), while one text is bound at once.
-fn insert_rows(db: &Db) -> &'static str {
+pub(super) fn insert_rows(db: &Db) -> &'static str {
     match db {
         Db::Sqlite(_) => {
             "INSERT INTO transactions (id_account, id_user, id_connection, webid, date, rdate, vdate, application_date,
@@ -535,7 +563,7 @@ fn insert_rows(db: &Db) -> &'static str {
 
 /// The rows as `[[webid, date, rdate, vdate, value, type, original_wording, simplified_wording,
 /// coming, card, counterparty], …]`, the layout [`insert_rows`] reads.
-fn rows_json(rows: &[Row]) -> String {
+pub(super) fn rows_json(rows: &[Row]) -> String {
     let rows: Vec<_> = rows
         .iter()
         .map(|r| {

@@ -109,6 +109,10 @@ impl Syncer {
     /// Synchronizes the connection now; the caller holds its job's lease. Fails only if the
     /// database does; every bank-side outcome is in the returned [`SyncOutcome`] and on the connection.
     pub async fn sync(&self, connection: &Connection, request: &SyncRequest) -> Result<SyncOutcome, StoreError> {
+        // Statement files are brought by the user: there is nothing to fetch, and nothing to mark.
+        if self.catalog.connector(connection.id_connector).is_some_and(Connector::is_passive) {
+            return Ok(SyncOutcome { error: None });
+        }
         let started = now();
         self.store.mark_validating(connection.id).await?;
         let connector = self.catalog.connector(connection.id_connector);

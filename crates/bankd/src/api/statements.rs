@@ -1,0 +1,138 @@
+//! `POST /users/{id_user}/statements`: a statement file uploaded, imported into the user's
+//! Statement-files connection (see `crate::import`). The file is spooled to a temporary file as it
+//! arrives, so neither a large upload nor its parsing holds it in memory; one over the upload limit
+//! is refused before anything is parsed.
+
+use std::io::{Seek, SeekFrom, Write};
+
+use axum::Json;
+use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{Caller, Params, Path, parse_id};
+use super::wire::{AccountView, ConnectionView};
+use crate::import::{ImportError, ImportOptions, import};
+
+pub fn routes(max_upload_bytes: u64) -> OpenApiRouter<AppState> {
+    // The handler counts the file's bytes itself; the form's few other fields fit in a megabyte.
+    let limit = usize::try_from(max_upload_bytes).unwrap_or(usize::MAX).saturating_add(1 << 20);
+    OpenApiRouter::new().routes(routes!(upload)).layer(DefaultBodyLimit::max(limit))
+}
+
+/// What an import did.
+#[derive(Serialize, ToSchema)]
+pub struct ImportView {
+    connection: ConnectionView,
+    /// The accounts the file is about.
+    accounts: Vec<AccountView>,
+    /// `ofx`, `camt`, `mt940`, `qif` or `csv`.
+    format: String,
+    /// Statements read in the file.
+    statements: usize,
+    /// Transactions added, updated (a pending one now booked, say), and already there unchanged.
+    added: i64,
+    updated: i64,
+    unchanged: i64,
+}
+
+/// Import a statement file (OFX/QFX, camt.052/053, MT940/MT942, QIF or CSV) into the user's
+/// Statement-files connection: its accounts (enabled: the upload is the consent) and transactions.
+/// Re-importing the same or an overlapping file adds nothing.
+#[utoipa::path(post, path = "/users/{id_user}/statements", tag = "statements", security(("bearer" = [])),
+    params(("id_user" = String, Path, description = "user id or `me`")),
+    request_body(content_type = "multipart/form-data", content = inline(Object),
+        description = "`file` (the statement), optional `id_connection`, `format` (auto|ofx|camt|mt940|qif|csv)"),
+    responses((status = 201, body = ImportView), (status = 400, body = ErrorBody, description = "`invalidStatement`: the format, where and why"),
+        (status = 413, body = ErrorBody)))]
+async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user): Path<String>,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> ApiResult<(StatusCode, Json<ImportView>)> {
+    let id_user = caller.user_id(&state, &user).await?;
+    let limit = state.settings.max_upload_bytes;
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit.saturating_add(1 << 20)) {
+        return Err(too_large(limit));
+    }
+    let (file, fields) = receive(multipart, limit).await?;
+    let options = ImportOptions {
+        format: match fields.str("format")?.as_deref() {
+            None | Some("auto") => None,
+            Some(name) => Some(
+                statements::Format::from_name(name)
+                    .ok_or_else(|| ApiError::invalid("format", "auto, ofx, camt, mt940, qif or csv"))?,
+            ),
+        },
+        id_connection: fields.str("id_connection")?.map(|id| parse_id(&id, "id_connection")).transpose()?,
+        parse: statements::Options::default(),
+    };
+    let imported = import(&state.store, &state.catalog, &state.engine.syncer.key, id_user, file, options)
+        .await
+        .map_err(|e| match e {
+            ImportError::Invalid(e) => ApiError::InvalidStatement(e),
+            ImportError::UnknownFormat => ApiError::invalid("format", e.to_string()),
+            ImportError::NotAStatementConnection(_) => ApiError::invalid("id_connection", e.to_string()),
+            ImportError::Amount(_) => ApiError::invalid("file", e.to_string()),
+            ImportError::Store(e) => e.into(),
+            other => ApiError::Internal(other.into()),
+        })?;
+    let connector = state.catalog.connector(imported.connection.id_connector);
+    let mut accounts = Vec::with_capacity(imported.accounts.len());
+    for id in &imported.accounts {
+        if let Some(account) = state.store.account(id_user, *id).await? {
+            accounts.push(AccountView::new(&account, &state.clock));
+        }
+    }
+    let view = ImportView {
+        connection: ConnectionView::new(&imported.connection, connector, &state.clock),
+        accounts,
+        format: imported.format.name().to_owned(),
+        statements: imported.statements,
+        added: imported.added,
+        updated: imported.updated,
+        unchanged: imported.unchanged,
+    };
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::PayloadTooLarge { limit: usize::try_from(limit).unwrap_or(usize::MAX) }
+}
+
+/// The form: the `file` part spooled to a temporary file (refused past `limit` bytes), the other
+/// parts as text.
+async fn receive(mut multipart: Multipart, limit: u64) -> ApiResult<(std::fs::File, Params)> {
+    let bad = |e: axum::extract::multipart::MultipartError| ApiError::invalid("body", format!("malformed form: {e}"));
+    let spool = |e: std::io::Error| ApiError::Internal(anyhow::anyhow!("spooling the upload: {e}"));
+    let mut file = None;
+    let mut fields = serde_json::Map::new();
+    while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name != "file" {
+            fields.insert(name, field.text().await.map_err(bad)?.into());
+            continue;
+        }
+        let mut spooled = tempfile::tempfile().map_err(spool)?;
+        let mut size = 0u64;
+        while let Some(chunk) = field.chunk().await.map_err(bad)? {
+            size += chunk.len() as u64;
+            if size > limit {
+                return Err(too_large(limit));
+            }
+            spooled.write_all(&chunk).map_err(spool)?;
+        }
+        spooled.seek(SeekFrom::Start(0)).map_err(spool)?;
+        file = Some(spooled);
+    }
+    Ok((file.ok_or_else(|| ApiError::missing("file"))?, Params(fields)))
+}
