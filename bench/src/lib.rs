@@ -45,3 +45,11 @@ pub fn row(what: &str, figure: &str, anchor: &str, ratio: &str, target: &str) {
 pub fn header() {
     println!("| what | figure | anchor (same run) | ratio | target |\n|---|---|---|---|---|");
 }
+
+/// This process's peak resident memory so far (Linux), in MB.
+pub fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb =
+        status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.split_whitespace().next()?.parse().ok());
+    kb.unwrap_or(0.0) / 1024.0
+}

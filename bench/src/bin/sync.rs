@@ -13,7 +13,7 @@ use bankd::sources::Credentials;
 use bankd::store::accounts::AccountEdit;
 use bankd::store::{BeginWrite, Db, Store};
 use bankd::sync::{SyncRequest, Syncer};
-use bankd_bench::{Backend, fresh_store, header, row};
+use bankd_bench::{Backend, fresh_store, header, peak_rss_mb, row};
 
 fn syncer(store: &Store) -> Syncer {
     let catalog = Arc::new(Catalog::load(None, true).expect("catalog"));
@@ -124,13 +124,6 @@ async fn raw_insert(store: &Store, url: &str, id_account: i64, id_user: i64, id_
     started.elapsed()
 }
 
-/// This process's peak resident memory so far (Linux).
-fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb =
-        status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.split_whitespace().next()?.parse().ok());
-    kb.unwrap_or(0.0) / 1024.0
-}
 
 #[tokio::main]
 async fn main() {
