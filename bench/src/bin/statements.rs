@@ -61,7 +61,13 @@ fn main() {
     let output = Command::new(std::env::current_exe().expect("self")).args(["--import", path(&entries)]).output();
     let output = output.expect("import child");
     let figure = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-    row(&format!("import of {IMPORT_ENTRIES} MT940 entries, SQLite"), &figure, "—", "—", "seconds; RSS flat in file size");
+    row(
+        &format!("import of {IMPORT_ENTRIES} MT940 entries, SQLite"),
+        &figure,
+        "—",
+        "—",
+        "seconds; RSS flat in file size",
+    );
 }
 
 fn path(file: &Path) -> &str {
@@ -119,7 +125,7 @@ fn child_scan(file: &Path) {
             Xml::Start(e) if e.local_name().as_ref() == b"Ntry" => entries += 1,
             Xml::Start(e) => in_amount = e.local_name().as_ref() == b"Amt",
             Xml::Text(t) if in_amount => {
-                sum += std::str::from_utf8(&t).ok().and_then(|t| t.parse().ok()).unwrap_or_default();
+                sum += std::str::from_utf8(&t).ok().and_then(|t| t.parse::<Decimal>().ok()).unwrap_or_default();
                 in_amount = false;
             }
             Xml::Eof => break,
@@ -175,21 +181,17 @@ fn amount(cents: i64, separator: char) -> String {
 }
 
 fn write_camt(out: &mut dyn Write, bytes: usize) {
-    let mut written = 0;
-    let mut put = |text: String| {
-        written += text.len();
-        out.write_all(text.as_bytes()).expect("write");
-    };
-    put("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.053.001.08\">\
+    let mut out = Counted { out, written: 0 };
+    out.put("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.053.001.08\">\
          <BkToCstmrStmt><GrpHdr><MsgId>BENCH</MsgId><CreDtTm>2026-12-31T10:00:00</CreDtTm></GrpHdr><Stmt><Id>1</Id>\
          <CreDtTm>2026-12-31T10:00:00</CreDtTm><Acct><Id><IBAN>FR7630006000011234567890189</IBAN></Id><Ccy>EUR</Ccy></Acct>\
          <Bal><Tp><CdOrPrtry><Cd>OPBD</Cd></CdOrPrtry></Tp><Amt Ccy=\"EUR\">1000.00</Amt><CdtDbtInd>CRDT</CdtDbtInd>\
          <Dt><Dt>2026-01-01</Dt></Dt></Bal>\n".into());
     let mut i = 0;
-    while written < bytes {
+    while out.written < bytes {
         let (day, cents, wording) = entry(i);
         let indicator = if cents < 0 { "DBIT" } else { "CRDT" };
-        put(format!(
+        out.put(format!(
             "<Ntry><NtryRef>{i}</NtryRef><Amt Ccy=\"EUR\">{}</Amt><CdtDbtInd>{indicator}</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>\
              <BookgDt><Dt>{day}</Dt></BookgDt><ValDt><Dt>{day}</Dt></ValDt><AcctSvcrRef>BENCH-{i}</AcctSvcrRef>\
              <BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>CCRD</Cd><SubFmlyCd>POSD</SubFmlyCd></Fmly></Domn></BkTxCd>\
@@ -200,24 +202,26 @@ fn write_camt(out: &mut dyn Write, bytes: usize) {
         ));
         i += 1;
     }
-    put("<Bal><Tp><CdOrPrtry><Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy=\"EUR\">1000.00</Amt><CdtDbtInd>CRDT</CdtDbtInd>\
-         <Dt><Dt>2026-12-31</Dt></Dt></Bal></Stmt></BkToCstmrStmt></Document>\n".into());
+    out.put(
+        "<Bal><Tp><CdOrPrtry><Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy=\"EUR\">1000.00</Amt><CdtDbtInd>CRDT</CdtDbtInd>\
+         <Dt><Dt>2026-12-31</Dt></Dt></Bal></Stmt></BkToCstmrStmt></Document>\n"
+            .into(),
+    );
 }
 
 fn write_ofx(out: &mut dyn Write, bytes: usize) {
-    let mut written = 0;
-    let mut put = |text: String| {
-        written += text.len();
-        out.write_all(text.as_bytes()).expect("write");
-    };
-    put("OFXHEADER:100\r\nDATA:OFXSGML\r\nVERSION:102\r\nSECURITY:NONE\r\nENCODING:USASCII\r\nCHARSET:1252\r\n\
+    let mut out = Counted { out, written: 0 };
+    out.put(
+        "OFXHEADER:100\r\nDATA:OFXSGML\r\nVERSION:102\r\nSECURITY:NONE\r\nENCODING:USASCII\r\nCHARSET:1252\r\n\
          COMPRESSION:NONE\r\nOLDFILEUID:NONE\r\nNEWFILEUID:NONE\r\n\r\n<OFX><BANKMSGSRSV1><STMTTRNRS><TRNUID>1\
          <STATUS><CODE>0<SEVERITY>INFO</STATUS><STMTRS><CURDEF>EUR<BANKACCTFROM><BANKID>30004<BRANCHID>00001\
-         <ACCTID>00012345678<ACCTTYPE>CHECKING</BANKACCTFROM><BANKTRANLIST><DTSTART>20260101<DTEND>20261231\r\n".into());
+         <ACCTID>00012345678<ACCTTYPE>CHECKING</BANKACCTFROM><BANKTRANLIST><DTSTART>20260101<DTEND>20261231\r\n"
+            .into(),
+    );
     let mut i = 0;
-    while written < bytes {
+    while out.written < bytes {
         let (day, cents, wording) = entry(i);
-        put(format!(
+        out.put(format!(
             "<STMTTRN>\r\n<TRNTYPE>{}\r\n<DTPOSTED>{}\r\n<TRNAMT>{}\r\n<FITID>BENCH{i}\r\n<NAME>{wording}\r\n<MEMO>REF {i}\r\n</STMTTRN>\r\n",
             if cents < 0 { "DEBIT" } else { "CREDIT" },
             day.format("%Y%m%d"),
@@ -225,15 +229,27 @@ fn write_ofx(out: &mut dyn Write, bytes: usize) {
         ));
         i += 1;
     }
-    put("</BANKTRANLIST><LEDGERBAL><BALAMT>1000.00<DTASOF>20261231</LEDGERBAL></STMTRS></STMTTRNRS></BANKMSGSRSV1></OFX>\r\n"
+    out.put("</BANKTRANLIST><LEDGERBAL><BALAMT>1000.00<DTASOF>20261231</LEDGERBAL></STMTRS></STMTTRNRS></BANKMSGSRSV1></OFX>\r\n"
         .into());
 }
 
 fn write_mt940(out: &mut dyn Write, bytes: usize) {
-    let mut written = 0;
-    let mut i = 0;
+    let (mut written, mut i) = (0, 0);
     while written < bytes {
         written += write_message(out, &mut i, 1000);
+    }
+}
+
+/// A writer that counts what it wrote.
+struct Counted<'a> {
+    out: &'a mut dyn Write,
+    written: usize,
+}
+
+impl Counted<'_> {
+    fn put(&mut self, text: String) {
+        self.written += text.len();
+        self.out.write_all(text.as_bytes()).expect("write");
     }
 }
 
@@ -264,7 +280,8 @@ fn write_entries(file: &Path, entries: usize) {
     let mut out = BufWriter::new(std::fs::File::create(file).expect("create"));
     let mut i = 0;
     while i < entries {
-        write_message(&mut out, &mut i, 1000.min(entries - i));
+        let count = 1000.min(entries - i);
+        write_message(&mut out, &mut i, count);
     }
     out.flush().expect("flush");
 }

@@ -124,7 +124,6 @@ async fn raw_insert(store: &Store, url: &str, id_account: i64, id_user: i64, id_
     started.elapsed()
 }
 
-
 #[tokio::main]
 async fn main() {
     if std::env::var_os("BANKD_BENCH_NO_HEADER").is_none() {

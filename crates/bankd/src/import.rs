@@ -9,9 +9,10 @@
 //! - **Accounts** are recognised by IBAN, else number, else name and currency (their webid), and
 //!   are created enabled: uploading a file is the user's consent. An account missing from a file
 //!   is not archived — a file is not a list of all the user's accounts.
-//! - **Transactions** carry the bank's reference (`FITID`, `AcctSvcrRef`, the `:61:` bank
-//!   reference) as webid, else a fingerprint of (date, amount, wording) with its rank among
-//!   identical rows of the file, so an overlapping file finds the same rows again while two
+//! - **Transactions** are recognised by the bank's reference (`FITID`, `AcctSvcrRef`, the `:61:`
+//!   bank reference) with their booking date — some banks reuse references, never on one day for
+//!   two operations — else by a fingerprint of (date, amount, wording); either ranked among the
+//!   rows of the file that share it, so an overlapping file finds the same rows again while two
 //!   identical coffees on one day stay two.
 //! - **The balance** is the closing balance of the newest statement seen: an older file imported
 //!   later does not roll it back (the source's state remembers each account's balance date). A
@@ -323,7 +324,7 @@ impl ParsedAccount {
             .iter()
             .map(|e| {
                 let webid = match &e.reference {
-                    Some(reference) => rank(reference.clone()),
+                    Some(reference) => rank(format!("{}:{reference}", e.booking_date)),
                     None => rank(format!("fp-{}", fingerprint(e))),
                 };
                 bank_transaction(e, webid)
@@ -434,13 +435,15 @@ mod tests {
                 entry(3, dec!(-3.50), "CAFE", Some("R1")),
                 entry(4, dec!(-3.50), "CAFE", Some("R1")),
                 entry(4, dec!(-3.5), "CAFE", None),
+                entry(4, dec!(-9), "TEA", Some("R1")),
             ],
             ..ParsedAccount::default()
         };
         let webids: Vec<String> = account.transactions().into_iter().map(|t| t.webid.unwrap()).collect();
         assert!(webids[0].starts_with("fp-") && webids[1] == format!("{}#2", webids[0]), "{webids:?}");
-        assert_eq!(&webids[2..4], ["R1", "R1#2"]);
+        assert_eq!(&webids[2..4], ["2026-11-03:R1", "2026-11-04:R1"], "a reference is a day's");
         assert!(webids[4].starts_with("fp-") && webids[4] != webids[0], "another day, another fingerprint");
+        assert_eq!(webids[5], "2026-11-04:R1#2", "a reference repeated on one day is ranked");
         // The same entries give the same webids on every import.
         let again: Vec<String> = account.transactions().into_iter().map(|t| t.webid.unwrap()).collect();
         assert_eq!(webids, again);

@@ -155,3 +155,68 @@ fn passwords_never_reach_the_logs() {
         assert!(!logs.contains(leak), "{leak} in the logs");
     }
 }
+
+/// `bankd import` on the database a running server uses: the server serves what it imported,
+/// and importing the same file again adds nothing.
+#[test]
+fn import_writes_beside_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = bankd(dir.path()).args(["client", "create", "--name", "import"]).output().unwrap();
+    let client: serde_json::Value = serde_json::from_slice(&client.stdout).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let mut server = bankd(dir.path()).args(["serve", "--listen", &format!("127.0.0.1:{port}")]).spawn().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let statement = dir.path().join("november.sta");
+    std::fs::write(
+        &statement,
+        ":20:STMT1\r\n:25:NL91ABNA0417164300\r\n:28C:1/1\r\n:60F:C261031EUR100,00\r\n\
+         :61:2611031103D12,50NTRFREF1//BANKREF1\r\n:86:COFFEE SHOP\r\n\
+         :61:2611041104C1000,NTRFREF2//BANKREF2\r\n:86:SALARY\r\n:62F:C261104EUR1087,50\r\n-\r\n",
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let mut ready = false;
+        for _ in 0..100 {
+            if http.get(format!("{base}/health")).send().await.is_ok() {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(ready);
+        let init: serde_json::Value =
+            http.post(format!("{base}/2.0/auth/init")).json(&client).send().await.unwrap().json().await.unwrap();
+        let user = init["id_user"].to_string();
+        let import =
+            || bankd(dir.path()).args(["import", statement.to_str().unwrap(), "--user", &user]).output().unwrap();
+        let first = import();
+        let summary = String::from_utf8(first.stdout).unwrap();
+        assert!(first.status.success(), "{summary} {}", String::from_utf8_lossy(&first.stderr));
+        assert!(summary.contains("1 statement(s), 1 account(s), 2 added, 0 updated, 0 unchanged"), "{summary}");
+        let again = String::from_utf8(import().stdout).unwrap();
+        assert!(again.contains("0 added, 0 updated, 2 unchanged"), "{again}");
+        let token = init["auth_token"].as_str().unwrap();
+        let accounts: serde_json::Value = http
+            .get(format!("{base}/2.0/users/me/accounts"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let account = &accounts["accounts"][0];
+        assert_eq!((account["iban"].as_str(), account["balance"].as_f64()), (Some("NL91ABNA0417164300"), Some(1087.5)));
+    });
+    Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    server.wait().unwrap();
+    let broken = dir.path().join("broken.sta");
+    std::fs::write(&broken, ":20:X\r\n:25:NL91ABNA0417164300\r\n:60F:C261031EUR1x0,00\r\n").unwrap();
+    let refused = bankd(dir.path()).args(["import", broken.to_str().unwrap(), "--user", "1"]).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("mt940 statement, line 3"), "{refused:?}");
+}

@@ -92,11 +92,7 @@ impl<R: BufRead> Lines<R> {
                 None => (available.len(), false),
             };
             if self.buffer.len() + taken > MAX_LINE {
-                return Err(Error::at_line(
-                    self.format,
-                    self.number + 1,
-                    format!("line longer than {MAX_LINE} bytes"),
-                ));
+                return Err(Error::at_line(self.format, self.number + 1, format!("line longer than {MAX_LINE} bytes")));
             }
             self.buffer.extend_from_slice(&available[..taken]);
             self.reader.consume(if done { taken + 1 } else { taken });

@@ -73,6 +73,7 @@ impl TestApp {
             sandbox: true,
             catalog: None,
             api_timezone: chrono_tz::Europe::Paris,
+            max_upload_bytes: 100 << 20,
             engine: EngineSettings::default(),
         };
         configure(&mut settings);

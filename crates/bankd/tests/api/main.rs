@@ -15,5 +15,6 @@ mod powens_spec;
 mod processes;
 mod psd2;
 mod secrets;
+mod statements;
 mod transactions;
 mod users;

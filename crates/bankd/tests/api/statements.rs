@@ -1,0 +1,134 @@
+//! Statement files through the API: `POST /2.0/users/me/statements` imports into the user's
+//! Statement-files connection, re-imports add nothing, bad files change nothing.
+
+use reqwest::StatusCode;
+use reqwest::multipart::{Form, Part};
+use serde_json::Value;
+
+use crate::helpers::{TestApp, TestUser, assert_error, read};
+
+/// An OFX 1.x (SGML) statement of one account: `rows` are (day of November 2026, amount, FITID,
+/// name), `closing` the ledger balance at `closing_day`.
+pub fn ofx(rows: &[(u32, &str, &str, &str)], closing: &str, closing_day: u32) -> String {
+    let transactions: String = rows
+        .iter()
+        .map(|(day, amount, fitid, name)| {
+            format!("<STMTTRN><TRNTYPE>DEBIT<DTPOSTED>202611{day:02}<TRNAMT>{amount}<FITID>{fitid}<NAME>{name}</STMTTRN>\r\n")
+        })
+        .collect();
+    format!(
+        "OFXHEADER:100\r\nDATA:OFXSGML\r\nVERSION:102\r\nSECURITY:NONE\r\nENCODING:USASCII\r\nCHARSET:1252\r\n\
+         COMPRESSION:NONE\r\nOLDFILEUID:NONE\r\nNEWFILEUID:NONE\r\n\r\n<OFX>\r\n<BANKMSGSRSV1><STMTTRNRS><TRNUID>1\r\n\
+         <STATUS><CODE>0<SEVERITY>INFO</STATUS>\r\n<STMTRS><CURDEF>EUR\r\n<BANKACCTFROM><BANKID>30004<BRANCHID>00001\
+         <ACCTID>00012345678<ACCTTYPE>CHECKING</BANKACCTFROM>\r\n<BANKTRANLIST><DTSTART>20261101<DTEND>20261130\r\n\
+         {transactions}</BANKTRANLIST>\r\n<LEDGERBAL><BALAMT>{closing}<DTASOF>202611{closing_day:02}</LEDGERBAL>\r\n\
+         </STMTRS></STMTTRNRS></BANKMSGSRSV1></OFX>\r\n"
+    )
+}
+
+pub async fn upload(
+    app: &TestApp,
+    user: &TestUser,
+    name: &str,
+    body: String,
+    extra: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let mut form = Form::new().part("file", Part::text(body).file_name(name.to_owned()));
+    for (key, value) in extra {
+        form = form.text(key.to_string(), value.to_string());
+    }
+    let request = app.http.post(app.url("/2.0/users/me/statements")).bearer_auth(&user.token).multipart(form);
+    read(request.send().await.unwrap()).await
+}
+
+async fn imported(app: &TestApp, user: &TestUser, body: String) -> Value {
+    let (status, answer) = upload(app, user, "statement.ofx", body, &[]).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    answer
+}
+
+const NOVEMBER: [(u32, &str, &str, &str); 4] = [
+    (3, "-42.50", "F1", "CB MONOPRIX"),
+    (3, "-3.20", "F2", "CB BOULANGERIE"),
+    (10, "2500.00", "F3", "VIR SALAIRE ACME"),
+    (12, "-850.00", "F4", "PRLV LOYER"),
+];
+
+#[tokio::test]
+async fn an_import_creates_enabled_accounts_and_a_reimport_adds_nothing() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    let first = imported(&app, &user, ofx(&NOVEMBER[..3], "1500.00", 10)).await;
+    assert_eq!((first["format"].as_str(), first["statements"].as_i64()), (Some("ofx"), Some(1)));
+    assert_eq!(
+        (first["added"].as_i64(), first["updated"].as_i64(), first["unchanged"].as_i64()),
+        (Some(3), Some(0), Some(0))
+    );
+    let account = &first["accounts"][0];
+    assert!(account["disabled"].is_null(), "the upload is the consent: {account}");
+    assert_eq!((account["number"].as_str(), account["balance"].as_f64()), (Some("00012345678"), Some(1500.0)));
+    assert_eq!(first["connection"]["connector_uuid"], "5b8f3c2e-8f0a-5c4e-9d57-5f1c2b7a9e10");
+
+    // The same file again, then a newer one overlapping it: only the new row is added.
+    let again = imported(&app, &user, ofx(&NOVEMBER[..3], "1500.00", 10)).await;
+    assert_eq!((again["added"].as_i64(), again["unchanged"].as_i64()), (Some(0), Some(3)));
+    let newer = imported(&app, &user, ofx(&NOVEMBER[1..], "650.00", 12)).await;
+    assert_eq!((newer["added"].as_i64(), newer["unchanged"].as_i64()), (Some(1), Some(2)));
+    assert_eq!(newer["connection"]["id"], first["connection"]["id"], "one connection for the user's files");
+    assert_eq!(newer["accounts"][0]["id"], account["id"], "the same account, recognised by its number");
+    assert_eq!(newer["accounts"][0]["balance"].as_f64(), Some(650.0));
+    // An older statement imported last does not roll the balance back.
+    let older = imported(&app, &user, ofx(&NOVEMBER[..1], "1542.50", 3)).await;
+    assert_eq!(older["accounts"][0]["balance"].as_f64(), Some(650.0));
+
+    let (_, listed) = app.get("/2.0/users/me/transactions?limit=100", &user.token).await;
+    let wordings: Vec<&str> =
+        listed["transactions"].as_array().unwrap().iter().map(|t| t["original_wording"].as_str().unwrap()).collect();
+    assert_eq!(wordings, ["PRLV LOYER", "VIR SALAIRE ACME", "CB BOULANGERIE", "CB MONOPRIX"]);
+    let path = format!("/2.0/users/me/connections/{}/logs", first["connection"]["id"]);
+    let (_, logs) = app.get(&path, &user.token).await;
+    assert_eq!(logs["total"], 4, "one log row per import");
+    // A sync of a statement connection has nothing to fetch, and changes nothing.
+    let synced = app.resync(&user, &first["connection"]["id"]).await;
+    assert!(synced["state"].is_null(), "{synced}");
+}
+
+#[tokio::test]
+async fn a_malformed_file_is_refused_with_where_and_why_and_nothing_is_written() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    let broken = ofx(&NOVEMBER, "1.00", 30).replace("<TRNAMT>-3.20", "<TRNAMT>three");
+    let refused = upload(&app, &user, "broken.ofx", broken, &[]).await;
+    assert_error(&refused, StatusCode::BAD_REQUEST, "invalidStatement");
+    let description = refused.1["description"].as_str().unwrap();
+    assert!(description.starts_with("ofx statement, line ") && description.contains("three"), "{description}");
+    let (_, connections) = app.get("/2.0/users/me/connections", &user.token).await;
+    assert_eq!(connections["connections"].as_array().unwrap().len(), 0, "{connections}");
+    let unknown = upload(&app, &user, "notes.txt", "hello".into(), &[]).await;
+    assert_error(&unknown, StatusCode::BAD_REQUEST, "invalidValue");
+    let wrong_format = upload(&app, &user, "s.ofx", ofx(&NOVEMBER, "1.00", 30), &[("format", "pdf")]).await;
+    assert_error(&wrong_format, StatusCode::BAD_REQUEST, "invalidValue");
+}
+
+#[tokio::test]
+async fn files_go_only_into_the_users_own_statement_connections() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    let bank = app.connected(&user, "demo").await;
+    let id = bank["id"].to_string();
+    let refused = upload(&app, &user, "s.ofx", ofx(&NOVEMBER, "1.00", 30), &[("id_connection", &id)]).await;
+    assert_error(&refused, StatusCode::BAD_REQUEST, "invalidValue");
+    let other = app.create_user().await;
+    let theirs = imported(&app, &other, ofx(&NOVEMBER, "1.00", 30)).await;
+    let id = theirs["connection"]["id"].to_string();
+    let refused = upload(&app, &user, "s.ofx", ofx(&NOVEMBER, "1.00", 30), &[("id_connection", &id)]).await;
+    assert_error(&refused, StatusCode::BAD_REQUEST, "invalidValue");
+}
+
+#[tokio::test]
+async fn a_file_over_the_upload_limit_is_refused_before_it_is_read() {
+    let app = TestApp::spawn_with(|settings| settings.max_upload_bytes = 1000).await;
+    let user = app.create_user().await;
+    let big = ofx(&NOVEMBER, "1.00", 30) + &" ".repeat(2000);
+    assert_error(&upload(&app, &user, "s.ofx", big, &[]).await, StatusCode::PAYLOAD_TOO_LARGE, "payloadTooLarge");
+}
