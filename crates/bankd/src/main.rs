@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use bankd::catalog::Catalog;
 use bankd::config::Settings;
 use bankd::crypto::MasterKey;
-use bankd::import::{ImportOptions, import};
+use bankd::import::{ImportOptions, csv_mapping, import};
 use bankd::startup::{App, open_store, run_worker, shutdown_signal};
 use indicatif::{ProgressBar, ProgressStyle};
 use statements::Format;
@@ -63,6 +63,10 @@ enum Command {
         /// auto, ofx, camt, mt940, qif or csv.
         #[arg(long, default_value = "auto")]
         format: String,
+        /// For CSV: the column mapping in JSON, e.g. '{"delimiter": ";", "date": "Date", "amount": "Montant"}'
+        /// (guessed from the header otherwise).
+        #[arg(long)]
+        csv: Option<String>,
         #[command(flatten)]
         settings: Settings,
     },
@@ -102,8 +106,17 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
-        Command::Import { files, user, connection, format, settings } => {
-            import_files(&files, user, connection, &format, &settings).await
+        Command::Import { files, user, connection, format, csv, settings } => {
+            let csv = csv.map(|json| csv_mapping(&json)).transpose().map_err(|why| anyhow::anyhow!("--csv: {why}"))?;
+            let options = ImportOptions {
+                format: match format.as_str() {
+                    "auto" => None,
+                    name => Some(Format::from_name(name).with_context(|| format!("unknown format {name}"))?),
+                },
+                id_connection: connection,
+                parse: statements::Options { csv },
+            };
+            import_files(&files, user, options, &settings).await
         }
         Command::Sandbox { listen, public_url } => {
             let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
@@ -133,14 +146,9 @@ async fn main() -> anyhow::Result<()> {
 async fn import_files(
     files: &[std::path::PathBuf],
     user: i64,
-    connection: Option<i64>,
-    format: &str,
+    options: ImportOptions,
     settings: &Settings,
 ) -> anyhow::Result<()> {
-    let format = match format {
-        "auto" => None,
-        name => Some(Format::from_name(name).with_context(|| format!("unknown format {name}"))?),
-    };
     let store = open_store(settings).await?;
     let catalog = Catalog::load(settings.catalog.as_deref(), settings.sandbox)?;
     let key = MasterKey::load(std::env::var("BANKD_MASTER_KEY").ok().as_deref(), &settings.data_dir)?;
@@ -150,8 +158,7 @@ async fn import_files(
         let bar = if size > 4 << 20 { ProgressBar::new(size) } else { ProgressBar::hidden() };
         bar.set_style(ProgressStyle::with_template("{msg} {bar:40} {bytes}/{total_bytes} {bytes_per_sec}")?);
         bar.set_message(path.display().to_string());
-        let options = ImportOptions { format, id_connection: connection, ..ImportOptions::default() };
-        let imported = import(&store, &catalog, &key, user, bar.wrap_read(file), options)
+        let imported = import(&store, &catalog, &key, user, bar.wrap_read(file), options.clone())
             .await
             .with_context(|| format!("importing {}", path.display()))?;
         bar.finish_and_clear();

@@ -47,7 +47,7 @@ pub struct ImportView {
 #[utoipa::path(post, path = "/users/{id_user}/statements", tag = "statements", security(("bearer" = [])),
     params(("id_user" = String, Path, description = "user id or `me`")),
     request_body(content_type = "multipart/form-data", content = inline(Object),
-        description = "`file` (the statement), optional `id_connection`, `format` (auto|ofx|camt|mt940|qif|csv)"),
+        description = "`file` (the statement), optional `id_connection`, `format` (auto|ofx|camt|mt940|qif|csv), and for CSV an optional `csv` mapping in JSON (guessed from the header otherwise): `{\"delimiter\": \";\", \"decimal_comma\": true, \"date_format\": \"%d/%m/%Y\", \"date\": \"Date\", \"amount\": \"Montant\", \"wording\": [\"Libellé\"]}` (a column is a header name or an index; `debit` and `credit` replace `amount`)"),
     responses((status = 201, body = ImportView), (status = 400, body = ErrorBody, description = "`invalidStatement`: the format, where and why"),
         (status = 413, body = ErrorBody)))]
 async fn upload(
@@ -74,7 +74,13 @@ async fn upload(
             ),
         },
         id_connection: fields.str("id_connection")?.map(|id| parse_id(&id, "id_connection")).transpose()?,
-        parse: statements::Options::default(),
+        parse: statements::Options {
+            csv: fields
+                .str("csv")?
+                .map(|json| crate::import::csv_mapping(&json))
+                .transpose()
+                .map_err(|why| ApiError::invalid("csv", why))?,
+        },
     };
     let imported = import(&state.store, &state.catalog, &state.engine.syncer.key, id_user, file, options)
         .await
