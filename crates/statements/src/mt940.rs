@@ -760,16 +760,23 @@ fn subfields(text: &str, separator: char) -> Vec<(u8, &str)> {
 }
 
 /// The codes of the Dutch/SWIFT-coded form: a value runs from `/CODE/` to the next `/CODE/`.
-const CODES: &str = "TRTP IBAN BIC NAME REMI EREF MARF CSID ORDP BENM CNTP ISDT RTRN PREF ID ADDR ULTC ULTD ULTB PURP \
-                     USTD STRD CDTRREF CDTRREFTP CD ISSR SVCL OCMT CHGS EXCH RTYP ACCW";
+#[rustfmt::skip]
+const CODES: [&str; 32] = [
+    "TRTP", "IBAN", "BIC", "NAME", "REMI", "EREF", "MARF", "CSID", "ORDP", "BENM", "CNTP", "ISDT", "RTRN", "PREF",
+    "ID", "ADDR", "ULTC", "ULTD", "ULTB", "PURP", "USTD", "STRD", "CDTRREF", "CDTRREFTP", "CD", "ISSR", "SVCL",
+    "OCMT", "CHGS", "EXCH", "RTYP", "ACCW",
+];
 
 fn codes() -> impl Iterator<Item = &'static str> {
-    CODES.split_whitespace()
+    CODES.iter().copied()
 }
 
 /// `/TRTP/SEPA OVERBOEKING/IBAN/NL…/BIC/…/NAME/…/REMI/…`, when `text` opens with a code.
 fn coded(text: &str, customer_reference: Option<&str>) -> Option<Information> {
     let text = text.trim();
+    if !text.starts_with('/') {
+        return None;
+    }
     let fields = coded_fields(text);
     if fields.first().is_none_or(|(at, _, _)| *at != 0) {
         return None;
