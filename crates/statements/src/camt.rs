@@ -1070,7 +1070,9 @@ fn date_part(text: &str) -> Option<NaiveDate> {
     if !shape {
         return None;
     }
-    let date = NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
+    // The shape is checked: reading the numbers directly is several times faster than strftime.
+    let number = |range: std::ops::Range<usize>| day.get(range)?.parse::<u32>().ok();
+    let date = NaiveDate::from_ymd_opt(i32::try_from(number(0..4)?).ok()?, number(5..7)?, number(8..10)?)?;
     let valid = match rest.strip_prefix('T') {
         Some(time) => {
             let (clock, zone) = split_zone(time);

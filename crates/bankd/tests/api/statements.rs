@@ -143,10 +143,12 @@ async fn csv_columns_are_guessed_or_given() {
     assert_eq!((guessed["format"].as_str(), guessed["added"].as_i64()), (Some("csv"), Some(2)));
     assert_eq!(guessed["accounts"][0]["balance"].as_f64(), Some(2457.5), "no balance in the file: what it added");
     let bare = "2026-11-12|-850.00|PRLV LOYER\n";
-    let mapping = r#"{"delimiter": "|", "has_header": false, "date_format": "%Y-%m-%d", "date": 0, "amount": 1, "wording": [2]}"#;
+    let mapping =
+        r#"{"delimiter": "|", "has_header": false, "date_format": "%Y-%m-%d", "date": 0, "amount": 1, "wording": [2]}"#;
     let id = guessed["connection"]["id"].to_string();
     let (status, given) =
-        upload(&app, &user, "export.txt", bare.into(), &[("format", "csv"), ("csv", mapping), ("id_connection", &id)]).await;
+        upload(&app, &user, "export.txt", bare.into(), &[("format", "csv"), ("csv", mapping), ("id_connection", &id)])
+            .await;
     assert_eq!((status, given["added"].as_i64()), (StatusCode::CREATED, Some(1)), "{given}");
     let wrong = upload(&app, &user, "export.txt", bare.into(), &[("format", "csv"), ("csv", r#"{"date": 0}"#)]).await;
     assert_error(&wrong, StatusCode::BAD_REQUEST, "invalidValue");
