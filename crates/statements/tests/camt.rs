@@ -2,18 +2,14 @@
 //! that project's JSON expectations) and files written from the ISO 20022 definitions
 //! (`tests/fixtures/camt/SOURCES.md`).
 
-use std::io::{BufReader, Read};
-use std::path::PathBuf;
+mod common;
 
-use chrono::NaiveDate;
+use common::*;
+use std::io::{BufReader, Read};
+
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use statements::{Account, Balance, BalanceKind, Entry, Error, Event, Format, camt};
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "fixtures", "camt", name].iter().collect();
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 /// The events read before the end or the error, and the outcome.
 fn read_bytes(bytes: &[u8]) -> (Vec<Event>, Result<(), Error>) {
@@ -43,7 +39,7 @@ fn group(events: Vec<Event>) -> Vec<Statement> {
 }
 
 fn read(name: &str) -> Vec<Statement> {
-    let (events, outcome) = read_bytes(&fixture(name));
+    let (events, outcome) = read_bytes(&fixture("camt", name));
     outcome.unwrap_or_else(|e| panic!("{name}: {e}"));
     group(events)
 }
@@ -53,18 +49,6 @@ fn refused(bytes: &[u8]) -> Error {
     let error = outcome.expect_err("should be refused");
     assert_eq!(error.format, Format::Camt);
     error
-}
-
-fn day(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
-
-fn balance(kind: BalanceKind, amount: Decimal, currency: &str, date: NaiveDate) -> Balance {
-    Balance { kind, amount, currency: Some(currency.to_owned()), date: Some(date) }
-}
-
-fn some(text: &str) -> Option<String> {
-    Some(text.to_owned())
 }
 
 /// Opening + booked entries = closing: what the signs must satisfy.
@@ -417,13 +401,13 @@ fn declared_latin1_is_decoded() {
 #[test]
 fn utf8_bom_and_undeclared_latin1_are_read() {
     let mut bytes = b"\xEF\xBB\xBF".to_vec();
-    bytes.extend_from_slice(&fixture("genkgo/camt053.v4.xml"));
+    bytes.extend_from_slice(&fixture("camt", "genkgo/camt053.v4.xml"));
     let (events, outcome) = read_bytes(&bytes);
     outcome.unwrap();
     assert_eq!(events.len(), 1 + 3 + 1);
 
     // Declared UTF-8, but a Latin-1 byte: read as Windows-1252 rather than refused.
-    let text = String::from_utf8(fixture("stmt-v02-two-statements.xml")).unwrap();
+    let text = String::from_utf8(fixture("camt", "stmt-v02-two-statements.xml")).unwrap();
     let mut bytes = text.replace("Girokonto", "GIRO_").into_bytes();
     let at = bytes.windows(5).position(|w| w == b"GIRO_").unwrap() + 4;
     bytes[at] = 0xC4; // Ä in Latin-1
@@ -433,7 +417,7 @@ fn utf8_bom_and_undeclared_latin1_are_read() {
 
 #[test]
 fn the_generic_entry_point_and_detection_agree() {
-    let bytes = fixture("genkgo/camt052.v4.xml");
+    let bytes = fixture("camt", "genkgo/camt052.v4.xml");
     assert_eq!(statements::detect(&bytes[..bytes.len().min(4096)]), Some(Format::Camt));
     let mut count = 0;
     statements::parse(Format::Camt, &bytes[..], &statements::Options::default(), &mut |_| count += 1).unwrap();
@@ -456,14 +440,14 @@ fn the_account_is_announced_when_acct_closes_or_before_the_first_entry() {
 
 #[test]
 fn a_doctype_is_refused() {
-    let error = refused(&fixture("doctype-bomb.xml"));
+    let error = refused(&fixture("camt", "doctype-bomb.xml"));
     assert_eq!(error.location, "prolog");
     assert!(error.reason.contains("DOCTYPE"), "{error}");
 }
 
 #[test]
 fn deep_nesting_is_refused() {
-    let error = refused(&fixture("too-deep.xml"));
+    let error = refused(&fixture("camt", "too-deep.xml"));
     assert!(
         error.location.starts_with("Document/BkToCstmrStmt/Stmt[1]/Ntry[1]/NtryDtls[1]/TxDtls[1]/SplmtryData/X0/"),
         "{error}"
@@ -474,7 +458,7 @@ fn deep_nesting_is_refused() {
 
 #[test]
 fn a_bad_amount_names_its_path_after_streaming_what_came_before() {
-    let (events, outcome) = read_bytes(&fixture("bad-amount.xml"));
+    let (events, outcome) = read_bytes(&fixture("camt", "bad-amount.xml"));
     let error = outcome.unwrap_err();
     assert_eq!(error.location, "Document/BkToCstmrStmt/Stmt[2]/Ntry[2]/Amt");
     assert_eq!(error.reason, "not an amount: '12,50'");

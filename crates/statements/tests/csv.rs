@@ -1,15 +1,11 @@
 //! CSV files as banks export them, read through the crate's entry points.
 
-use chrono::NaiveDate;
-use rust_decimal::Decimal;
+mod common;
+
+use common::*;
 use rust_decimal_macros::dec;
 use statements::csv::{AmountColumns, Column, Mapping, guess};
-use statements::{Account, Entry, Error, Event, Format, Options, detect, parse};
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/fixtures/csv/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+use statements::{Account, Error, Event, Format, Options, detect, parse};
 
 fn read_with(bytes: &[u8], mapping: Option<Mapping>) -> Result<Vec<Event>, Error> {
     let mut events = Vec::new();
@@ -19,19 +15,6 @@ fn read_with(bytes: &[u8], mapping: Option<Mapping>) -> Result<Vec<Event>, Error
 
 fn read(bytes: &[u8]) -> Result<Vec<Event>, Error> {
     read_with(bytes, None)
-}
-
-fn entries(events: &[Event]) -> Vec<&Entry> {
-    events.iter().filter_map(|event| if let Event::Entry(entry) = event { Some(entry) } else { None }).collect()
-}
-
-fn day(year: i32, month: u32, day: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(year, month, day).unwrap()
-}
-
-/// (date, amount, wording) of each entry.
-fn summary(events: &[Event]) -> Vec<(NaiveDate, Decimal, &str)> {
-    entries(events).iter().map(|e| (e.booking_date, e.amount, e.wording.as_str())).collect()
 }
 
 fn lines(bytes: &[u8]) -> Vec<String> {
@@ -46,7 +29,7 @@ fn error(text: &str, mapping: Option<Mapping>) -> (String, String) {
 
 #[test]
 fn a_french_bank_with_a_preamble_debit_and_credit_columns_and_latin1() {
-    let bytes = fixture("banque_fr.csv");
+    let bytes = fixture("csv", "banque_fr.csv");
     assert_eq!(detect(&bytes), Some(Format::Csv));
     let events = read(&bytes).unwrap();
     assert_eq!(events[0], Event::Statement(Account::default()));
@@ -70,7 +53,7 @@ fn a_french_bank_with_a_preamble_debit_and_credit_columns_and_latin1() {
 #[test]
 fn the_french_mapping_is_guessed_from_the_head() {
     // The fixture is Windows-1252: read as UTF-8 lossily, the accents are lost but not the columns.
-    let mut head = lines(&fixture("banque_fr.csv"));
+    let mut head = lines(&fixture("csv", "banque_fr.csv"));
     head[4] = "Date;Date de valeur;Libellé;Débit euros;Crédit euros".into();
     assert_eq!(
         guess(&head).unwrap(),
@@ -93,7 +76,7 @@ fn the_french_mapping_is_guessed_from_the_head() {
 
 #[test]
 fn a_german_bank_with_buchungstag_betrag_and_grouped_thousands() {
-    let bytes = fixture("bank_de.csv");
+    let bytes = fixture("csv", "bank_de.csv");
     let events = read(&bytes).unwrap();
     assert_eq!(
         summary(&events),
@@ -121,7 +104,7 @@ fn a_german_bank_with_buchungstag_betrag_and_grouped_thousands() {
 
 #[test]
 fn a_us_bank_with_quoted_commas_quotes_and_line_breaks() {
-    let events = read(&fixture("bank_us.csv")).unwrap();
+    let events = read(&fixture("csv", "bank_us.csv")).unwrap();
     assert_eq!(
         summary(&events),
         [
@@ -131,7 +114,7 @@ fn a_us_bank_with_quoted_commas_quotes_and_line_breaks() {
             (day(2024, 1, 31), dec!(0.12), "INTEREST PAID"),
         ]
     );
-    let mapping = guess(&lines(&fixture("bank_us.csv"))).unwrap();
+    let mapping = guess(&lines(&fixture("csv", "bank_us.csv"))).unwrap();
     assert_eq!((mapping.delimiter, mapping.decimal_comma, mapping.date_format.as_str()), (b',', false, "%m/%d/%Y"));
 }
 
@@ -154,7 +137,7 @@ fn by_index() -> Mapping {
 
 #[test]
 fn an_explicit_mapping_by_index_without_header() {
-    let events = read_with(&fixture("no_header.csv"), Some(by_index())).unwrap();
+    let events = read_with(&fixture("csv", "no_header.csv"), Some(by_index())).unwrap();
     assert_eq!(events[0], Event::Statement(Account { currency: Some("EUR".into()), ..Account::default() }));
     assert_eq!(
         summary(&events),
@@ -169,7 +152,7 @@ fn an_explicit_mapping_by_index_without_header() {
     assert_eq!(currencies, [Some("EUR"), Some("EUR"), Some("USD")]);
     assert_eq!(entries[2].reference.as_deref(), Some("TX003"));
     // Guessing finds no header in it, and says what it looked for.
-    let err = read(&fixture("no_header.csv")).unwrap_err();
+    let err = read(&fixture("csv", "no_header.csv")).unwrap_err();
     assert_eq!(err.location, "lines 1-3");
     assert!(err.reason.starts_with("no header row found: looked for a date column (Date, Booking date"), "{err}");
     assert!(err.reason.contains("Buchungstag") && err.reason.contains("Débit") && err.reason.contains("Haben"));
@@ -191,7 +174,7 @@ fn an_explicit_mapping_by_header_names() {
         reference: None,
         currency: None,
     };
-    let events = read_with(&fixture("bank_de.csv"), Some(mapping.clone())).unwrap();
+    let events = read_with(&fixture("csv", "bank_de.csv"), Some(mapping.clone())).unwrap();
     assert_eq!(
         summary(&events),
         [
@@ -201,11 +184,11 @@ fn an_explicit_mapping_by_header_names() {
         ]
     );
     let missing = Mapping { amount: AmountColumns::Amount(Column::Name("Umsatz".into())), ..mapping.clone() };
-    let err = read_with(&fixture("bank_de.csv"), Some(missing)).unwrap_err();
+    let err = read_with(&fixture("csv", "bank_de.csv"), Some(missing)).unwrap_err();
     assert_eq!(err.location, "line 6");
     assert!(err.reason.starts_with("no column \"Umsatz\" in the header (it has: Buchungstag, Wertstellung,"), "{err}");
     let headerless = Mapping { has_header: false, skip_lines: 6, ..mapping };
-    let err = read_with(&fixture("bank_de.csv"), Some(headerless)).unwrap_err();
+    let err = read_with(&fixture("csv", "bank_de.csv"), Some(headerless)).unwrap_err();
     assert_eq!(err.reason, "column \"buchungstag\" is named, but the mapping says the file has no header");
 }
 

@@ -2,12 +2,14 @@
 //! (`tests/fixtures/mt940/`, see its `SOURCES.md`) and real banks' files from the `mt940` crate's
 //! corpus, whose values were checked against that corpus's expected parses.
 
+mod common;
+
+use common::*;
 use std::cell::Cell;
 use std::io::{BufRead, Read};
 use std::path::Path;
 use std::rc::Rc;
 
-use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use statements::{Account, Balance, BalanceKind, Entry, Error, Event, Format, mt940};
@@ -52,32 +54,15 @@ fn read_bytes(bytes: &[u8]) -> Result<Vec<Statement>, Error> {
     result.map(|()| statements)
 }
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mt940").join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 fn read(name: &str) -> Vec<Statement> {
-    read_bytes(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    read_bytes(&fixture("mt940", name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 fn read_error(name: &str) -> Error {
-    match read_bytes(&fixture(name)) {
+    match read_bytes(&fixture("mt940", name)) {
         Ok(statements) => panic!("{name}: read {} statements, expected an error", statements.len()),
         Err(e) => e,
     }
-}
-
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
-
-fn balance(kind: BalanceKind, amount: Decimal, currency: &str, day: NaiveDate) -> Balance {
-    Balance { kind, amount, currency: Some(currency.into()), date: Some(day) }
-}
-
-fn some(text: &str) -> Option<String> {
-    Some(text.to_owned())
 }
 
 // ---- Fixtures written from the specification ----
@@ -101,17 +86,17 @@ fn swift_envelopes_crlf_latin1_and_year_end_dates() {
     assert_eq!(
         first.balances,
         [
-            balance(BalanceKind::Opening, dec!(1000.00), "EUR", date(2023, 12, 29)),
-            balance(BalanceKind::Closing, dec!(886.84), "EUR", date(2024, 1, 2)),
-            balance(BalanceKind::Available, dec!(886.84), "EUR", date(2024, 1, 2)),
+            balance(BalanceKind::Opening, dec!(1000.00), "EUR", day(2023, 12, 29)),
+            balance(BalanceKind::Closing, dec!(886.84), "EUR", day(2024, 1, 2)),
+            balance(BalanceKind::Available, dec!(886.84), "EUR", day(2024, 1, 2)),
         ]
     );
     assert_eq!(
         first.entries[0],
         Entry {
             // Value 2023-12-31, booked `0102`: the next year.
-            booking_date: date(2024, 1, 2),
-            value_date: Some(date(2023, 12, 31)),
+            booking_date: day(2024, 1, 2),
+            value_date: Some(day(2023, 12, 31)),
             amount: dec!(-25.50),
             currency: some("EUR"),
             // `?21` fills its 27 columns (`…Mü`), `?2` + `2` is one marker split by a line break.
@@ -125,14 +110,14 @@ fn swift_envelopes_crlf_latin1_and_year_end_dates() {
     );
     // Value 2024-01-02, booked `1231`: the year before. `RC` reverses a credit: money out.
     let reversal = &first.entries[1];
-    assert_eq!((reversal.booking_date, reversal.value_date), (date(2023, 12, 31), Some(date(2024, 1, 2))));
+    assert_eq!((reversal.booking_date, reversal.value_date), (day(2023, 12, 31), Some(day(2024, 1, 2))));
     assert_eq!((reversal.amount, reversal.kind.as_deref()), (dec!(-100), Some("808")));
     assert_eq!(reversal.wording, "Rückbuchung der Gutschrift vom 30.12.2023");
     assert_eq!(reversal.reference.as_deref(), Some("BANKREF0002"));
     // `RD` + funds code `R`: a reversed debit, money in; the customer reference stands in for
     // the missing bank reference; the supplementary details are the wording.
     let refund = &first.entries[2];
-    assert_eq!((refund.amount, refund.booking_date), (dec!(12.34), date(2024, 1, 2)));
+    assert_eq!((refund.amount, refund.booking_date), (dec!(12.34), day(2024, 1, 2)));
     assert_eq!((refund.reference.as_deref(), refund.kind.as_deref()), (None, Some("NCHG")));
     assert_eq!(refund.wording, "Gebührenerstattung");
     assert!(first.adds_up());
@@ -143,7 +128,7 @@ fn swift_envelopes_crlf_latin1_and_year_end_dates() {
         Account { number: some("37040044/0532013000"), currency: some("EUR"), ..Account::default() },
         "a bank code that is not a BIC stays in the number"
     );
-    assert_eq!(second.balances[0], balance(BalanceKind::Opening, dec!(-50), "EUR", date(2024, 1, 1)));
+    assert_eq!(second.balances[0], balance(BalanceKind::Opening, dec!(-50), "EUR", day(2024, 1, 1)));
     assert_eq!(second.entries.len(), 1);
     assert_eq!((second.entries[0].amount, second.entries[0].reference.as_deref()), (dec!(1234), None));
     assert_eq!(
@@ -165,12 +150,12 @@ fn plain_messages_header_lines_and_dutch_coded_information() {
         Account { iban: some("NL91ABNA0417164300"), currency: some("EUR"), ..Account::default() },
         "the currency glued to the IBAN is split off"
     );
-    assert_eq!(salary.balances[0], balance(BalanceKind::Opening, dec!(-150.75), "EUR", date(2024, 1, 31)));
+    assert_eq!(salary.balances[0], balance(BalanceKind::Opening, dec!(-150.75), "EUR", day(2024, 1, 31)));
     assert_eq!(
         salary.entries[0],
         Entry {
-            booking_date: date(2024, 2, 1),
-            value_date: Some(date(2024, 2, 1)),
+            booking_date: day(2024, 2, 1),
+            value_date: Some(day(2024, 2, 1)),
             amount: dec!(1500),
             currency: some("EUR"),
             wording: "SALARIS JANUARI 2024 PERSONEELSNUMMER 1234".into(),
@@ -201,7 +186,7 @@ fn plain_messages_header_lines_and_dutch_coded_information() {
 
     let third = &statements[2];
     assert!(third.entries.is_empty());
-    assert_eq!(third.balance(BalanceKind::Closing).and_then(|b| b.date), Some(date(2024, 2, 6)));
+    assert_eq!(third.balance(BalanceKind::Closing).and_then(|b| b.date), Some(day(2024, 2, 6)));
 }
 
 #[test]
@@ -216,7 +201,7 @@ fn mt942_interim_report_without_balances() {
     );
     assert!(report.balances.is_empty());
     assert_eq!(report.amounts(), [dec!(-19.99), dec!(250)]);
-    assert!(report.entries.iter().all(|e| !e.pending && e.booking_date == date(2024, 3, 15)));
+    assert!(report.entries.iter().all(|e| !e.pending && e.booking_date == day(2024, 3, 15)));
     let debit = &report.entries[0];
     assert_eq!(
         (debit.payee.as_deref(), debit.counterparty_account.as_deref(), debit.wording.as_str()),
@@ -242,10 +227,10 @@ fn abn_amro_with_header_lines_between_messages() {
     let first = &statements[0].entries[0];
     assert_eq!(
         (first.booking_date, first.kind.as_deref(), first.reference.as_deref()),
-        (date(2019, 8, 24), Some("N426"), None)
+        (day(2019, 8, 24), Some("N426"), None)
     );
     assert_eq!(first.wording, "BEA   NR:YV7XDL   24.08.19/15.33 RESTAURANT IL SENSO MIDD,PAS263");
-    assert_eq!(statements[0].balances[0], balance(BalanceKind::Opening, dec!(1111.10), "EUR", date(2019, 8, 25)));
+    assert_eq!(statements[0].balances[0], balance(BalanceKind::Opening, dec!(1111.10), "EUR", day(2019, 8, 25)));
     assert_eq!(statements[1].balance(BalanceKind::Closing).map(|b| b.amount), Some(dec!(6666.83)));
 }
 
@@ -267,10 +252,10 @@ fn ing_with_session_headers_and_a_statement_note() {
     );
     assert_eq!(ing.entries[1].wording, "0111111111 GPSEOUL SPOEDBETALING MPBZS1016000047 GPSEOUL", "a tab is a space");
     assert_eq!(ing.entries[2].reference.as_deref(), None, "a customer reference is not the bank's");
-    assert_eq!(ing.entries[6].booking_date, date(2010, 7, 23));
+    assert_eq!(ing.entries[6].booking_date, day(2010, 7, 23));
     assert_eq!(
         ing.balance(BalanceKind::Closing),
-        Some(&balance(BalanceKind::Closing, dec!(3.47), "EUR", date(2010, 7, 23)))
+        Some(&balance(BalanceKind::Closing, dec!(3.47), "EUR", day(2010, 7, 23)))
     );
 }
 
@@ -292,7 +277,7 @@ fn rabobank_coded_information_and_no_separators() {
     let second = &statements[0].entries[1];
     assert_eq!((second.wording.as_str(), second.payee.as_deref()), ("Reference 201301234", Some("JOHN DOE")));
     assert_eq!((second.reference.as_deref(), second.counterparty_account.as_deref()), (None, None));
-    assert_eq!(statements[1].entries[1].booking_date, date(2013, 1, 9));
+    assert_eq!(statements[1].entries[1].booking_date, day(2013, 1, 9));
 }
 
 #[test]
@@ -309,7 +294,7 @@ fn knab_bank_references() {
     );
     assert_eq!(
         statements[1].balance(BalanceKind::Closing).map(|b| (b.amount, b.date)),
-        Some((dec!(798.98), Some(date(2014, 7, 30))))
+        Some((dec!(798.98), Some(day(2014, 7, 30))))
     );
 }
 
@@ -342,7 +327,7 @@ fn sns_blank_padding_and_an_empty_statement() {
     let statements = read("sns.sta");
     assert_eq!(statements.len(), 2);
     let entry = &statements[0].entries[0];
-    assert_eq!((entry.booking_date, entry.value_date), (date(2012, 6, 8), Some(date(2012, 6, 7))));
+    assert_eq!((entry.booking_date, entry.value_date), (day(2012, 6, 8), Some(day(2012, 6, 7))));
     assert_eq!((entry.amount, entry.wording.as_str()), (dec!(-20.00), "0987654321 marechal s dit is een test"));
     assert!(statements[0].adds_up());
     assert!(statements[1].entries.is_empty());
@@ -375,7 +360,7 @@ fn mbank_control_characters_and_available_balance() {
     ));
     assert_eq!(
         mbank.balance(BalanceKind::Available),
-        Some(&balance(BalanceKind::Available, dec!(0.43), "PLN", date(2017, 1, 19)))
+        Some(&balance(BalanceKind::Available, dec!(0.43), "PLN", day(2017, 1, 19)))
     );
 }
 
@@ -391,7 +376,7 @@ fn danske_bank_preamble_and_bic_account() {
     assert_eq!(danske.entries.len(), 6);
     assert!(danske.adds_up());
     let interest = &danske.entries[0];
-    assert_eq!((interest.booking_date, interest.value_date), (date(2009, 9, 30), Some(date(2009, 10, 1))));
+    assert_eq!((interest.booking_date, interest.value_date), (day(2009, 9, 30), Some(day(2009, 10, 1))));
     assert_eq!(
         (interest.amount, interest.kind.as_deref(), interest.reference.as_deref()),
         (dec!(0.23), Some("FINT"), None)
@@ -407,8 +392,8 @@ fn german_structured_information_split_across_lines() {
     assert_eq!(
         entries[0],
         Entry {
-            booking_date: date(2002, 11, 2),
-            value_date: Some(date(2002, 11, 1)),
+            booking_date: day(2002, 11, 2),
+            value_date: Some(day(2002, 11, 1)),
             amount: dec!(-800),
             currency: some("EUR"),
             wording: "Miete November".into(),
@@ -433,7 +418,7 @@ fn german_sepa_information_and_debit_balances() {
     assert_eq!(first.amounts(), [dec!(50990.05), dec!(154551.93), dec!(154551.93), dec!(-1500.00)]);
     assert!(first.adds_up());
     let karl = &first.entries[0];
-    assert_eq!((karl.booking_date, karl.value_date), (date(2007, 9, 4), Some(date(2007, 9, 7))));
+    assert_eq!((karl.booking_date, karl.value_date), (day(2007, 9, 4), Some(day(2007, 9, 7))));
     assert_eq!(karl.wording, "EREF+EndToEndId TFNR 22 004 00001 SVWZ+Verw CTSc-01 BC-PPP TFNr 22 004");
     assert_eq!(
         (karl.payee.as_deref(), karl.counterparty_account.as_deref()),
@@ -442,7 +427,7 @@ fn german_sepa_information_and_debit_balances() {
     assert_eq!((karl.kind.as_deref(), karl.reference.as_deref()), (Some("166"), Some("0724710333343453")));
     assert_eq!(first.balance(BalanceKind::Available).map(|b| b.amount), Some(dec!(559614.51)));
     let second = &statements[1];
-    assert_eq!(second.balances[0], balance(BalanceKind::Opening, dec!(-1970431.87), "EUR", date(2007, 9, 3)));
+    assert_eq!(second.balances[0], balance(BalanceKind::Opening, dec!(-1970431.87), "EUR", day(2007, 9, 3)));
     assert_eq!(second.entries.len(), 7);
     assert_eq!((second.entries[0].amount, second.entries[6].amount), (dec!(-0.08), dec!(-3572569.03)));
     assert_eq!(second.balance(BalanceKind::Closing).map(|b| b.amount), Some(dec!(-4472049.09)));

@@ -1,6 +1,9 @@
 //! OFX/QFX files, read whole: fixtures written from the specification, and real exports copied from
 //! the `ofx-rs` crate (see `fixtures/ofx/SOURCES.md`).
 
+mod common;
+
+use common::*;
 use std::io::BufReader;
 
 use chrono::NaiveDate;
@@ -21,11 +24,6 @@ const FIXTURES: &[&str] = &[
     "invstmtrs.ofx",
 ];
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/fixtures/ofx/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
 /// The events of `bytes`, and the error that stopped them, if any.
 fn read(bytes: &[u8]) -> (Vec<Event>, Option<Error>) {
     let mut events = Vec::new();
@@ -42,7 +40,7 @@ struct Statement {
 }
 
 fn statements(name: &str) -> Vec<Statement> {
-    let (events, error) = read(&fixture(name));
+    let (events, error) = read(&fixture("ofx", name));
     assert_eq!(error, None, "{name}");
     let mut statements: Vec<Statement> = Vec::new();
     for event in events {
@@ -60,18 +58,6 @@ fn only(name: &str) -> Statement {
     let mut statements = statements(name);
     assert_eq!(statements.len(), 1, "{name}: {statements:?}");
     statements.remove(0)
-}
-
-fn day(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
-
-fn some(text: &str) -> Option<String> {
-    Some(text.to_owned())
-}
-
-fn balance(kind: BalanceKind, amount: Decimal, currency: &str, date: NaiveDate) -> Balance {
-    Balance { kind, amount, currency: some(currency), date: Some(date) }
 }
 
 /// An entry with what every OFX transaction has; the rest defaulted, for `..` in the tests.
@@ -256,7 +242,7 @@ fn xml_with_two_bank_statements_a_card_statement_pending_entries_and_a_skipped_i
 
 #[test]
 fn a_truncated_file_is_an_error_at_its_open_transaction_after_what_it_streamed() {
-    let (events, error) = read(&fixture("truncated.ofx"));
+    let (events, error) = read(&fixture("ofx", "truncated.ofx"));
     let error = error.expect("an error");
     assert_eq!((error.format, error.location.as_str()), (Format::Ofx, "line 29"));
     assert_eq!(error.reason, "the file ends inside this STMTTRN: it is truncated");
@@ -267,7 +253,7 @@ fn a_truncated_file_is_an_error_at_its_open_transaction_after_what_it_streamed()
 
 #[test]
 fn a_file_that_is_not_ofx_is_refused() {
-    let csv = fixture("not-ofx.csv");
+    let csv = fixture("ofx", "not-ofx.csv");
     let (events, error) = read(&csv);
     let error = error.expect("an error");
     assert_eq!(events, []);
@@ -431,13 +417,13 @@ fn ofx_2_credit_card_statement_without_xml_declaration() {
 
 #[test]
 fn an_investment_statement_yields_nothing() {
-    assert_eq!(read(&fixture("invstmtrs.ofx")), (vec![], None));
+    assert_eq!(read(&fixture("ofx", "invstmtrs.ofx")), (vec![], None));
 }
 
 #[test]
 fn every_fixture_is_detected_and_reads_the_same_through_any_buffer_and_line_ends() {
     for name in FIXTURES {
-        let bytes = fixture(name);
+        let bytes = fixture("ofx", name);
         assert_eq!(statements::detect(&bytes), Some(Format::Ofx), "{name}");
         let (expected, error) = read(&bytes);
         assert_eq!(error, None, "{name}");

@@ -1,32 +1,15 @@
 //! QIF files as Quicken and banks write them, read through the crate's entry points.
 
-use chrono::NaiveDate;
-use rust_decimal::Decimal;
+mod common;
+
+use common::*;
 use rust_decimal_macros::dec;
 use statements::{Account, Entry, Error, Event, Format, Options, detect, parse};
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/fixtures/qif/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
 
 fn read(bytes: &[u8]) -> Result<Vec<Event>, Error> {
     let mut events = Vec::new();
     parse(Format::Qif, bytes, &Options::default(), &mut |event| events.push(event))?;
     Ok(events)
-}
-
-fn entries(events: &[Event]) -> Vec<&Entry> {
-    events.iter().filter_map(|event| if let Event::Entry(entry) = event { Some(entry) } else { None }).collect()
-}
-
-fn day(year: i32, month: u32, day: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(year, month, day).unwrap()
-}
-
-/// (date, amount, wording) of each entry.
-fn summary(events: &[Event]) -> Vec<(NaiveDate, Decimal, &str)> {
-    entries(events).iter().map(|e| (e.booking_date, e.amount, e.wording.as_str())).collect()
 }
 
 fn error(text: &str) -> (String, String) {
@@ -37,7 +20,7 @@ fn error(text: &str) -> (String, String) {
 
 #[test]
 fn quicken_checking_with_apostrophe_years_and_splits() {
-    let bytes = fixture("quicken_checking.qif");
+    let bytes = fixture("qif", "quicken_checking.qif");
     assert_eq!(detect(&bytes), Some(Format::Qif));
     let events = read(&bytes).unwrap();
     assert_eq!(events.first(), Some(&Event::Statement(Account::default())), "!Type:Cat is skipped");
@@ -62,7 +45,7 @@ fn quicken_checking_with_apostrophe_years_and_splits() {
 
 #[test]
 fn credit_card_sections_are_card_accounts() {
-    let events = read(&fixture("quicken_ccard.qif")).unwrap();
+    let events = read(&fixture("qif", "quicken_ccard.qif")).unwrap();
     assert_eq!(events[0], Event::Statement(Account { card: true, ..Account::default() }));
     assert_eq!(
         summary(&events),
@@ -72,7 +55,7 @@ fn credit_card_sections_are_card_accounts() {
 
 #[test]
 fn a_french_bank_with_day_first_dates_and_decimal_commas() {
-    let events = read(&fixture("banque_fr.qif")).unwrap();
+    let events = read(&fixture("qif", "banque_fr.qif")).unwrap();
     assert_eq!(events.len(), 6);
     assert_eq!(
         summary(&events),
@@ -89,7 +72,7 @@ fn a_french_bank_with_day_first_dates_and_decimal_commas() {
 
 #[test]
 fn an_account_list_then_named_sections() {
-    let events = read(&fixture("accounts.qif")).unwrap();
+    let events = read(&fixture("qif", "accounts.qif")).unwrap();
     let named = |name: &str, card| Event::Statement(Account { name: Some(name.into()), card, ..Account::default() });
     let entry = |date, amount, wording: &str| {
         Event::Entry(Entry {
