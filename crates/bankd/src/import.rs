@@ -103,7 +103,7 @@ pub async fn import(
     let parse = options.parse.clone();
     let format = options.format;
     let started = now();
-    let parsed = tokio::task::spawn_blocking(move || read(file, format, &parse))
+    let mut parsed = tokio::task::spawn_blocking(move || read(file, format, &parse))
         .await
         .map_err(|e| ImportError::Read(e.to_string()))??;
     let connection = target_connection(store, key, connector, id_user, options.id_connection).await?;
@@ -115,7 +115,7 @@ pub async fn import(
     let bank_accounts: Vec<BankAccount> = parsed.accounts.iter().map(ParsedAccount::bank_account).collect();
     let mut imported = Vec::with_capacity(bank_accounts.len());
     let (mut added, mut updated, mut entries) = (0, 0, 0);
-    for (parsed, account) in parsed.accounts.iter().zip(&bank_accounts) {
+    for (parsed, account) in parsed.accounts.iter_mut().zip(&bank_accounts) {
         let existing = known.iter().find(|a| a.webid == account.webid);
         let fetched = parsed.transactions();
         entries += fetched.len() as i64;
@@ -153,7 +153,7 @@ pub async fn import(
     };
     let target = ImportTarget { id_connection: connection.id, id_user, id_source: source.id };
     let session = serde_json::to_value(&memory).map_err(|e| ImportError::Read(e.to_string()))?;
-    let accounts = store.apply_import(&target, &imported, &session, &log, key).await?;
+    let accounts = store.apply_import(&target, imported, &session, &log, key).await?;
     let connection = store.connection(id_user, connection.id).await?.unwrap_or(connection);
     Ok(Imported {
         connection,
@@ -281,7 +281,7 @@ struct Parsed {
     accounts: Vec<ParsedAccount>,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct ParsedAccount {
     account: statements::Account,
     /// The newest closing balance of its statements in the file, with its date.
@@ -389,16 +389,15 @@ impl ParsedAccount {
         }
     }
 
-    /// The entries as transactions, each with its webid: the bank's reference (ranked when a
-    /// file repeats one), else a fingerprint ranked among identical rows.
-    fn transactions(&self) -> Vec<BankTransaction> {
+    /// The entries as transactions (taken: the entries are not kept), each with its webid.
+    fn transactions(&mut self) -> Vec<BankTransaction> {
         let mut ranks: HashMap<String, usize> = HashMap::new();
         let mut rank = |key: String| {
             let n = ranks.entry(key.clone()).or_default();
             *n += 1;
             if *n == 1 { key } else { format!("{key}#{n}") }
         };
-        self.entries
+        std::mem::take(&mut self.entries)
             .iter()
             .map(|e| {
                 let webid = match &e.reference {
@@ -517,13 +516,13 @@ mod tests {
             ],
             ..ParsedAccount::default()
         };
-        let webids: Vec<String> = account.transactions().into_iter().map(|t| t.webid.unwrap()).collect();
+        let webids: Vec<String> = account.clone().transactions().into_iter().map(|t| t.webid.unwrap()).collect();
         assert!(webids[0].starts_with("fp-") && webids[1] == format!("{}#2", webids[0]), "{webids:?}");
         assert_eq!(&webids[2..4], ["2026-11-03:R1", "2026-11-04:R1"], "a reference is a day's");
         assert!(webids[4].starts_with("fp-") && webids[4] != webids[0], "another day, another fingerprint");
         assert_eq!(webids[5], "2026-11-04:R1#2", "a reference repeated on one day is ranked");
         // The same entries give the same webids on every import.
-        let again: Vec<String> = account.transactions().into_iter().map(|t| t.webid.unwrap()).collect();
+        let again: Vec<String> = account.clone().transactions().into_iter().map(|t| t.webid.unwrap()).collect();
         assert_eq!(webids, again);
     }
 

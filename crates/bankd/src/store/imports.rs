@@ -32,18 +32,20 @@ impl Store {
     pub async fn apply_import(
         &self,
         target: &ImportTarget,
-        accounts: &[ImportedAccount<'_>],
+        accounts: Vec<ImportedAccount<'_>>,
         session: &serde_json::Value,
         log: &ConnectionLog,
         key: &MasterKey,
     ) -> StoreResult<Vec<i64>> {
         let at = now();
-        let splits = accounts.iter().map(|a| SplitChanges::new(&a.changes)).collect::<StoreResult<Vec<_>>>()?;
         let sealed_session = seal_json(key, session, &session_aad(target.id_source));
         let ids = on_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
             let mut ids = Vec::with_capacity(accounts.len());
-            for (imported, split) in accounts.iter().zip(&splits) {
+            // Each account's rows are bound, then its reconciled changes dropped: one copy at a time.
+            for imported in accounts {
+                let split = SplitChanges::new(&imported.changes)?;
+                drop(imported.changes);
                 let account = imported.account;
                 let id = match imported.id {
                     Some(id) => {
