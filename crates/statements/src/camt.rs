@@ -215,39 +215,59 @@ struct Frame {
 }
 
 /// The open elements, from the root: where the parser is, for matching and for error locations.
+/// Closed frames are kept for reuse (`depth` says how many are open): opening an element then
+/// costs no allocation, which matters with millions of them.
 #[derive(Default)]
 struct Path {
     frames: Vec<Frame>,
+    depth: usize,
 }
 
 impl Path {
-    fn push(&mut self, name: String) -> Result<()> {
-        if self.frames.len() >= MAX_DEPTH {
+    fn open(&self) -> &[Frame] {
+        &self.frames[..self.depth]
+    }
+
+    fn push(&mut self, name: &str) -> Result<()> {
+        if self.depth >= MAX_DEPTH {
             let location = format!("{}/{name}", self.location());
             return Err(Error::new(Format::Camt, location, format!("elements nested deeper than {MAX_DEPTH}")));
         }
-        let index = match (REPEATED.iter().position(|r| *r == name), self.frames.last_mut()) {
+        let parent = self.depth.checked_sub(1).and_then(|at| self.frames.get_mut(at));
+        let index = match (REPEATED.iter().position(|r| *r == name), parent) {
             (Some(kind), Some(parent)) => parent.children.get_mut(kind).map(|count| {
                 *count += 1;
                 *count
             }),
             _ => None,
         };
-        self.frames.push(Frame { name, index, children: [0; REPEATED.len()] });
+        match self.frames.get_mut(self.depth) {
+            Some(frame) => {
+                frame.name.clear();
+                frame.name.push_str(name);
+                (frame.index, frame.children) = (index, [0; REPEATED.len()]);
+            }
+            None => self.frames.push(Frame { name: name.to_owned(), index, children: [0; REPEATED.len()] }),
+        }
+        self.depth += 1;
         Ok(())
     }
 
+    fn pop(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+
     fn names(&self) -> Vec<&str> {
-        self.frames.iter().map(|frame| frame.name.as_str()).collect()
+        self.open().iter().map(|frame| frame.name.as_str()).collect()
     }
 
     /// `Document/BkToCstmrStmt/Stmt[2]/Ntry[5]/Amt`; `prolog` before the root element.
     fn location(&self) -> String {
-        if self.frames.is_empty() {
+        if self.depth == 0 {
             return "prolog".to_owned();
         }
         let parts: Vec<String> = self
-            .frames
+            .open()
             .iter()
             .map(|frame| match frame.index {
                 Some(index) => format!("{}[{index}]", frame.name),
@@ -616,9 +636,10 @@ impl<'s> Parser<'s> {
     }
 
     fn start(&mut self, element: &BytesStart) -> Result<()> {
-        let name = String::from_utf8_lossy(element.local_name().as_ref()).into_owned();
+        let local = element.local_name();
+        let name = String::from_utf8_lossy(local.as_ref());
         let is_amount = name == "Amt";
-        self.path.push(name)?;
+        self.path.push(&name)?;
         self.text.clear();
         let names = self.path.names();
         check_message(&self.path, &names)?;
@@ -696,7 +717,7 @@ impl<'s> Parser<'s> {
         if let Some(field) = field {
             self.apply(field, &text)?;
         }
-        self.path.frames.pop();
+        self.path.pop();
         Ok(())
     }
 
@@ -778,7 +799,7 @@ impl<'s> Parser<'s> {
     }
 
     fn finish(self) -> Result<()> {
-        if let Some(frame) = self.path.frames.last() {
+        if let Some(frame) = self.path.open().last() {
             return Err(self.path.error(format!("the file ends inside <{}>", frame.name)));
         }
         if !self.seen_root {
@@ -1135,15 +1156,15 @@ mod tests {
     fn paths_count_repeated_elements() {
         let mut path = Path::default();
         for name in ["Document", "BkToCstmrStmt", "Stmt"] {
-            path.push(name.to_owned()).unwrap();
+            path.push(name).unwrap();
         }
-        path.frames.pop();
+        path.pop();
         for name in ["Stmt", "Ntry"] {
-            path.push(name.to_owned()).unwrap();
+            path.push(name).unwrap();
         }
-        path.frames.pop();
+        path.pop();
         for name in ["Ntry", "Amt"] {
-            path.push(name.to_owned()).unwrap();
+            path.push(name).unwrap();
         }
         assert_eq!(path.location(), "Document/BkToCstmrStmt/Stmt[2]/Ntry[2]/Amt");
     }
