@@ -703,6 +703,16 @@ impl<'s> Parser<'s> {
         if self.text.is_empty() && raw.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
+        if self.text.len() + raw.len() > MAX_TEXT {
+            return Err(self.path.error(format!("text longer than {MAX_TEXT} bytes")));
+        }
+        // Most values are plain UTF-8 without references: copied as they are, with no allocation.
+        if let (Charset::Utf8 | Charset::Auto, Ok(plain)) = (self.charset, std::str::from_utf8(raw))
+            && !plain.contains('&')
+        {
+            self.text.push_str(plain);
+            return Ok(());
+        }
         let text = self.decode(raw, escaped)?;
         if self.text.len() + text.len() > MAX_TEXT {
             return Err(self.path.error(format!("text longer than {MAX_TEXT} bytes")));
@@ -712,11 +722,14 @@ impl<'s> Parser<'s> {
     }
 
     fn end(&mut self) -> Result<()> {
-        let text = std::mem::take(&mut self.text);
+        let mut text = std::mem::take(&mut self.text);
         let field = field(&self.path.names());
         if let Some(field) = field {
             self.apply(field, &text)?;
         }
+        // The buffer goes back, emptied, for the next element's text.
+        text.clear();
+        self.text = text;
         self.path.pop();
         Ok(())
     }
