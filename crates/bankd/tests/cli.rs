@@ -8,6 +8,23 @@ fn bankd(data_dir: &std::path::Path) -> Command {
     command
 }
 
+/// A port nobody listens on now.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Waits (up to 5 s) for a spawned server to answer `/health`.
+async fn wait_until_serving(http: &reqwest::Client, base: &str) {
+    for _ in 0..100 {
+        if http.get(format!("{base}/health")).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{base} never answered /health");
+}
+
 #[test]
 fn client_create_prints_exactly_one_json_object() {
     let dir = tempfile::tempdir().unwrap();
@@ -49,9 +66,7 @@ fn version_and_help() {
 #[test]
 fn serve_stops_gracefully_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    let port = free_port();
     let mut child = bankd(dir.path()).args(["serve", "--listen", &format!("127.0.0.1:{port}")]).spawn().unwrap();
     let mut healthy = false;
     for _ in 0..100 {
@@ -74,9 +89,7 @@ fn serve_stops_gracefully_on_sigterm() {
 #[test]
 fn sandbox_serves_the_simulated_banks_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    let port = free_port();
     let mut child = bankd(dir.path()).args(["sandbox", "--listen", &format!("127.0.0.1:{port}")]).spawn().unwrap();
     let mut answer = String::new();
     for _ in 0..100 {
@@ -101,9 +114,7 @@ fn passwords_never_reach_the_logs() {
     let dir = tempfile::tempdir().unwrap();
     let client = bankd(dir.path()).args(["client", "create", "--name", "logs"]).output().unwrap();
     let client: serde_json::Value = serde_json::from_slice(&client.stdout).unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    let port = free_port();
     // To a file, not a pipe: nobody reads a pipe while the server runs, and a full one blocks it.
     let log_path = dir.path().join("serve.log");
     let mut child = bankd(dir.path())
@@ -116,15 +127,7 @@ fn passwords_never_reach_the_logs() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let http = reqwest::Client::new();
-        let mut ready = false;
-        for _ in 0..100 {
-            if http.get(format!("{base}/health")).send().await.is_ok() {
-                ready = true;
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        assert!(ready);
+        wait_until_serving(&http, &base).await;
         let init: serde_json::Value =
             http.post(format!("{base}/2.0/auth/init")).json(&client).send().await.unwrap().json().await.unwrap();
         let token = init["auth_token"].as_str().unwrap();
@@ -163,9 +166,7 @@ fn import_writes_beside_a_running_server() {
     let dir = tempfile::tempdir().unwrap();
     let client = bankd(dir.path()).args(["client", "create", "--name", "import"]).output().unwrap();
     let client: serde_json::Value = serde_json::from_slice(&client.stdout).unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    let port = free_port();
     let mut server = bankd(dir.path()).args(["serve", "--listen", &format!("127.0.0.1:{port}")]).spawn().unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let statement = dir.path().join("november.sta");
@@ -179,15 +180,7 @@ fn import_writes_beside_a_running_server() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let http = reqwest::Client::new();
-        let mut ready = false;
-        for _ in 0..100 {
-            if http.get(format!("{base}/health")).send().await.is_ok() {
-                ready = true;
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        assert!(ready);
+        wait_until_serving(&http, &base).await;
         let init: serde_json::Value =
             http.post(format!("{base}/2.0/auth/init")).json(&client).send().await.unwrap().json().await.unwrap();
         let user = init["id_user"].to_string();

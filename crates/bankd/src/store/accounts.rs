@@ -58,6 +58,13 @@ pub struct AccountEdit {
     pub disabled: Option<bool>,
 }
 
+/// A known account seen again: what the bank says of it now, and no longer `deleted` ($1 name,
+/// $2 currency, $3 type, $4 source, $5 id). Syncs and imports alike.
+pub(super) const REFRESH_ACCOUNT: &str =
+    "UPDATE accounts SET original_name = $1, currency = $2, type = $3, id_source = $4,
+        deleted = NULL
+ WHERE id = $5";
+
 impl Store {
     pub async fn accounts(&self, scope: AccountScope) -> StoreResult<Vec<Account>> {
         let mut c = Conditions::default();
@@ -148,15 +155,11 @@ impl Store {
                         .await?;
                     }
                     AccountChange::Refresh { id, account } => {
-                        sqlx::query(
-                            "UPDATE accounts SET original_name = $1, currency = $2, type = $3, id_source = $4,
-                                    deleted = NULL
-                             WHERE id = $5",
-                        )
-                        .bind(&account.name)
-                        .bind(&account.currency)
-                        .bind(account.kind)
-                        .bind(id_source)
+                        sqlx::query(REFRESH_ACCOUNT)
+                            .bind(&account.name)
+                            .bind(&account.currency)
+                            .bind(account.kind)
+                            .bind(id_source)
                         .bind(id)
                         .execute(&mut *tx)
                         .await?;

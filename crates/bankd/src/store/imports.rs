@@ -1,7 +1,7 @@
 //! Statement imports: a whole file's accounts, transactions, balances and log row in one database
 //! transaction, so an import is applied entirely or not at all.
 
-use super::accounts::AccountData;
+use super::accounts::{AccountData, REFRESH_ACCOUNT};
 use super::connections::{ConnectionLog, insert_log, seal_json, session_aad};
 use super::transactions::{AccountRef, SplitChanges, write_account_sync};
 use super::{BeginWrite, Store, StoreResult, now, on_db};
@@ -49,11 +49,7 @@ impl Store {
                 let account = imported.account;
                 let id = match imported.id {
                     Some(id) => {
-                        sqlx::query(
-                            "UPDATE accounts SET original_name = $1, currency = $2, type = $3, id_source = $4,
-                                    deleted = NULL
-                             WHERE id = $5",
-                        )
+                        sqlx::query(REFRESH_ACCOUNT)
                         .bind(&account.name)
                         .bind(&account.currency)
                         .bind(account.kind)
