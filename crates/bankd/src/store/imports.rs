@@ -1,88 +1,181 @@
-//! Statement imports: a whole file's accounts, transactions, balances and log row in one database
-//! transaction, so an import is applied entirely or not at all.
+//! Statement imports: a whole file's accounts, transactions, balances and log row written in one
+//! database transaction that stays open while the file is read, so an import is applied entirely
+//! or not at all, and its rows go in as they are parsed rather than all at the end.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{Postgres, Sqlite};
 
 use super::accounts::{AccountData, REFRESH_ACCOUNT};
 use super::connections::{ConnectionLog, insert_log, seal_json, session_aad};
-use super::transactions::{AccountRef, SplitChanges, write_account_sync};
-use super::{BeginWrite, Store, StoreResult, now, on_db};
+use super::transactions::{
+    AccountRef, SplitChanges, TRANSACTION_COLUMNS, Transaction, recount_days, write_account_data, write_changes,
+};
+use super::{BeginWrite, Db, Store, StoreResult, now};
 use crate::crypto::MasterKey;
 use crate::domain::bank::BankAccount;
-use crate::domain::reconcile::Change;
-
-/// One account of an imported file, with what reconciliation decided for its transactions.
-pub struct ImportedAccount<'a> {
-    /// The stored account it is, if it is known already.
-    pub id: Option<i64>,
-    pub account: &'a BankAccount,
-    pub data: AccountData,
-    pub changes: Vec<Change>,
-}
+use crate::domain::reconcile::{Change, Stored};
 
 /// Where an import lands: the connection, and its statement-files source row.
+#[derive(Debug, Clone, Copy)]
 pub struct ImportTarget {
     pub id_connection: i64,
     pub id_user: i64,
     pub id_source: i64,
 }
 
+/// An import under way: an open write transaction on either backend. Dropped without
+/// [`commit`](Self::commit), everything it wrote is rolled back.
+pub struct Import<'s> {
+    db: &'s Db,
+    tx: WriteTx,
+    target: ImportTarget,
+    at: DateTime<Utc>,
+}
+
+enum WriteTx {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Pg(sqlx::Transaction<'static, Postgres>),
+}
+
+/// Runs `$body` with `$conn` bound to the open transaction's connection, whatever the backend.
+macro_rules! on_tx {
+    ($tx:expr, $conn:ident => $body:expr) => {
+        match $tx {
+            WriteTx::Sqlite(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+            WriteTx::Pg(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+
 impl Store {
-    /// Writes an import: each account created (enabled: uploading a file is the user's consent)
-    /// or refreshed, its balances and transaction changes, the source's new session state, and
-    /// the connection's log row. Returns the accounts' ids, in the order given.
-    pub async fn apply_import(
-        &self,
-        target: &ImportTarget,
-        accounts: Vec<ImportedAccount<'_>>,
+    /// Opens an import into `target`. Imports into one connection are serialized: SQLite has one
+    /// writer at a time, and PostgreSQL locks the connection's row until the import ends, so two
+    /// uploads of one file at once cannot both add its rows.
+    pub async fn begin_import(&self, target: ImportTarget) -> StoreResult<Import<'_>> {
+        let tx = match &self.db {
+            Db::Sqlite(pool) => WriteTx::Sqlite(pool.begin_write().await?),
+            Db::Pg(pool) => {
+                let mut tx = pool.begin_write().await?;
+                sqlx::query("SELECT id FROM connections WHERE id = $1 FOR UPDATE")
+                    .bind(target.id_connection)
+                    .execute(&mut *tx)
+                    .await?;
+                WriteTx::Pg(tx)
+            }
+        };
+        Ok(Import { db: &self.db, tx, target, at: now() })
+    }
+}
+
+impl Import<'_> {
+    /// Creates an account of the import (enabled: uploading a file is the user's consent).
+    pub async fn create_account(&mut self, account: &BankAccount) -> StoreResult<i64> {
+        let (target, at) = (self.target, self.at);
+        let (id,): (i64,) = on_tx!(&mut self.tx, conn =>
+            sqlx::query_as(
+                "INSERT INTO accounts (id_connection, id_user, id_source, webid, original_name, currency,
+                        type, usage, display, bookmarked, created)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE, FALSE, $9) RETURNING id",
+            )
+            .bind(target.id_connection)
+            .bind(target.id_user)
+            .bind(target.id_source)
+            .bind(&account.webid)
+            .bind(&account.name)
+            .bind(&account.currency)
+            .bind(account.kind)
+            .bind(account.usage)
+            .bind(at)
+            .fetch_one(conn)
+            .await?
+        );
+        Ok(id)
+    }
+
+    /// The account's rows dated from `from` to `to`: those a batch of entries of these dates can
+    /// be (a row's webid carries its date, so no other row can have one of theirs).
+    pub async fn rows_between(&mut self, id_account: i64, from: NaiveDate, to: NaiveDate) -> StoreResult<Vec<Stored>> {
+        let sql =
+            format!("SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id_account = $1 AND date BETWEEN $2 AND $3");
+        self.stored(&sql, id_account, Some((from, to))).await
+    }
+
+    /// The account's live pending rows: any of them may have been booked since, at another date.
+    pub async fn pending_rows(&mut self, id_account: i64) -> StoreResult<Vec<Stored>> {
+        let sql = format!(
+            "SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id_account = $1 AND coming AND deleted IS NULL"
+        );
+        self.stored(&sql, id_account, None).await
+    }
+
+    async fn stored(
+        &mut self,
+        sql: &str,
+        id_account: i64,
+        dates: Option<(NaiveDate, NaiveDate)>,
+    ) -> StoreResult<Vec<Stored>> {
+        let rows: Vec<Transaction> = on_tx!(&mut self.tx, conn => {
+            let mut query = sqlx::query_as(sql).bind(id_account);
+            if let Some((from, to)) = dates {
+                query = query.bind(from).bind(to);
+            }
+            query.fetch_all(conn).await?
+        });
+        Ok(rows.iter().map(Transaction::to_stored).collect())
+    }
+
+    /// Writes reconciled changes of one account.
+    pub async fn write(&mut self, id_account: i64, changes: &[Change]) -> StoreResult<()> {
+        let split = SplitChanges::new(changes)?;
+        let account = self.account_ref(id_account);
+        let (db, at) = (self.db, self.at);
+        on_tx!(&mut self.tx, conn => write_changes!(db, conn, account, split, at));
+        Ok(())
+    }
+
+    /// Ends an account's part of the import: its name, currency and balances as the file gives
+    /// them, and its day counts rewritten if `changed`.
+    pub async fn finish_account(
+        &mut self,
+        id_account: i64,
+        account: &BankAccount,
+        data: &AccountData,
+        changed: bool,
+    ) -> StoreResult<()> {
+        let (id_source, at) = (self.target.id_source, self.at);
+        on_tx!(&mut self.tx, conn => {
+            sqlx::query(REFRESH_ACCOUNT)
+                .bind(&account.name)
+                .bind(&account.currency)
+                .bind(account.kind)
+                .bind(id_source)
+                .bind(id_account)
+                .execute(&mut *conn)
+                .await?;
+            write_account_data!(conn, id_account, data, at);
+            if changed {
+                recount_days!(conn, id_account);
+            }
+        });
+        Ok(())
+    }
+
+    /// Commits the import with the source's new session state and the connection's log row.
+    pub async fn commit(
+        mut self,
         session: &serde_json::Value,
         log: &ConnectionLog,
         key: &MasterKey,
-    ) -> StoreResult<Vec<i64>> {
-        let at = now();
+    ) -> StoreResult<()> {
+        let (target, at) = (self.target, self.at);
         let sealed_session = seal_json(key, session, &session_aad(target.id_source));
-        let ids = on_db!(&self.db, pool => {
-            let mut tx = pool.begin_write().await?;
-            let mut ids = Vec::with_capacity(accounts.len());
-            // Each account's rows are bound, then its reconciled changes dropped: one copy at a time.
-            for imported in accounts {
-                let split = SplitChanges::new(&imported.changes)?;
-                drop(imported.changes);
-                let account = imported.account;
-                let id = match imported.id {
-                    Some(id) => {
-                        sqlx::query(REFRESH_ACCOUNT)
-                        .bind(&account.name)
-                        .bind(&account.currency)
-                        .bind(account.kind)
-                        .bind(target.id_source)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                        id
-                    }
-                    None => {
-                        let (id,): (i64,) = sqlx::query_as(
-                            "INSERT INTO accounts (id_connection, id_user, id_source, webid, original_name, currency,
-                                    type, usage, display, bookmarked, created)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE, FALSE, $9) RETURNING id",
-                        )
-                        .bind(target.id_connection)
-                        .bind(target.id_user)
-                        .bind(target.id_source)
-                        .bind(&account.webid)
-                        .bind(&account.name)
-                        .bind(&account.currency)
-                        .bind(account.kind)
-                        .bind(account.usage)
-                        .bind(at)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        id
-                    }
-                };
-                let reference = AccountRef { id, id_user: target.id_user, id_connection: target.id_connection };
-                write_account_sync!(&self.db, tx, reference, &imported.data, split, at);
-                ids.push(id);
-            }
+        on_tx!(&mut self.tx, conn => {
             sqlx::query(
                 "UPDATE connections SET state = NULL, error_message = NULL, fields = NULL, last_update = $1,
                         next_try = NULL, failures = 0
@@ -90,7 +183,7 @@ impl Store {
             )
             .bind(at)
             .bind(target.id_connection)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
             sqlx::query(
                 "UPDATE connection_sources SET state = NULL, error_message = NULL, session = $1, last_update = $2
@@ -99,12 +192,18 @@ impl Store {
             .bind(sealed_session)
             .bind(at)
             .bind(target.id_source)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-            insert_log!(tx, log);
-            tx.commit().await?;
-            ids
+            insert_log!(conn, log);
         });
-        Ok(ids)
+        match self.tx {
+            WriteTx::Sqlite(tx) => tx.commit().await?,
+            WriteTx::Pg(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    fn account_ref(&self, id: i64) -> AccountRef {
+        AccountRef { id, id_user: self.target.id_user, id_connection: self.target.id_connection }
     }
 }

@@ -39,7 +39,7 @@ pub struct Transaction {
     pub comment: Option<String>,
 }
 
-const TRANSACTION_COLUMNS: &str = "id, id_account, id_user, id_connection, webid, date, rdate, vdate, application_date, \
+pub(super) const TRANSACTION_COLUMNS: &str = "id, id_account, id_user, id_connection, webid, date, rdate, vdate, application_date, \
      value, type, original_wording, simplified_wording, wording, coming, active, deleted, last_update, date_scraped, \
      card, counterparty, comment";
 
@@ -178,13 +178,14 @@ impl SplitChanges {
     }
 }
 
-/// Writes an account's balances and its reconciled transaction changes inside the open database
-/// transaction `$tx` (a macro, as `on_db!` gives each backend its own transaction type): a sync
-/// writes one account per transaction, an import all of a file's accounts in one.
-macro_rules! write_account_sync {
-    ($db:expr, $tx:ident, $account:expr, $data:expr, $split:expr, $at:expr) => {{
-        use $crate::store::transactions::{INSERT_BATCH, RECOUNT_DAYS, insert_rows, rows_json};
-        let (account, data, split, at) = (&$account, $data, &$split, $at);
+// The writes below are macros, as `on_db!` gives each backend its own transaction type: a sync
+// writes one account per database transaction, an import all of a file's accounts in one.
+
+/// Sets an account's balances and identifiers as its source last gave them, inside the open
+/// database transaction `$tx`.
+macro_rules! write_account_data {
+    ($tx:ident, $id_account:expr, $data:expr, $at:expr) => {{
+        let data: &$crate::store::accounts::AccountData = $data;
         sqlx::query(
             "UPDATE accounts SET balance = $1, coming = $2, number = $3, iban = $4, bic = $5, last_update = $6,
                     error = NULL
@@ -195,10 +196,21 @@ macro_rules! write_account_sync {
         .bind(&data.number)
         .bind(&data.iban)
         .bind(&data.bic)
-        .bind(at)
-        .bind(account.id)
+        .bind($at)
+        .bind($id_account)
         .execute(&mut *$tx)
         .await?;
+    }};
+}
+pub(super) use write_account_data;
+
+/// Writes an account's reconciled transaction changes inside `$tx`: inserts as JSON arrays of
+/// [`INSERT_BATCH`] rows, updates and (soft) deletes one by one. The day counts are left to
+/// [`recount_days!`], once the account's last changes are written.
+macro_rules! write_changes {
+    ($db:expr, $tx:ident, $account:expr, $split:expr, $at:expr) => {{
+        use $crate::store::transactions::{INSERT_BATCH, insert_rows, rows_json};
+        let (account, split, at) = (&$account, &$split, $at);
         for batch in split.inserts.chunks(INSERT_BATCH) {
             sqlx::query(insert_rows($db))
                 .bind(account.id)
@@ -241,14 +253,19 @@ macro_rules! write_account_sync {
                 .execute(&mut *$tx)
                 .await?;
         }
-        if !split.is_empty() {
-            for sql in RECOUNT_DAYS {
-                sqlx::query(sql).bind(account.id).execute(&mut *$tx).await?;
-            }
+    }};
+}
+pub(super) use write_changes;
+
+/// Rewrites an account's day counts inside `$tx` (see [`RECOUNT_DAYS`]).
+macro_rules! recount_days {
+    ($tx:ident, $id_account:expr) => {{
+        for sql in $crate::store::transactions::RECOUNT_DAYS {
+            sqlx::query(sql).bind($id_account).execute(&mut *$tx).await?;
         }
     }};
 }
-pub(super) use write_account_sync;
+pub(super) use recount_days;
 
 impl Store {
     /// The rows a re-sync from `since` may touch: those dated from `since`, plus every pending one.
@@ -263,10 +280,7 @@ impl Store {
         );
         let rows: Vec<Transaction> =
             on_db!(&self.db, pool => sqlx::query_as(&sql).bind(id_account).bind(since).fetch_all(pool).await?);
-        Ok(rows
-            .into_iter()
-            .map(|row| Stored { id: row.id, deleted: row.deleted.is_some(), bank: row.to_bank() })
-            .collect())
+        Ok(rows.iter().map(Transaction::to_stored).collect())
     }
 
     /// The first date to ask the bank from for an account already synced: a margin before the last
@@ -300,7 +314,11 @@ impl Store {
         let split = SplitChanges::new(changes)?;
         on_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
-            write_account_sync!(&self.db, tx, account, data, split, at);
+            write_account_data!(tx, account.id, data, at);
+            write_changes!(&self.db, tx, account, split, at);
+            if !split.is_empty() {
+                recount_days!(tx, account.id);
+            }
             tx.commit().await?;
         });
         Ok(changes.len())
@@ -332,9 +350,7 @@ impl Store {
     pub async fn recount_days(&self, id_account: i64) -> StoreResult<()> {
         on_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
-            for sql in RECOUNT_DAYS {
-                sqlx::query(sql).bind(id_account).execute(&mut *tx).await?;
-            }
+            recount_days!(tx, id_account);
             tx.commit().await?;
         });
         Ok(())
@@ -396,9 +412,7 @@ impl Store {
             .await?;
             // The day counts are per application date too.
             if edit.application_date.is_some() {
-                for sql in RECOUNT_DAYS {
-                    sqlx::query(sql).bind(id_account).execute(&mut *tx).await?;
-                }
+                recount_days!(tx, id_account);
             }
             tx.commit().await?;
         });
@@ -587,6 +601,11 @@ pub(super) fn rows_json(rows: &[Row]) -> String {
 }
 
 impl Transaction {
+    /// The row as reconciliation compares it.
+    pub fn to_stored(&self) -> Stored {
+        Stored { id: self.id, deleted: self.deleted.is_some(), bank: self.to_bank() }
+    }
+
     /// The row as the bank last described it (for reconciliation).
     pub fn to_bank(&self) -> BankTransaction {
         BankTransaction {

@@ -153,3 +153,94 @@ async fn csv_columns_are_guessed_or_given() {
     let wrong = upload(&app, &user, "export.txt", bare.into(), &[("format", "csv"), ("csv", r#"{"date": 0}"#)]).await;
     assert_error(&wrong, StatusCode::BAD_REQUEST, "invalidValue");
 }
+
+/// A camt.052 report of one account: `entries` are (day of November 2026, amount, status, reference).
+fn camt(entries: &[(u32, &str, &str, &str)]) -> String {
+    let entries: String = entries
+        .iter()
+        .map(|(day, amount, status, reference)| {
+            format!(
+                "<Ntry><Amt Ccy=\"EUR\">{}</Amt><CdtDbtInd>{}</CdtDbtInd><Sts>{status}</Sts>\
+                 <BookgDt><Dt>2026-11-{day:02}</Dt></BookgDt><AcctSvcrRef>{reference}</AcctSvcrRef>\
+                 <AddtlNtryInf>CB CAFE</AddtlNtryInf></Ntry>",
+                amount.trim_start_matches('-'),
+                if amount.starts_with('-') { "DBIT" } else { "CRDT" },
+            )
+        })
+        .collect();
+    format!(
+        "<?xml version=\"1.0\"?><Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.052.001.08\">\
+         <BkToCstmrAcctRpt><Rpt><Acct><Id><IBAN>FR7630006000011234567890189</IBAN></Id><Ccy>EUR</Ccy></Acct>\
+         {entries}</Rpt></BkToCstmrAcctRpt></Document>"
+    )
+}
+
+#[tokio::test]
+async fn pending_entries_turn_booked_and_vanish_only_within_the_dates_a_file_covers() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    let report = camt(&[(20, "-20.00", "PDNG", "P1"), (21, "-7.00", "PDNG", "P2"), (28, "-5.00", "PDNG", "P3")]);
+    let first = imported(&app, &user, report).await;
+    assert_eq!(first["added"], 3);
+    // The statement books P1 under its own reference, no longer lists P2 (within its dates), and
+    // stops before P3's date.
+    let statement = camt(&[(20, "-3.00", "BOOK", "B0"), (21, "-20.00", "BOOK", "B1"), (22, "-1.00", "BOOK", "B2")]);
+    let second = imported(&app, &user, statement).await;
+    assert_eq!((second["added"].as_i64(), second["updated"].as_i64()), (Some(2), Some(1)), "{second}");
+    let (_, listed) = app.get("/2.0/users/me/transactions?limit=100", &user.token).await;
+    let rows: Vec<(f64, bool)> = listed["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["value"].as_f64().unwrap(), t["coming"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(rows, [(-5.0, true), (-1.0, false), (-20.0, false), (-3.0, false)], "{listed}");
+}
+
+/// A QIF file of `n` card payments, identical ones on each day (so their webids are ranked
+/// fingerprints), followed by `tail`.
+fn payments(n: usize, tail: &str) -> String {
+    let mut qif = String::from("!Type:Bank\n");
+    for i in 0..n {
+        qif += &format!("D{:02}/11/2026\nT-{}.50\nPCB CAFE\n^\n", 13 + i % 17, i % 3);
+    }
+    qif + tail
+}
+
+#[tokio::test]
+async fn a_file_of_several_batches_reimports_to_nothing_and_fails_whole() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    // More entries than one written batch (10,000).
+    let first = imported(&app, &user, payments(12_345, "")).await;
+    assert_eq!((first["format"].as_str(), first["added"].as_i64()), (Some("qif"), Some(12_345)));
+    let again = imported(&app, &user, payments(12_346, "")).await;
+    assert_eq!((again["added"].as_i64(), again["unchanged"].as_i64()), (Some(1), Some(12_345)), "{again}");
+
+    // An error after the first batch was written: the whole file is refused, nothing stays.
+    let broken = payments(12_400, "D30/11/2026\nTbroken\n^\n");
+    let refused = upload(&app, &user, "late.qif", broken.clone(), &[]).await;
+    assert_error(&refused, StatusCode::BAD_REQUEST, "invalidStatement");
+    let (_, listed) = app.get("/2.0/users/me/transactions?limit=1", &user.token).await;
+    assert_eq!(listed["total"], 12_346, "{listed}");
+    let path = format!("/2.0/users/me/connections/{}/logs", first["connection"]["id"]);
+    assert_eq!(app.get(&path, &user.token).await.1["total"], 2, "a refused file leaves no log row");
+    // A first import that fails leaves no empty connection behind.
+    let newcomer = app.create_user().await;
+    assert_error(&upload(&app, &newcomer, "late.qif", broken, &[]).await, StatusCode::BAD_REQUEST, "invalidStatement");
+    let (_, connections) = app.get("/2.0/users/me/connections", &newcomer.token).await;
+    assert_eq!(connections["connections"], serde_json::json!([]), "{connections}");
+}
+
+#[tokio::test]
+async fn one_file_uploaded_twice_at_once_is_added_once() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    imported(&app, &user, ofx(&NOVEMBER[..1], "1.00", 3)).await;
+    let file = || upload(&app, &user, "s.qif", payments(500, ""), &[]);
+    let ((one, a), (two, b)) = tokio::join!(file(), file());
+    assert_eq!((one, two), (StatusCode::CREATED, StatusCode::CREATED), "{a} {b}");
+    let mut added = [a["added"].as_i64().unwrap(), b["added"].as_i64().unwrap()];
+    added.sort();
+    assert_eq!(added, [0, 500]);
+}
