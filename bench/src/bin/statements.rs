@@ -23,6 +23,7 @@ fn main() {
         Some("--parse") => return child_parse(&args[2], Path::new(&args[3])),
         Some("--scan") => return child_scan(Path::new(&args[2])),
         Some("--import") => return child_import(Path::new(&args[2])),
+        Some("--generate") => return child_generate(&args[2], Path::new(&args[3]), args[4].parse().expect("MB")),
         _ => {}
     }
     if std::env::var_os("BANKD_BENCH_NO_HEADER").is_none() {
@@ -92,6 +93,18 @@ fn generate(dir: &Path, name: &str, mb: usize, write: fn(&mut dyn Write, usize))
 
 fn megabytes(file: &Path) -> f64 {
     std::fs::metadata(file).map(|m| m.len() as f64 / f64::from(1 << 20)).unwrap_or(f64::NAN)
+}
+
+/// `--generate FORMAT FILE MB`: writes the file the benchmark would parse, for profiling one mode.
+fn child_generate(format: &str, file: &Path, mb: usize) {
+    let write = match format {
+        "camt" => write_camt,
+        "ofx" => write_ofx,
+        "mt940" => write_mt940,
+        other => panic!("no generator for {other}"),
+    };
+    let dir = file.parent().expect("directory");
+    generate(dir, file.file_name().and_then(|n| n.to_str()).expect("file name"), mb, write);
 }
 
 /// `--parse FORMAT FILE`: parses, counts, prints "MB/s peak-RSS-MB".

@@ -94,6 +94,7 @@
 //! exchange rates, instructed amounts, ultimate parties, agents, purpose codes, return reasons,
 //! `FrToDt` and pagination are not read: the model has no place for them.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{self, BufRead, Read};
 use std::str::FromStr;
@@ -113,8 +114,136 @@ const MAX_EVENT: usize = MAX_TEXT + 1024;
 /// The most memory the details of one `Ntry` may hold (texts, plus a fixed cost per detail): a
 /// batch of tens of thousands of transfers fits, a hostile endless batch does not.
 pub const MAX_ENTRY_BYTES: usize = 16 << 20;
+/// The element names the path tables (`opening`, `field` and below) match, as one byte each:
+/// matching a path is then comparing small integers. `Other` is every name they never match.
+/// A name a table uses must be a variant here: the tables import these variants, so a missing
+/// one reads as a (non-snake-case, hence refused) binding rather than silently never matching.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[allow(clippy::upper_case_acronyms)] // spelled as in the schema (`IBAN`, `BICFI`)
+enum Name {
+    Acct,
+    AcctSvcrRef,
+    AddtlNtryInf,
+    AddtlTxInf,
+    Amt,
+    AmtDtls,
+    BIC,
+    BICFI,
+    Bal,
+    BkToCstmrAcctRpt,
+    BkToCstmrStmt,
+    BkTxCd,
+    BookgDt,
+    Ccy,
+    Cd,
+    CdOrPrtry,
+    CdtDbtInd,
+    Cdtr,
+    CdtrAcct,
+    CdtrRefInf,
+    Dbtr,
+    DbtrAcct,
+    Document,
+    Domn,
+    Dt,
+    DtTm,
+    EndToEndId,
+    FinInstnId,
+    Fmly,
+    IBAN,
+    Id,
+    Nm,
+    Ntry,
+    NtryDtls,
+    NtryRef,
+    Othr,
+    Prtry,
+    Pty,
+    Ref,
+    Refs,
+    RltdPties,
+    RmtInf,
+    Rpt,
+    RvslInd,
+    Stmt,
+    Strd,
+    Sts,
+    SubFmlyCd,
+    Svcr,
+    Tp,
+    TxAmt,
+    TxDtls,
+    Ustrd,
+    ValDt,
+    Other,
+}
+
+impl Name {
+    /// The name of a local element name, as written.
+    fn of(local: &[u8]) -> Name {
+        use Name::*;
+        match local {
+            b"Acct" => Acct,
+            b"AcctSvcrRef" => AcctSvcrRef,
+            b"AddtlNtryInf" => AddtlNtryInf,
+            b"AddtlTxInf" => AddtlTxInf,
+            b"Amt" => Amt,
+            b"AmtDtls" => AmtDtls,
+            b"BIC" => BIC,
+            b"BICFI" => BICFI,
+            b"Bal" => Bal,
+            b"BkToCstmrAcctRpt" => BkToCstmrAcctRpt,
+            b"BkToCstmrStmt" => BkToCstmrStmt,
+            b"BkTxCd" => BkTxCd,
+            b"BookgDt" => BookgDt,
+            b"Ccy" => Ccy,
+            b"Cd" => Cd,
+            b"CdOrPrtry" => CdOrPrtry,
+            b"CdtDbtInd" => CdtDbtInd,
+            b"Cdtr" => Cdtr,
+            b"CdtrAcct" => CdtrAcct,
+            b"CdtrRefInf" => CdtrRefInf,
+            b"Dbtr" => Dbtr,
+            b"DbtrAcct" => DbtrAcct,
+            b"Document" => Document,
+            b"Domn" => Domn,
+            b"Dt" => Dt,
+            b"DtTm" => DtTm,
+            b"EndToEndId" => EndToEndId,
+            b"FinInstnId" => FinInstnId,
+            b"Fmly" => Fmly,
+            b"IBAN" => IBAN,
+            b"Id" => Id,
+            b"Nm" => Nm,
+            b"Ntry" => Ntry,
+            b"NtryDtls" => NtryDtls,
+            b"NtryRef" => NtryRef,
+            b"Othr" => Othr,
+            b"Prtry" => Prtry,
+            b"Pty" => Pty,
+            b"Ref" => Ref,
+            b"Refs" => Refs,
+            b"RltdPties" => RltdPties,
+            b"RmtInf" => RmtInf,
+            b"Rpt" => Rpt,
+            b"RvslInd" => RvslInd,
+            b"Stmt" => Stmt,
+            b"Strd" => Strd,
+            b"Sts" => Sts,
+            b"SubFmlyCd" => SubFmlyCd,
+            b"Svcr" => Svcr,
+            b"Tp" => Tp,
+            b"TxAmt" => TxAmt,
+            b"TxDtls" => TxDtls,
+            b"Ustrd" => Ustrd,
+            b"ValDt" => ValDt,
+            _ => Other,
+        }
+    }
+}
+
 /// Elements that repeat, counted in error locations (`Ntry[5]`).
-const REPEATED: [&str; 6] = ["Stmt", "Rpt", "Bal", "Ntry", "NtryDtls", "TxDtls"];
+const REPEATED: [Name; 6] = [Name::Stmt, Name::Rpt, Name::Bal, Name::Ntry, Name::NtryDtls, Name::TxDtls];
 /// The `EndToEndId` that stands for "none" in ISO 20022.
 const NOT_PROVIDED: &str = "NOTPROVIDED";
 
@@ -123,8 +252,6 @@ pub fn parse<R: BufRead>(input: R, sink: &mut dyn FnMut(Event)) -> Result<()> {
     let mut input = Bounded { inner: input, taken: 0, exceeded: false };
     refuse_utf16(&mut input)?;
     let mut reader = Reader::from_reader(input);
-    // `<Amt/>` then reads like `<Amt></Amt>`: one code path for both.
-    reader.config_mut().expand_empty_elements = true;
     let mut parser = Parser::new(sink);
     let mut buffer = Vec::new();
     loop {
@@ -148,7 +275,13 @@ pub fn parse<R: BufRead>(input: R, sink: &mut dyn FnMut(Event)) -> Result<()> {
                     .path
                     .error("a DOCTYPE is not allowed in camt (its entity declarations could be a bomb)"));
             }
-            Xml::Start(element) | Xml::Empty(element) => parser.start(&element)?,
+            Xml::Start(element) => parser.start(&element)?,
+            // `<Amt/>` reads like `<Amt></Amt>`. (quick-xml's `expand_empty_elements` would do the
+            // same, at the cost of keeping the name for a synthetic end event.)
+            Xml::Empty(element) => {
+                parser.start(&element)?;
+                parser.end()?;
+            }
             Xml::End(_) => parser.end()?,
             Xml::Text(text) => parser.text(&text.into_inner(), true)?,
             Xml::CData(text) => parser.text(&text.into_inner(), false)?,
@@ -189,89 +322,130 @@ impl<R: BufRead> Read for Bounded<R> {
     }
 }
 
+// quick-xml calls these several times for each event: they are inlined, the error kept apart.
 impl<R: BufRead> BufRead for Bounded<R> {
+    #[inline]
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         if self.taken > MAX_EVENT {
-            self.exceeded = true;
-            return Err(io::Error::other(format!("more than {MAX_EVENT} bytes in one XML event")));
+            return Err(self.exceed());
         }
         self.inner.fill_buf()
     }
 
+    #[inline]
     fn consume(&mut self, amount: usize) {
         self.taken = self.taken.saturating_add(amount);
         self.inner.consume(amount);
     }
 }
 
+impl<R> Bounded<R> {
+    #[cold]
+    fn exceed(&mut self) -> io::Error {
+        self.exceeded = true;
+        io::Error::other(format!("more than {MAX_EVENT} bytes in one XML event"))
+    }
+}
+
 /// One open element.
 struct Frame {
-    /// Local name, without namespace prefix.
-    name: String,
+    /// Local name, without namespace prefix, as written (not necessarily UTF-8).
+    name: Vec<u8>,
     /// 1-based position among same-named siblings, for [`REPEATED`] elements.
     index: Option<usize>,
     /// How many children of each [`REPEATED`] name were opened so far.
     children: [usize; REPEATED.len()],
+    /// What its closing means, found once when it opens.
+    field: Option<Field>,
+}
+
+impl Frame {
+    fn name(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.name)
+    }
 }
 
 /// The open elements, from the root: where the parser is, for matching and for error locations.
-/// Closed frames are kept for reuse (`depth` says how many are open): opening an element then
+/// Closed frames are kept for reuse (`known` says how many are open): opening an element then
 /// costs no allocation, which matters with millions of them.
 #[derive(Default)]
 struct Path {
     frames: Vec<Frame>,
-    depth: usize,
+    /// The open elements' [`Name`]s: what the path tables match, as a slice that is kept
+    /// rather than built for each element.
+    known: Vec<Name>,
 }
 
 impl Path {
-    fn open(&self) -> &[Frame] {
-        &self.frames[..self.depth]
+    fn depth(&self) -> usize {
+        self.known.len()
     }
 
-    fn push(&mut self, name: &str) -> Result<()> {
-        if self.depth >= MAX_DEPTH {
-            let location = format!("{}/{name}", self.location());
+    fn open(&self) -> &[Frame] {
+        &self.frames[..self.depth()]
+    }
+
+    fn push(&mut self, name: &[u8]) -> Result<()> {
+        let depth = self.depth();
+        if depth >= MAX_DEPTH {
+            let location = format!("{}/{}", self.location(), String::from_utf8_lossy(name));
             return Err(Error::new(Format::Camt, location, format!("elements nested deeper than {MAX_DEPTH}")));
         }
-        let parent = self.depth.checked_sub(1).and_then(|at| self.frames.get_mut(at));
-        let index = match (REPEATED.iter().position(|r| *r == name), parent) {
+        let known = Name::of(name);
+        let parent = depth.checked_sub(1).and_then(|at| self.frames.get_mut(at));
+        let index = match (REPEATED.iter().position(|r| *r == known), parent) {
             (Some(kind), Some(parent)) => parent.children.get_mut(kind).map(|count| {
                 *count += 1;
                 *count
             }),
             _ => None,
         };
-        match self.frames.get_mut(self.depth) {
+        match self.frames.get_mut(depth) {
             Some(frame) => {
                 frame.name.clear();
-                frame.name.push_str(name);
-                (frame.index, frame.children) = (index, [0; REPEATED.len()]);
+                frame.name.extend_from_slice(name);
+                (frame.index, frame.children, frame.field) = (index, [0; REPEATED.len()], None);
             }
-            None => self.frames.push(Frame { name: name.to_owned(), index, children: [0; REPEATED.len()] }),
+            None => {
+                let children = [0; REPEATED.len()];
+                self.frames.push(Frame { name: name.to_owned(), index, children, field: None });
+            }
         }
-        self.depth += 1;
+        self.known.push(known);
         Ok(())
     }
 
     fn pop(&mut self) {
-        self.depth = self.depth.saturating_sub(1);
+        self.known.pop();
     }
 
-    fn names(&self) -> Vec<&str> {
-        self.open().iter().map(|frame| frame.name.as_str()).collect()
+    fn names(&self) -> &[Name] {
+        &self.known
+    }
+
+    /// Records what closing the innermost element will mean.
+    fn set_field(&mut self, field: Option<Field>) {
+        if let Some(frame) = self.depth().checked_sub(1).and_then(|at| self.frames.get_mut(at)) {
+            frame.field = field;
+        }
+    }
+
+    /// The innermost open element, as written.
+    fn current(&self) -> Option<&Frame> {
+        self.open().last()
     }
 
     /// `Document/BkToCstmrStmt/Stmt[2]/Ntry[5]/Amt`; `prolog` before the root element.
     fn location(&self) -> String {
-        if self.depth == 0 {
+        if self.depth() == 0 {
             return "prolog".to_owned();
         }
         let parts: Vec<String> = self
             .open()
             .iter()
             .map(|frame| match frame.index {
-                Some(index) => format!("{}[{index}]", frame.name),
-                None => frame.name.clone(),
+                Some(index) => format!("{}[{index}]", frame.name()),
+                None => frame.name().into_owned(),
             })
             .collect();
         parts.join("/")
@@ -290,25 +464,30 @@ enum Opening {
     Detail,
 }
 
-fn opening(names: &[&str]) -> Option<Opening> {
+fn opening(names: &[Name]) -> Option<Opening> {
+    use Name::*;
     match names {
-        [_, _, "Stmt" | "Rpt"] => Some(Opening::Statement),
-        [_, _, "Stmt" | "Rpt", "Bal"] => Some(Opening::Balance),
-        [_, _, "Stmt" | "Rpt", "Ntry"] => Some(Opening::Entry),
-        [_, _, "Stmt" | "Rpt", "Ntry", "NtryDtls", "TxDtls"] => Some(Opening::Detail),
+        [_, _, Stmt | Rpt] => Some(Opening::Statement),
+        [_, _, Stmt | Rpt, Bal] => Some(Opening::Balance),
+        [_, _, Stmt | Rpt, Ntry] => Some(Opening::Entry),
+        [_, _, Stmt | Rpt, Ntry, NtryDtls, TxDtls] => Some(Opening::Detail),
         _ => None,
     }
 }
 
 /// The two outer elements say which message this is: anything but camt.052/053 is refused
 /// before reading further.
-fn check_message(path: &Path, names: &[&str]) -> Result<()> {
-    match names {
-        [other] if *other != "Document" => {
-            Err(path.error(format!("not a camt document: the root element is <{other}>, not <Document>")))
+fn check_message(path: &Path) -> Result<()> {
+    use Name::*;
+    // The name as written, for the message: `Name` reads every unknown one as `Other`.
+    let other = || path.current().map(Frame::name).unwrap_or_default();
+    match path.names() {
+        [root] if *root != Document => {
+            Err(path.error(format!("not a camt document: the root element is <{}>, not <Document>", other())))
         }
-        ["Document", other] if !matches!(*other, "BkToCstmrStmt" | "BkToCstmrAcctRpt") => Err(path.error(format!(
-            "not a camt.052 or camt.053 message: <{other}> where <BkToCstmrStmt> or <BkToCstmrAcctRpt> was expected"
+        [Document, message] if !matches!(*message, BkToCstmrStmt | BkToCstmrAcctRpt) => Err(path.error(format!(
+            "not a camt.052 or camt.053 message: <{}> where <BkToCstmrStmt> or <BkToCstmrAcctRpt> was expected",
+            other()
         ))),
         _ => Ok(()),
     }
@@ -368,75 +547,75 @@ enum DetailField {
     Code(CodePart),
 }
 
-fn field(names: &[&str]) -> Option<Field> {
-    let [_, _, "Stmt" | "Rpt", rest @ ..] = names else { return None };
+fn field(names: &[Name]) -> Option<Field> {
+    use Name::*;
+    let [_, _, Stmt | Rpt, rest @ ..] = names else { return None };
     Some(match rest {
         [] => Field::StatementEnd,
-        ["Acct"] => Field::AccountEnd,
-        ["Acct", "Id", "IBAN"] => Field::AccountIban,
-        ["Acct", "Id", "Othr", "Id"] => Field::AccountNumber,
-        ["Acct", "Ccy"] => Field::AccountCurrency,
-        ["Acct", "Nm"] => Field::AccountName,
-        ["Acct", "Svcr", "FinInstnId", "BIC" | "BICFI"] => Field::AccountBic,
-        ["Bal"] => Field::BalanceEnd,
-        ["Bal", "Tp", "CdOrPrtry", "Cd"] => Field::BalanceCode,
-        ["Bal", "Amt"] => Field::BalanceAmount,
-        ["Bal", "CdtDbtInd"] => Field::BalanceSide,
-        ["Bal", "Dt", "Dt" | "DtTm"] => Field::BalanceDate,
-        ["Ntry"] => Field::EntryEnd,
-        ["Ntry", entry @ ..] => entry_field(entry)?,
+        [Acct] => Field::AccountEnd,
+        [Acct, Id, IBAN] => Field::AccountIban,
+        [Acct, Id, Othr, Id] => Field::AccountNumber,
+        [Acct, Ccy] => Field::AccountCurrency,
+        [Acct, Nm] => Field::AccountName,
+        [Acct, Svcr, FinInstnId, BIC | BICFI] => Field::AccountBic,
+        [Bal] => Field::BalanceEnd,
+        [Bal, Tp, CdOrPrtry, Cd] => Field::BalanceCode,
+        [Bal, Amt] => Field::BalanceAmount,
+        [Bal, CdtDbtInd] => Field::BalanceSide,
+        [Bal, Dt, Dt | DtTm] => Field::BalanceDate,
+        [Ntry] => Field::EntryEnd,
+        [Ntry, entry @ ..] => entry_field(entry)?,
         _ => return None,
     })
 }
 
-fn entry_field(names: &[&str]) -> Option<Field> {
+fn entry_field(names: &[Name]) -> Option<Field> {
+    use Name::*;
     Some(match names {
-        ["Amt"] => Field::EntryAmount,
-        ["CdtDbtInd"] => Field::EntrySide,
-        ["RvslInd"] => Field::EntryReversal,
+        [Amt] => Field::EntryAmount,
+        [CdtDbtInd] => Field::EntrySide,
+        [RvslInd] => Field::EntryReversal,
         // Plain text up to .001.07, a `Cd` child from .001.08.
-        ["Sts"] | ["Sts", "Cd"] => Field::EntryStatus,
-        ["BookgDt", "Dt" | "DtTm"] => Field::EntryBooking,
-        ["ValDt", "Dt" | "DtTm"] => Field::EntryValue,
-        ["AcctSvcrRef"] => Field::EntryServicerRef,
-        ["NtryRef"] => Field::EntryRef,
-        ["AddtlNtryInf"] => Field::EntryInfo,
-        ["BkTxCd", code @ ..] => Field::EntryCode(code_part(code)?),
-        ["NtryDtls", "TxDtls", detail @ ..] => Field::Detail(detail_field(detail)?),
+        [Sts] | [Sts, Cd] => Field::EntryStatus,
+        [BookgDt, Dt | DtTm] => Field::EntryBooking,
+        [ValDt, Dt | DtTm] => Field::EntryValue,
+        [AcctSvcrRef] => Field::EntryServicerRef,
+        [NtryRef] => Field::EntryRef,
+        [AddtlNtryInf] => Field::EntryInfo,
+        [BkTxCd, code @ ..] => Field::EntryCode(code_part(code)?),
+        [NtryDtls, TxDtls, detail @ ..] => Field::Detail(detail_field(detail)?),
         _ => return None,
     })
 }
 
-fn detail_field(names: &[&str]) -> Option<DetailField> {
+fn detail_field(names: &[Name]) -> Option<DetailField> {
+    use Name::*;
     Some(match names {
-        ["Amt"] => DetailField::Amount,
-        ["AmtDtls", "TxAmt", "Amt"] => DetailField::TransactionAmount,
-        ["CdtDbtInd"] => DetailField::Side,
-        ["Refs", "AcctSvcrRef"] => DetailField::ServicerRef,
-        ["Refs", "EndToEndId"] => DetailField::EndToEnd,
-        ["RmtInf", "Ustrd"] => DetailField::Unstructured,
-        ["RmtInf", "Strd", "CdtrRefInf", "Ref"] => DetailField::CreditorReference,
-        ["AddtlTxInf"] => DetailField::Info,
+        [Amt] => DetailField::Amount,
+        [AmtDtls, TxAmt, Amt] => DetailField::TransactionAmount,
+        [CdtDbtInd] => DetailField::Side,
+        [Refs, AcctSvcrRef] => DetailField::ServicerRef,
+        [Refs, EndToEndId] => DetailField::EndToEnd,
+        [RmtInf, Ustrd] => DetailField::Unstructured,
+        [RmtInf, Strd, CdtrRefInf, Ref] => DetailField::CreditorReference,
+        [AddtlTxInf] => DetailField::Info,
         // The party's name sits in `Pty` from .001.08 on.
-        ["RltdPties", "Cdtr", "Nm"] | ["RltdPties", "Cdtr", "Pty", "Nm"] => DetailField::Creditor,
-        ["RltdPties", "Dbtr", "Nm"] | ["RltdPties", "Dbtr", "Pty", "Nm"] => DetailField::Debtor,
-        ["RltdPties", "CdtrAcct", "Id", "IBAN"] | ["RltdPties", "CdtrAcct", "Id", "Othr", "Id"] => {
-            DetailField::CreditorAccount
-        }
-        ["RltdPties", "DbtrAcct", "Id", "IBAN"] | ["RltdPties", "DbtrAcct", "Id", "Othr", "Id"] => {
-            DetailField::DebtorAccount
-        }
-        ["BkTxCd", code @ ..] => DetailField::Code(code_part(code)?),
+        [RltdPties, Cdtr, Nm] | [RltdPties, Cdtr, Pty, Nm] => DetailField::Creditor,
+        [RltdPties, Dbtr, Nm] | [RltdPties, Dbtr, Pty, Nm] => DetailField::Debtor,
+        [RltdPties, CdtrAcct, Id, IBAN] | [RltdPties, CdtrAcct, Id, Othr, Id] => DetailField::CreditorAccount,
+        [RltdPties, DbtrAcct, Id, IBAN] | [RltdPties, DbtrAcct, Id, Othr, Id] => DetailField::DebtorAccount,
+        [BkTxCd, code @ ..] => DetailField::Code(code_part(code)?),
         _ => return None,
     })
 }
 
-fn code_part(names: &[&str]) -> Option<CodePart> {
+fn code_part(names: &[Name]) -> Option<CodePart> {
+    use Name::*;
     match names {
-        ["Domn", "Cd"] => Some(CodePart::Domain),
-        ["Domn", "Fmly", "Cd"] => Some(CodePart::Family),
-        ["Domn", "Fmly", "SubFmlyCd"] => Some(CodePart::SubFamily),
-        ["Prtry", "Cd"] => Some(CodePart::Proprietary),
+        [Domn, Cd] => Some(CodePart::Domain),
+        [Domn, Fmly, Cd] => Some(CodePart::Family),
+        [Domn, Fmly, SubFmlyCd] => Some(CodePart::SubFamily),
+        [Prtry, Cd] => Some(CodePart::Proprietary),
         _ => None,
     }
 }
@@ -636,16 +815,15 @@ impl<'s> Parser<'s> {
     }
 
     fn start(&mut self, element: &BytesStart) -> Result<()> {
-        let local = element.local_name();
-        let name = String::from_utf8_lossy(local.as_ref());
-        let is_amount = name == "Amt";
-        self.path.push(&name)?;
+        self.path.push(element.local_name().as_ref())?;
         self.text.clear();
+        check_message(&self.path)?;
         let names = self.path.names();
-        check_message(&self.path, &names)?;
-        let opened = opening(&names);
+        let is_amount = names.last() == Some(&Name::Amt);
+        let opened = opening(names);
+        let closing = field(names);
         self.seen_root |= names.len() == 1;
-        drop(names);
+        self.path.set_field(closing);
         self.currency = if is_amount { self.attribute(element, b"Ccy")? } else { None };
         match opened {
             Some(Opening::Statement) => self.statement = Some(Statement::default()),
@@ -723,8 +901,7 @@ impl<'s> Parser<'s> {
 
     fn end(&mut self) -> Result<()> {
         let mut text = std::mem::take(&mut self.text);
-        let field = field(&self.path.names());
-        if let Some(field) = field {
+        if let Some(field) = self.path.current().and_then(|frame| frame.field) {
             self.apply(field, &text)?;
         }
         // The buffer goes back, emptied, for the next element's text.
@@ -812,8 +989,8 @@ impl<'s> Parser<'s> {
     }
 
     fn finish(self) -> Result<()> {
-        if let Some(frame) = self.path.open().last() {
-            return Err(self.path.error(format!("the file ends inside <{}>", frame.name)));
+        if let Some(frame) = self.path.current() {
+            return Err(self.path.error(format!("the file ends inside <{}>", frame.name())));
         }
         if !self.seen_root {
             return Err(Error::new(Format::Camt, "file", "no XML element: not a camt document"));
@@ -1166,18 +1343,26 @@ mod tests {
     }
 
     #[test]
+    fn names_are_read_by_their_local_spelling() {
+        assert_eq!(Name::of(b"TxDtls"), Name::TxDtls);
+        assert_eq!(Name::of(b"BICFI"), Name::BICFI);
+        assert_eq!(Name::of(b"txdtls"), Name::Other);
+        assert_eq!(Name::of(b"Foo"), Name::Other);
+    }
+
+    #[test]
     fn paths_count_repeated_elements() {
         let mut path = Path::default();
         for name in ["Document", "BkToCstmrStmt", "Stmt"] {
-            path.push(name).unwrap();
+            path.push(name.as_bytes()).unwrap();
         }
         path.pop();
         for name in ["Stmt", "Ntry"] {
-            path.push(name).unwrap();
+            path.push(name.as_bytes()).unwrap();
         }
         path.pop();
         for name in ["Ntry", "Amt"] {
-            path.push(name).unwrap();
+            path.push(name.as_bytes()).unwrap();
         }
         assert_eq!(path.location(), "Document/BkToCstmrStmt/Stmt[2]/Ntry[2]/Amt");
     }
