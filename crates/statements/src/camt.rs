@@ -671,12 +671,12 @@ impl Code {
     fn text(&self) -> Option<String> {
         match &self.domain {
             Some(domain) => {
-                let parts: Vec<&str> = [Some(domain), self.family.as_ref(), self.sub_family.as_ref()]
-                    .into_iter()
-                    .flatten()
-                    .map(String::as_str)
-                    .collect();
-                Some(parts.join("-"))
+                let mut text = domain.clone();
+                for part in [&self.family, &self.sub_family].into_iter().flatten() {
+                    text.push('-');
+                    text.push_str(part);
+                }
+                Some(text)
             }
             None => self.proprietary.clone(),
         }
@@ -865,13 +865,19 @@ impl<'s> Parser<'s> {
 
     /// Raw bytes as text: decoded by the charset, then (for escaped text) entity references
     /// resolved — only the predefined ones and character references exist without a DTD.
-    fn decode(&self, raw: &[u8], escaped: bool) -> Result<String> {
+    fn decode<'r>(&self, raw: &'r [u8], escaped: bool) -> Result<Cow<'r, str>> {
+        // Most values are plain UTF-8 without references: borrowed as they are, no allocation.
+        if let (Charset::Utf8 | Charset::Auto, Ok(plain)) = (self.charset, std::str::from_utf8(raw))
+            && !(escaped && plain.contains('&'))
+        {
+            return Ok(Cow::Borrowed(plain));
+        }
         let text = self.charset.decode(raw).ok_or_else(|| self.path.error("text is not valid UTF-8"))?;
         if !escaped {
-            return Ok(text);
+            return Ok(Cow::Owned(text));
         }
         match quick_xml::escape::unescape(&text) {
-            Ok(unescaped) => Ok(unescaped.into_owned()),
+            Ok(unescaped) => Ok(Cow::Owned(unescaped.into_owned())),
             Err(e) => Err(self.path.error(format!("bad character or entity reference: {e}"))),
         }
     }
@@ -883,13 +889,6 @@ impl<'s> Parser<'s> {
         }
         if self.text.len() + raw.len() > MAX_TEXT {
             return Err(self.path.error(format!("text longer than {MAX_TEXT} bytes")));
-        }
-        // Most values are plain UTF-8 without references: copied as they are, with no allocation.
-        if let (Charset::Utf8 | Charset::Auto, Ok(plain)) = (self.charset, std::str::from_utf8(raw))
-            && !plain.contains('&')
-        {
-            self.text.push_str(plain);
-            return Ok(());
         }
         let text = self.decode(raw, escaped)?;
         if self.text.len() + text.len() > MAX_TEXT {
@@ -1100,11 +1099,11 @@ fn apply_detail(
 
 /// The entries one `Ntry` stands for: none (`INFO`), one, or one per detail of a batch that
 /// adds up.
-fn entries(draft: EntryDraft, path: &Path) -> Result<Vec<Entry>> {
-    let Some((amount, currency)) = draft.amount.clone() else { return Err(path.error("entry without Amt")) };
+fn entries(mut draft: EntryDraft, path: &Path) -> Result<Vec<Entry>> {
+    let Some((amount, currency)) = draft.amount.take() else { return Err(path.error("entry without Amt")) };
     let Some(side) = draft.side else { return Err(path.error("entry without CdtDbtInd")) };
-    let status = draft.status.as_deref().map(str::to_ascii_uppercase);
-    if status.as_deref() == Some("INFO") {
+    let status = |code: &str| draft.status.as_deref().is_some_and(|status| status.eq_ignore_ascii_case(code));
+    if status("INFO") {
         return Ok(Vec::new());
     }
     let Some(booking_date) = draft.booking.or(draft.value) else {
@@ -1116,7 +1115,7 @@ fn entries(draft: EntryDraft, path: &Path) -> Result<Vec<Entry>> {
         value_date: draft.value,
         amount: total,
         currency,
-        pending: matches!(status.as_deref(), Some("PDNG" | "FUTR")),
+        pending: status("PDNG") || status("FUTR"),
         kind: draft.code.text(),
         ..Entry::default()
     };
