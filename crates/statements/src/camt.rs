@@ -115,9 +115,10 @@ const MAX_EVENT: usize = MAX_TEXT + 1024;
 /// batch of tens of thousands of transfers fits, a hostile endless batch does not.
 pub const MAX_ENTRY_BYTES: usize = 16 << 20;
 /// The element names the path tables (`opening`, `field` and below) match, as one byte each:
-/// matching a path is then comparing small integers. `Other` is every name they never match.
-/// A name a table uses must be a variant here: the tables import these variants, so a missing
-/// one reads as a (non-snake-case, hence refused) binding rather than silently never matching.
+/// matching a path is then comparing small integers. `Other` is every name they never match;
+/// the others are spelled as the elements, so their `Debug` is the name. A name a table uses
+/// must be a variant here: the tables import these variants, so a missing one reads as a
+/// (non-snake-case, hence refused) binding rather than silently never matching.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[allow(clippy::upper_case_acronyms)] // spelled as in the schema (`IBAN`, `BICFI`)
 enum Name {
@@ -349,8 +350,10 @@ impl<R> Bounded<R> {
 
 /// One open element.
 struct Frame {
-    /// Local name, without namespace prefix, as written (not necessarily UTF-8).
-    name: Vec<u8>,
+    known: Name,
+    /// The local name (without namespace prefix) as written, when it is not a [`Name`]: a known
+    /// one is spelled by its `Name`, which spares copying millions of names.
+    other: Vec<u8>,
     /// 1-based position among same-named siblings, for [`REPEATED`] elements.
     index: Option<usize>,
     /// How many children of each [`REPEATED`] name were opened so far.
@@ -360,8 +363,13 @@ struct Frame {
 }
 
 impl Frame {
+    /// The local name, for messages.
     fn name(&self) -> Cow<'_, str> {
-        String::from_utf8_lossy(&self.name)
+        match self.known {
+            Name::Other => String::from_utf8_lossy(&self.other),
+            // The variants are spelled as the elements.
+            known => Cow::Owned(format!("{known:?}")),
+        }
     }
 }
 
@@ -402,13 +410,15 @@ impl Path {
         };
         match self.frames.get_mut(depth) {
             Some(frame) => {
-                frame.name.clear();
-                frame.name.extend_from_slice(name);
-                (frame.index, frame.children, frame.field) = (index, [0; REPEATED.len()], None);
+                frame.other.clear();
+                if known == Name::Other {
+                    frame.other.extend_from_slice(name);
+                }
+                (frame.known, frame.index, frame.children, frame.field) = (known, index, [0; REPEATED.len()], None);
             }
             None => {
                 let children = [0; REPEATED.len()];
-                self.frames.push(Frame { name: name.to_owned(), index, children, field: None });
+                self.frames.push(Frame { known, other: name.to_owned(), index, children, field: None });
             }
         }
         self.known.push(known);
@@ -843,6 +853,11 @@ impl<'s> Parser<'s> {
                 if let Some(entry) = self.statement.as_mut().and_then(|s| s.entry.as_mut()) {
                     if !entry.hold(size_of::<Detail>()) {
                         return Err(self.path.error(too_large()));
+                    }
+                    // Most entries have one detail: room for exactly one spares the four a Vec
+                    // starts with, a block large enough to make the allocator tidy up each time.
+                    if entry.details.is_empty() {
+                        entry.details.reserve_exact(1);
                     }
                     entry.details.push(Detail::default());
                 }
