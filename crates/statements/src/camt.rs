@@ -681,9 +681,13 @@ impl Code {
     fn text(&self) -> Option<String> {
         match &self.domain {
             Some(domain) => {
-                let mut text = domain.clone();
-                for part in [&self.family, &self.sub_family].into_iter().flatten() {
-                    text.push('-');
+                let parts = [Some(domain), self.family.as_ref(), self.sub_family.as_ref()];
+                // Sized once: growing it part by part would reallocate for every entry.
+                let mut text = String::with_capacity(parts.iter().flatten().map(|part| part.len() + 1).sum());
+                for part in parts.into_iter().flatten() {
+                    if !text.is_empty() {
+                        text.push('-');
+                    }
                     text.push_str(part);
                 }
                 Some(text)
