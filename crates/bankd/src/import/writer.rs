@@ -1,5 +1,6 @@
 //! The writing half of an import: events from the parser are grouped by account, turned into
-//! transactions with their webids, reconciled against the stored rows of their dates, and written
+//! transactions with their webids, reconciled against the stored rows of the same webids and the
+//! account's pending rows, and written
 //! a batch at a time inside the import's one database transaction.
 
 use std::collections::{BTreeMap, HashSet};
@@ -22,7 +23,7 @@ use crate::store::imports::{Import, ImportTarget};
 use crate::store::{Store, now};
 
 /// Entries of one account reconciled and written at once: large enough for few round trips,
-/// small enough that a batch (and the stored rows of its dates) weighs a few megabytes.
+/// small enough that a batch (and the stored rows it matches) weighs a few megabytes.
 const BATCH_ENTRIES: usize = 10_000;
 
 /// The source's memory between imports (sealed like any source state).
@@ -240,7 +241,10 @@ impl<'s> Writer<'s> {
         let mut stored = match stored_account.created {
             // Rows of this file never match each other: their webids differ.
             true => Vec::new(),
-            false => self.import.rows_between(stored_account.id, from, to).await?,
+            false => {
+                let webids: Vec<&str> = fetched.iter().filter_map(|t| t.webid.as_deref()).collect();
+                self.import.rows_with_webids(stored_account.id, &webids).await?
+            }
         };
         let pending: HashSet<i64> = stored_account.pending.iter().map(|row| row.id).collect();
         stored.retain(|row| !pending.contains(&row.id));

@@ -2,7 +2,7 @@
 //! database transaction that stays open while the file is read, so an import is applied entirely
 //! or not at all, and its rows go in as they are parsed rather than all at the end.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Sqlite};
 
 use super::accounts::{AccountData, REFRESH_ACCOUNT};
@@ -98,15 +98,18 @@ impl Import<'_> {
         Ok(id)
     }
 
-    /// The account's rows dated from `from` to `to`: those a batch of entries of these dates can
-    /// be (a row's webid carries its date, so no other row can have one of theirs).
-    pub async fn rows_between(&mut self, id_account: i64, from: NaiveDate, to: NaiveDate) -> StoreResult<Vec<Stored>> {
-        let sql =
-            format!("SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id_account = $1 AND date BETWEEN $2 AND $3");
-        self.stored(&sql, id_account, Some((from, to))).await
+    /// The account's rows with one of these webids (the rows a batch of entries can be).
+    pub async fn rows_with_webids(&mut self, id_account: i64, webids: &[&str]) -> StoreResult<Vec<Stored>> {
+        let webids = serde_json::to_string(webids).expect("strings serialize");
+        let sql = match self.db {
+            Db::Sqlite(_) => "webid IN (SELECT value FROM json_each($2))",
+            Db::Pg(_) => "webid IN (SELECT json_array_elements_text($2::json))",
+        };
+        let sql = format!("SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id_account = $1 AND {sql}");
+        self.stored(&sql, id_account, Some(webids)).await
     }
 
-    /// The account's live pending rows: any of them may have been booked since, at another date.
+    /// The account's live pending rows: any of them may have been booked since, under another webid.
     pub async fn pending_rows(&mut self, id_account: i64) -> StoreResult<Vec<Stored>> {
         let sql = format!(
             "SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id_account = $1 AND coming AND deleted IS NULL"
@@ -114,16 +117,11 @@ impl Import<'_> {
         self.stored(&sql, id_account, None).await
     }
 
-    async fn stored(
-        &mut self,
-        sql: &str,
-        id_account: i64,
-        dates: Option<(NaiveDate, NaiveDate)>,
-    ) -> StoreResult<Vec<Stored>> {
+    async fn stored(&mut self, sql: &str, id_account: i64, webids: Option<String>) -> StoreResult<Vec<Stored>> {
         let rows: Vec<Transaction> = on_tx!(&mut self.tx, conn => {
             let mut query = sqlx::query_as(sql).bind(id_account);
-            if let Some((from, to)) = dates {
-                query = query.bind(from).bind(to);
+            if let Some(webids) = webids {
+                query = query.bind(webids);
             }
             query.fetch_all(conn).await?
         });
