@@ -30,8 +30,8 @@ use self::writer::Writer;
 use crate::catalog::{Catalog, Connector};
 use crate::crypto::MasterKey;
 use crate::sources::Credentials;
+use crate::store::accounts::SourceRef;
 use crate::store::connections::Connection;
-use crate::store::imports::ImportTarget;
 use crate::store::{Store, StoreError};
 
 /// What an import needs besides the file.
@@ -108,7 +108,7 @@ pub async fn import(
     let written = async {
         let source = store.connection_sources(connection.id).await?.into_iter().next();
         let source = source.ok_or(ImportError::NotAStatementConnection(connection.id))?;
-        let target = ImportTarget { id_connection: connection.id, id_user, id_source: source.id };
+        let target = SourceRef { id_connection: connection.id, id_user, id_source: source.id };
         let mut writer = Writer::begin(store, key, connector, target).await?;
         // The parser's verdict on the whole file comes last, before anything is committed.
         let format = loop {

@@ -17,9 +17,10 @@ use crate::crypto::MasterKey;
 use crate::domain::bank::{BankAccount, BankTransaction};
 use crate::domain::money::{from_units, to_units};
 use crate::domain::reconcile::{Change, Stored, reconcile};
+use crate::store::accounts::SourceRef;
 use crate::store::accounts::{Account, AccountData};
 use crate::store::connections::{Connection, ConnectionLog};
-use crate::store::imports::{Import, ImportTarget};
+use crate::store::imports::Import;
 use crate::store::{Store, now};
 
 /// Entries of one account reconciled and written at once: large enough for few round trips,
@@ -38,7 +39,7 @@ pub(super) struct Writer<'s> {
     import: Import<'s>,
     key: &'s MasterKey,
     id_connector: i64,
-    target: ImportTarget,
+    target: SourceRef,
     started: DateTime<Utc>,
     /// The connection's accounts before the import.
     known: Vec<Account>,
@@ -111,7 +112,7 @@ impl<'s> Writer<'s> {
         store: &'s Store,
         key: &'s MasterKey,
         connector: &Connector,
-        target: ImportTarget,
+        target: SourceRef,
     ) -> Result<Writer<'s>, ImportError> {
         let started = now();
         // Read once the import holds the connection, so a concurrent import's rows are seen.

@@ -58,12 +58,60 @@ pub struct AccountEdit {
     pub disabled: Option<bool>,
 }
 
-/// A known account seen again: what the bank says of it now, and no longer `deleted` ($1 name,
-/// $2 currency, $3 type, $4 source, $5 id). Syncs and imports alike.
-pub(super) const REFRESH_ACCOUNT: &str =
-    "UPDATE accounts SET original_name = $1, currency = $2, type = $3, id_source = $4,
-        deleted = NULL
- WHERE id = $5";
+/// Where a source's rows land: its connection, user and source row.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceRef {
+    pub id_connection: i64,
+    pub id_user: i64,
+    pub id_source: i64,
+}
+
+/// Creates an account of `$target` (a [`SourceRef`]) inside `$tx` and
+/// evaluates to its id; `$disabled`: when, if it waits for the user's consent. Syncs and imports.
+macro_rules! insert_account {
+    ($tx:ident, $target:expr, $account:expr, $disabled:expr, $at:expr) => {{
+        let (target, account): (_, &$crate::domain::bank::BankAccount) = ($target, $account);
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO accounts (id_connection, id_user, id_source, webid, original_name, currency,
+                    type, usage, display, bookmarked, disabled, created)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE, FALSE, $9, $10) RETURNING id",
+        )
+        .bind(target.id_connection)
+        .bind(target.id_user)
+        .bind(target.id_source)
+        .bind(&account.webid)
+        .bind(&account.name)
+        .bind(&account.currency)
+        .bind(account.kind)
+        .bind(account.usage)
+        .bind($disabled)
+        .bind($at)
+        .fetch_one(&mut *$tx)
+        .await?;
+        id
+    }};
+}
+pub(super) use insert_account;
+
+/// A known account seen again, inside `$tx`: what its source says of it now, and no longer
+/// `deleted`. Syncs and imports alike.
+macro_rules! refresh_account {
+    ($tx:ident, $id:expr, $account:expr, $id_source:expr) => {{
+        let account: &$crate::domain::bank::BankAccount = $account;
+        sqlx::query(
+            "UPDATE accounts SET original_name = $1, currency = $2, type = $3, id_source = $4, deleted = NULL
+             WHERE id = $5",
+        )
+        .bind(&account.name)
+        .bind(&account.currency)
+        .bind(account.kind)
+        .bind($id_source)
+        .bind($id)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+pub(super) use refresh_account;
 
 impl Store {
     pub async fn accounts(&self, scope: AccountScope) -> StoreResult<Vec<Account>> {
@@ -132,38 +180,15 @@ impl Store {
         changes: &[AccountChange<'_>],
     ) -> StoreResult<()> {
         let at = now();
+        let target = SourceRef { id_connection, id_user, id_source };
         on_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
             for change in changes {
                 match change {
                     AccountChange::Discover(account) => {
-                        sqlx::query(
-                            "INSERT INTO accounts (id_connection, id_user, id_source, webid, original_name, currency,
-                                    type, usage, display, bookmarked, disabled, created)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE, FALSE, $9, $9)",
-                        )
-                        .bind(id_connection)
-                        .bind(id_user)
-                        .bind(id_source)
-                        .bind(&account.webid)
-                        .bind(&account.name)
-                        .bind(&account.currency)
-                        .bind(account.kind)
-                        .bind(account.usage)
-                        .bind(at)
-                        .execute(&mut *tx)
-                        .await?;
+                        _ = insert_account!(tx, target, account, Some(at), at);
                     }
-                    AccountChange::Refresh { id, account } => {
-                        sqlx::query(REFRESH_ACCOUNT)
-                            .bind(&account.name)
-                            .bind(&account.currency)
-                            .bind(account.kind)
-                            .bind(id_source)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
+                    AccountChange::Refresh { id, account } => refresh_account!(tx, id, account, id_source),
                     AccountChange::Archive { id } => {
                         sqlx::query("UPDATE accounts SET deleted = $1 WHERE id = $2 AND deleted IS NULL")
                             .bind(at)

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Sqlite};
 
-use super::accounts::{AccountData, REFRESH_ACCOUNT};
+use super::accounts::{AccountData, SourceRef, insert_account, refresh_account};
 use super::connections::{ConnectionLog, insert_log, seal_json, session_aad};
 use super::transactions::{
     AccountRef, SplitChanges, TRANSACTION_COLUMNS, Transaction, recount_days, write_account_data, write_changes,
@@ -15,20 +15,12 @@ use crate::crypto::MasterKey;
 use crate::domain::bank::BankAccount;
 use crate::domain::reconcile::{Change, Stored};
 
-/// Where an import lands: the connection, and its statement-files source row.
-#[derive(Debug, Clone, Copy)]
-pub struct ImportTarget {
-    pub id_connection: i64,
-    pub id_user: i64,
-    pub id_source: i64,
-}
-
 /// An import under way: an open write transaction on either backend. Dropped without
 /// [`commit`](Self::commit), everything it wrote is rolled back.
 pub struct Import<'s> {
     db: &'s Db,
     tx: WriteTx,
-    target: ImportTarget,
+    target: SourceRef,
     at: DateTime<Utc>,
 }
 
@@ -57,7 +49,7 @@ impl Store {
     /// Opens an import into `target`. Imports into one connection are serialized: SQLite has one
     /// writer at a time, and PostgreSQL locks the connection's row until the import ends, so two
     /// uploads of one file at once cannot both add its rows.
-    pub async fn begin_import(&self, target: ImportTarget) -> StoreResult<Import<'_>> {
+    pub async fn begin_import(&self, target: SourceRef) -> StoreResult<Import<'_>> {
         let tx = match &self.db {
             Db::Sqlite(pool) => WriteTx::Sqlite(pool.begin_write().await?),
             Db::Pg(pool) => {
@@ -77,25 +69,8 @@ impl Import<'_> {
     /// Creates an account of the import (enabled: uploading a file is the user's consent).
     pub async fn create_account(&mut self, account: &BankAccount) -> StoreResult<i64> {
         let (target, at) = (self.target, self.at);
-        let (id,): (i64,) = on_tx!(&mut self.tx, conn =>
-            sqlx::query_as(
-                "INSERT INTO accounts (id_connection, id_user, id_source, webid, original_name, currency,
-                        type, usage, display, bookmarked, created)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE, FALSE, $9) RETURNING id",
-            )
-            .bind(target.id_connection)
-            .bind(target.id_user)
-            .bind(target.id_source)
-            .bind(&account.webid)
-            .bind(&account.name)
-            .bind(&account.currency)
-            .bind(account.kind)
-            .bind(account.usage)
-            .bind(at)
-            .fetch_one(conn)
-            .await?
-        );
-        Ok(id)
+        let enabled: Option<DateTime<Utc>> = None;
+        Ok(on_tx!(&mut self.tx, conn => insert_account!(conn, target, account, enabled, at)))
     }
 
     /// The account's rows with one of these webids (the rows a batch of entries can be).
@@ -148,14 +123,7 @@ impl Import<'_> {
     ) -> StoreResult<()> {
         let (id_source, at) = (self.target.id_source, self.at);
         on_tx!(&mut self.tx, conn => {
-            sqlx::query(REFRESH_ACCOUNT)
-                .bind(&account.name)
-                .bind(&account.currency)
-                .bind(account.kind)
-                .bind(id_source)
-                .bind(id_account)
-                .execute(&mut *conn)
-                .await?;
+            refresh_account!(conn, id_account, account, id_source);
             write_account_data!(conn, id_account, data, at);
             if changed {
                 recount_days!(conn, id_account);
