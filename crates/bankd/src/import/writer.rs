@@ -238,7 +238,7 @@ impl<'s> Writer<'s> {
         let fetched: Vec<BankTransaction> =
             entries.iter().map(|entry| bank_transaction(entry, account.webids.next(entry))).collect();
         drop(entries);
-        let Some(stored_account) = account.stored.as_mut() else { return Ok(()) };
+        let Some(stored_account) = account.stored.as_mut() else { unreachable!("stored just above") };
         let mut stored = match stored_account.created {
             // Rows of this file never match each other: their webids differ.
             true => Vec::new(),
