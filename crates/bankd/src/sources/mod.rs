@@ -9,6 +9,7 @@
 //! answer into connection states and stored rows through the domain rules.
 
 pub mod psd2;
+pub mod web;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
