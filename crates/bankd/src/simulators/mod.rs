@@ -9,11 +9,13 @@
 //! - [`sandbox_bank`]: the in-process Sandbox Bank (the `sandbox` driver) and its consent page.
 //! - [`xs2a`]: a Berlin Group NextGenPSD2 ASPSP, under `/sandbox/xs2a`.
 //! - [`stet`]: a STET PSD2 bank and its OAuth2 server, under `/sandbox/stet`.
+//! - [`web_bank`]: an HTML web-banking site for the scrapers, under `/sandbox/web`.
 
 pub mod customers;
 pub mod oauth;
 pub mod sandbox_bank;
 pub mod stet;
+pub mod web_bank;
 pub mod xs2a;
 
 use std::collections::HashMap;
@@ -31,6 +33,7 @@ pub fn router(public_url: &str) -> Router {
         .route("/authorize", get(sandbox_bank::authorize))
         .nest("/xs2a", xs2a::router(&format!("{sandbox}/xs2a")))
         .nest("/stet", stet::router(&format!("{sandbox}/stet")))
+        .nest("/web", web_bank::router())
 }
 
 /// A bank page that cannot be shown: 400 with a short page saying why.
