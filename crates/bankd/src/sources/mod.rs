@@ -227,7 +227,10 @@ impl Drivers {
                 let fail = |why: String| DriverError { connector: connector.name.clone(), id: source.id, why };
                 let driver: Arc<dyn Source> = match (source.driver.as_str(), &source.api) {
                     (name @ ("xs2a" | "stet"), Some(api)) => psd2::build(name, api, own_url).map_err(fail)?,
-                    (name @ ("xs2a" | "stet"), None) => {
+                    ("web", Some(api)) => {
+                        Arc::new(web::sandbox_web::SandboxWeb::new(&api.base_url, own_url).map_err(fail)?)
+                    }
+                    (name @ ("xs2a" | "stet" | "web"), None) => {
                         return Err(fail(format!("the {name} driver needs [connector.source.api]")));
                     }
                     (name, _) => match in_process.iter().find(|(known, _)| *known == name) {

@@ -18,3 +18,4 @@ mod secrets;
 mod statements;
 mod transactions;
 mod users;
+mod web;
