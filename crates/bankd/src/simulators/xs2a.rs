@@ -15,7 +15,7 @@
 //!
 //! Consents live in this process's memory: the sandbox is for one `bankd serve`, not a cluster.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, Query, State};
@@ -50,6 +50,9 @@ enum Mood {
     Unavailable,
     Garbage,
     Big,
+    /// Down (503) for the login's first consent request, up afterwards: a bank's PSD2 API in an
+    /// outage while its website works (the failover of a connector with both sources).
+    Outage,
 }
 
 impl Mood {
@@ -63,13 +66,14 @@ impl Mood {
             "unavailable" => Mood::Unavailable,
             "garbage" => Mood::Garbage,
             "big" => Mood::Big,
+            "outage" => Mood::Outage,
             _ => Mood::Redirect,
         }
     }
 
     /// The failure logins skip SCA, so that their failure is what a test meets first.
     fn exempted(self) -> bool {
-        matches!(self, Mood::Expired | Mood::RateLimit | Mood::Garbage | Mood::Big)
+        matches!(self, Mood::Expired | Mood::RateLimit | Mood::Garbage | Mood::Big | Mood::Outage)
     }
 }
 
@@ -135,6 +139,8 @@ struct Aspsp {
     /// The path prefix of the API's own links (`/sandbox/xs2a`).
     prefix: String,
     consents: Arc<Mutex<HashMap<String, Consent>>>,
+    /// The `outage` logins whose first consent request was refused already.
+    outages_over: Arc<Mutex<HashSet<String>>>,
     /// The authorization server of the `scaOAuth` approach; a grant's subject is a consent id.
     oauth: OAuthServer,
 }
@@ -143,7 +149,13 @@ struct Aspsp {
 pub fn router(public_url: &str) -> Router {
     let public_url = public_url.trim_end_matches('/').to_owned();
     let prefix = public_url.splitn(4, '/').nth(3).map(|path| format!("/{path}")).unwrap_or_default();
-    let aspsp = Aspsp { public_url, prefix, consents: Arc::default(), oauth: OAuthServer::default() };
+    let aspsp = Aspsp {
+        public_url,
+        prefix,
+        consents: Arc::default(),
+        outages_over: Arc::default(),
+        oauth: OAuthServer::default(),
+    };
     Router::new()
         .route("/v1/consents", post(create_consent))
         .route("/v1/consents/{id}", get(consent_info).delete(delete_consent))
@@ -272,6 +284,9 @@ async fn create_consent(State(aspsp): State<Aspsp>, headers: HeaderMap, body: ax
     };
     let mood = Mood::of(&login);
     precheck(&headers, Some(mood))?;
+    if mood == Mood::Outage && aspsp.outages_over.lock().expect("outages lock").insert(login.clone()) {
+        return Err(error(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "The PSD2 API is down"));
+    }
     let request: ConsentRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(e) => return Err(error(StatusCode::BAD_REQUEST, "FORMAT_ERROR", &format!("consent request: {e}"))),

@@ -110,3 +110,35 @@ async fn maintenance_terms_and_a_redesigned_page_each_end_in_their_state() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_bank_whose_api_is_down_is_read_from_its_website_into_the_same_rows() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    let body = json!({"connector_uuid": "d0b81dc3-a47a-567d-9a30-1b68a7020492", "login": "outage", "password": "1234"});
+    let (status, connection) = app.post("/2.0/users/me/connections", Some(&user.token), body).await;
+    assert_eq!(status, StatusCode::CREATED, "{connection}");
+    assert!(connection["state"].is_null(), "the website stood in for the API: {connection}");
+    let sources_path = format!("/2.0/users/me/connections/{}/sources", connection["id"]);
+    let (_, sources) = app.get(&sources_path, &user.token).await;
+    let states = |sources: &Value| -> Vec<(Value, bool)> {
+        let sources = sources["sources"].as_array().unwrap();
+        sources.iter().map(|s| (s["state"].clone(), s["last_update"].is_string())).collect()
+    };
+    assert_eq!(states(&sources), [(json!("websiteUnavailable"), false), (Value::Null, true)], "{sources}");
+    let ids = app.enable_accounts(&user, &connection["id"]).await;
+    let read_from_web = transactions(&app, &user).await;
+    assert!(!read_from_web.is_empty());
+
+    // The API is back: the next sync uses it again, onto the same accounts, adding nothing.
+    let back = app.resync(&user, &connection["id"]).await;
+    assert!(back["state"].is_null(), "{back}");
+    let (_, sources) = app.get(&sources_path, &user.token).await;
+    assert_eq!(states(&sources)[0], (Value::Null, true), "{sources}");
+    let (_, accounts) = app.get("/2.0/users/me/accounts?all", &user.token).await;
+    let now: Vec<i64> = accounts["accounts"].as_array().unwrap().iter().map(|a| a["id"].as_i64().unwrap()).collect();
+    assert_eq!(now, ids, "the same account rows: {accounts}");
+    let id_source = sources["sources"][0]["id"].clone();
+    assert!(accounts["accounts"].as_array().unwrap().iter().all(|a| a["id_source"] == id_source), "{accounts}");
+    assert_eq!(transactions(&app, &user).await.len(), read_from_web.len(), "no transaction twice");
+}

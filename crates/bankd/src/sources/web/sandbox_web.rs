@@ -8,6 +8,8 @@
 //! State between runs: the login and the bank's cookies, so the next run reuses the session and
 //! asks for no new code while the bank keeps it.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use reqwest::{StatusCode, Url};
@@ -32,6 +34,8 @@ struct Memory {
     /// Whose cookies these are: another login starts afresh.
     login: String,
     cookies: Option<String>,
+    /// The site's own id of each account (its history's `account=`), by webid.
+    site_ids: BTreeMap<String, String>,
 }
 
 /// The field the bank's one-time-code page asks for.
@@ -52,16 +56,16 @@ impl SandboxWeb {
         self.base.join(path).map_err(|e| SourceError::Bug(format!("page '{path}': {e}")))
     }
 
-    /// The browser of this login's previous run, with its cookies.
-    fn browser(request: &SourceRequest, session: &SourceSession) -> SourceResult<(Browser, String)> {
+    /// The browser of this login's previous run, with its cookies, and the driver's memory.
+    fn browser(request: &SourceRequest, session: &SourceSession) -> SourceResult<(Browser, Memory)> {
         let login = request.credentials.get("login").unwrap_or_default().trim().to_owned();
         let memory: Memory = serde_json::from_value(session.state.clone()).unwrap_or_default();
-        let cookies = memory.cookies.filter(|_| memory.login == login);
-        Ok((Browser::new(cookies.as_deref())?, login))
+        let memory = if memory.login == login { memory } else { Memory { login, ..Memory::default() } };
+        Ok((Browser::new(memory.cookies.as_deref())?, memory))
     }
 
-    fn save(browser: &Browser, login: String, session: &mut SourceSession) -> SourceResult<()> {
-        let memory = Memory { login, cookies: Some(browser.saved_cookies()?) };
+    fn save(browser: &Browser, mut memory: Memory, session: &mut SourceSession) -> SourceResult<()> {
+        memory.cookies = Some(browser.saved_cookies()?);
         session.state = serde_json::to_value(memory).map_err(|e| SourceError::Bug(e.to_string()))?;
         Ok(())
     }
@@ -141,7 +145,7 @@ fn otp_needed(message: String) -> SourceError {
 #[async_trait]
 impl Source for SandboxWeb {
     async fn login(&self, request: &SourceRequest, session: &mut SourceSession) -> SourceResult<()> {
-        let (browser, login) = Self::browser(request, session)?;
+        let (browser, memory) = Self::browser(request, session)?;
         // A session the bank still keeps needs no login (and no code); the user re-entering
         // credentials does.
         let reused = !request.input.authenticating && self.accounts_page(&browser).await?.has("table#accounts");
@@ -149,15 +153,16 @@ impl Source for SandboxWeb {
             self.log_in(&browser, request).await?;
             session.strongly_authenticated = true;
         }
-        Self::save(&browser, login, session)
+        Self::save(&browser, memory, session)
     }
 
     async fn accounts(&self, request: &SourceRequest, session: &mut SourceSession) -> SourceResult<Vec<BankAccount>> {
-        let (browser, login) = Self::browser(request, session)?;
+        let (browser, mut memory) = Self::browser(request, session)?;
         let page = self.accounts_page(&browser).await?;
         let accounts = read_accounts(&page)?;
-        Self::save(&browser, login, session)?;
-        Ok(accounts)
+        memory.site_ids = accounts.iter().map(|(site_id, account)| (account.webid.clone(), site_id.clone())).collect();
+        Self::save(&browser, memory, session)?;
+        Ok(accounts.into_iter().map(|(_, account)| account).collect())
     }
 
     async fn transactions(
@@ -167,10 +172,13 @@ impl Source for SandboxWeb {
         account_webid: &str,
         since: Option<NaiveDate>,
     ) -> SourceResult<Vec<BankTransaction>> {
-        let (browser, login) = Self::browser(request, session)?;
+        let (browser, memory) = Self::browser(request, session)?;
         let today = request.now.date_naive();
+        let Some(site_id) = memory.site_ids.get(account_webid) else {
+            return Err(SourceError::Bug(format!("account {account_webid} was not on the account list")));
+        };
         let mut url = self.page("history")?;
-        url.query_pairs_mut().append_pair("account", account_webid).append_pair("page", "1");
+        url.query_pairs_mut().append_pair("account", site_id).append_pair("page", "1");
         let mut transactions = Vec::new();
         let mut first = true;
         loop {
@@ -188,14 +196,15 @@ impl Source for SandboxWeb {
         if let Some(since) = since {
             transactions.retain(|t| t.coming || t.date >= since);
         }
-        Self::save(&browser, login, session)?;
+        Self::save(&browser, memory, session)?;
         Ok(transactions)
     }
 }
 
-/// The accounts of `table#accounts`. No table is a page this module does not know, never "no
-/// accounts": the connection's accounts must not be archived because the bank redesigned a page.
-fn read_accounts(page: &Page) -> SourceResult<Vec<BankAccount>> {
+/// The accounts of `table#accounts`, with the site's id of each. No table is a page this module
+/// does not know, never "no accounts": the connection's accounts must not be archived because the
+/// bank redesigned a page.
+fn read_accounts(page: &Page) -> SourceResult<Vec<(String, BankAccount)>> {
     if !page.has("table#accounts") {
         return Err(page.bug("no `table#accounts` on the account list"));
     }
@@ -204,8 +213,10 @@ fn read_accounts(page: &Page) -> SourceResult<Vec<BankAccount>> {
     document.select(&rows).map(|row| read_account(page, row)).collect()
 }
 
-fn read_account(page: &Page, row: ElementRef<'_>) -> SourceResult<BankAccount> {
-    let webid = row.value().attr("data-id").ok_or_else(|| page.bug("an account row has no data-id"))?;
+/// An account row. Its webid is its IBAN, else its number, as a PSD2 source of the same bank names
+/// it: one bank read through both gives one account row. The site's own id is kept for its links.
+fn read_account(page: &Page, row: ElementRef<'_>) -> SourceResult<(String, BankAccount)> {
+    let site_id = row.value().attr("data-id").ok_or_else(|| page.bug("an account row has no data-id"))?;
     let name = cell(page, row, "td.label")?;
     let balance = cell(page, row, "td.balance")?;
     let balance = parse_amount(&balance).map_err(|e| page.bug(&e.to_string()))?;
@@ -215,10 +226,12 @@ fn read_account(page: &Page, row: ElementRef<'_>) -> SourceResult<BankAccount> {
         n if ["carte", "visa", "mastercard"].iter().any(|card| n.contains(card)) => "card",
         _ => "checking",
     };
-    Ok(BankAccount {
-        webid: webid.to_owned(),
-        number: optional("td.number"),
-        iban: optional("td.iban").map(|iban| iban.replace(' ', "")),
+    let (number, iban) = (optional("td.number"), optional("td.iban").map(|iban| iban.replace(' ', "")));
+    let webid = iban.clone().or(number.clone()).unwrap_or_else(|| site_id.to_owned());
+    let account = BankAccount {
+        webid,
+        number,
+        iban,
         name,
         bic: None,
         kind,
@@ -226,7 +239,8 @@ fn read_account(page: &Page, row: ElementRef<'_>) -> SourceResult<BankAccount> {
         balance,
         coming: None,
         usage: "PRIV",
-    })
+    };
+    Ok((site_id.to_owned(), account))
 }
 
 /// The text of the cell `css` of a row, which must be there.
