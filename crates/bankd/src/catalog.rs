@@ -116,11 +116,18 @@ pub struct ConnectorSource {
     pub disabled: Option<chrono::DateTime<chrono::Utc>>,
     #[serde(default)]
     pub auth_mechanism: Option<String>,
-    /// Which implementation talks to the bank: `xs2a`, `stet` (with `api`), or `sandbox`.
+    /// Which implementation talks to the bank: `xs2a`, `stet`, `web` (with `api`), `woob` (with
+    /// `module`), `sandbox`, or `file`.
     pub driver: String,
-    /// How to reach the bank's API, for the `xs2a` and `stet` drivers.
+    /// How to reach the bank's API, for the `xs2a` and `stet` drivers (and the site, for `web`).
     #[serde(default)]
     pub api: Option<ApiSettings>,
+    /// The woob module that reads this bank, for the `woob` driver (e.g. `cragr`).
+    #[serde(default)]
+    pub module: Option<String>,
+    /// A directory of extra woob modules to load `module` from, instead of the installed ones.
+    #[serde(default)]
+    pub modules_path: Option<std::path::PathBuf>,
 }
 
 /// A bank's PSD2 API, as the catalog describes it (`[connector.source.api]`).

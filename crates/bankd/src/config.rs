@@ -33,6 +33,10 @@ pub struct Settings {
     #[arg(long, env = "BANKD_CATALOG")]
     pub catalog: Option<PathBuf>,
 
+    /// The Python that runs woob's bank modules (catalog sources with `driver = "woob"`).
+    #[arg(long, env = "BANKD_WOOB_PYTHON", default_value = "python3")]
+    pub woob_python: String,
+
     /// The largest statement file `POST /users/{id}/statements` accepts, in bytes.
     #[arg(long, env = "BANKD_MAX_UPLOAD_BYTES", default_value_t = 100 << 20)]
     pub max_upload_bytes: u64,

@@ -17,7 +17,7 @@ use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::crypto::MasterKey;
 use crate::simulators::sandbox_bank::SandboxBank;
-use crate::sources::{Drivers, Source};
+use crate::sources::{DriverContext, Drivers, Source};
 use crate::store::Store;
 use crate::sync::Syncer;
 use crate::sync::engine::Engine;
@@ -106,17 +106,19 @@ async fn build_engine(settings: &Settings) -> anyhow::Result<(Store, Engine, Arc
     let syncer = Syncer {
         store: store.clone(),
         catalog: catalog.clone(),
-        drivers: drivers(&catalog, &public_url)?,
+        drivers: drivers(&catalog, &public_url, &settings.woob_python)?,
         key,
         webauth_callback: format!("{public_url}/2.0/webauth/callback"),
     };
     Ok((store, Engine::new(syncer, settings.engine.clone()), catalog))
 }
 
-/// Every catalog source's driver; the in-process Sandbox Bank is the `sandbox` driver.
-pub fn drivers(catalog: &Catalog, public_url: &str) -> anyhow::Result<Drivers> {
+/// Every catalog source's driver; the in-process Sandbox Bank is the `sandbox` driver, and
+/// `woob_python` runs woob's modules.
+pub fn drivers(catalog: &Catalog, public_url: &str, woob_python: &str) -> anyhow::Result<Drivers> {
     let sandbox: Arc<dyn Source> = Arc::new(SandboxBank::new(public_url));
-    Ok(Drivers::build(catalog, public_url, &[("sandbox", sandbox)])?)
+    let context = DriverContext { own_url: public_url, woob_python };
+    Ok(Drivers::build(catalog, &context, &[("sandbox", sandbox)])?)
 }
 
 fn public_url(settings: &Settings) -> String {

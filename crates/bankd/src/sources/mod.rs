@@ -10,6 +10,7 @@
 
 pub mod psd2;
 pub mod web;
+pub mod woob;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -198,6 +199,14 @@ pub fn encode_pairs(pairs: &[(&str, &str)]) -> String {
     serde_urlencoded::to_string(pairs).expect("string pairs always urlencode")
 }
 
+/// What building the drivers needs besides the catalog.
+pub struct DriverContext<'a> {
+    /// bankd's base URL: an `api.base_url` that is a path (`/sandbox/xs2a`) is on bankd itself.
+    pub own_url: &'a str,
+    /// The Python that runs woob's modules.
+    pub woob_python: &'a str,
+}
+
 /// The implementation of every source of the catalog, built once at start.
 #[derive(Clone, Default)]
 pub struct Drivers {
@@ -213,14 +222,15 @@ pub struct DriverError {
 }
 
 impl Drivers {
-    /// Builds each catalog source's driver: a PSD2 client from its `api` settings, or one of the
-    /// `in_process` ones by name. Statement files have none: they are imported (`crate::import`). `own_url` is bankd's base URL: an `api.base_url` that is a path
-    /// (`/sandbox/xs2a`) is on bankd itself.
+    /// Builds each catalog source's driver: a PSD2 client or a web module from its `api`
+    /// settings, a woob module, or one of the `in_process` ones by name. Statement files have none:
+    /// they are imported (`crate::import`).
     pub fn build(
         catalog: &Catalog,
-        own_url: &str,
+        context: &DriverContext<'_>,
         in_process: &[(&str, Arc<dyn Source>)],
     ) -> Result<Drivers, DriverError> {
+        let own_url = context.own_url;
         let mut by_source = HashMap::new();
         for connector in &catalog.connectors {
             for source in connector.sources.iter().filter(|s| s.driver != crate::catalog::FILE_DRIVER) {
@@ -230,6 +240,7 @@ impl Drivers {
                     ("web", Some(api)) => {
                         Arc::new(web::sandbox_web::SandboxWeb::new(&api.base_url, own_url).map_err(fail)?)
                     }
+                    ("woob", _) => Arc::new(woob::WoobModule::new(source, context.woob_python).map_err(fail)?),
                     (name @ ("xs2a" | "stet" | "web"), None) => {
                         return Err(fail(format!("the {name} driver needs [connector.source.api]")));
                     }
@@ -264,7 +275,8 @@ mod tests {
 
     fn build(source: &str) -> Result<Drivers, String> {
         let sandbox: Arc<dyn Source> = Arc::new(crate::simulators::sandbox_bank::SandboxBank::new("http://bankd"));
-        Drivers::build(&catalog(source), "http://bankd", &[("sandbox", sandbox)]).map_err(|e| e.to_string())
+        let context = DriverContext { own_url: "http://bankd", woob_python: "python3" };
+        Drivers::build(&catalog(source), &context, &[("sandbox", sandbox)]).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -273,7 +285,8 @@ mod tests {
         let xs2a = build("driver = \"xs2a\"\n[connector.source.api]\nbase_url = \"/sandbox/xs2a\"").unwrap();
         assert!(xs2a.get(7).is_some() && xs2a.get(8).is_none());
         let refused = [
-            ("driver = \"woob\"", "catalog source 7 of Bank: unknown driver 'woob'"),
+            ("driver = \"scraper\"", "catalog source 7 of Bank: unknown driver 'scraper'"),
+            ("driver = \"woob\"", "catalog source 7 of Bank: the woob driver needs `module`"),
             ("driver = \"xs2a\"", "catalog source 7 of Bank: the xs2a driver needs [connector.source.api]"),
             (
                 "driver = \"stet\"\n[connector.source.api]\nbase_url = \"https://bank.example\"",

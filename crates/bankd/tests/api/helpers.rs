@@ -57,6 +57,22 @@ pub fn sqlite_url(data_dir: &TempDir) -> String {
     format!("sqlite://{}", data_dir.path().join("bankd.db").display())
 }
 
+/// The settings of a test server keeping its data in `data_dir`.
+pub async fn test_settings(data_dir: &TempDir) -> Settings {
+    Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.path().to_path_buf(),
+        database_url: Some(test_database_url().await.unwrap_or_else(|| sqlite_url(data_dir))),
+        public_url: None,
+        sandbox: true,
+        catalog: None,
+        api_timezone: chrono_tz::Europe::Paris,
+        max_upload_bytes: 100 << 20,
+        woob_python: "python3".into(),
+        engine: EngineSettings::default(),
+    }
+}
+
 impl TestApp {
     pub async fn spawn() -> TestApp {
         TestApp::spawn_with(|_| {}).await
@@ -65,17 +81,7 @@ impl TestApp {
     /// Spawns with settings adjusted by `configure`.
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let mut settings = Settings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: data_dir.path().to_path_buf(),
-            database_url: Some(test_database_url().await.unwrap_or_else(|| sqlite_url(&data_dir))),
-            public_url: None,
-            sandbox: true,
-            catalog: None,
-            api_timezone: chrono_tz::Europe::Paris,
-            max_upload_bytes: 100 << 20,
-            engine: EngineSettings::default(),
-        };
+        let mut settings = test_settings(&data_dir).await;
         configure(&mut settings);
         let app = App::build(settings).await.expect("build app");
         let base = format!("http://127.0.0.1:{}", app.port());

@@ -19,3 +19,4 @@ mod statements;
 mod transactions;
 mod users;
 mod web;
+mod woob;
