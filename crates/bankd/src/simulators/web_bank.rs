@@ -12,7 +12,8 @@
 //!   (`form#otp-form`: hidden `csrf`, `code`, the code is `123456`); anyone else to `accounts`.
 //! - `GET accounts`: `table#accounts`, one `tr.account[data-id]` per account with `td.label`
 //!   (a link to its history), `td.number`, `td.iban` (spaced by 4, empty if none), `td.balance`
-//!   (`1 234,56 €`). `bug` gets a redesigned page without that table.
+//!   (`1 234,56 €`). `bug` gets a redesigned page without that table; so does any login once
+//!   `POST redesign?login=…` (a test's switch: the bank changes its site under a working module).
 //! - `GET history?account=ID&page=N`: `table#operations`, 50 booked `tr.operation[data-ref]` a page
 //!   (`td.date` `24/11/2026`, `td.label`, `td.amount`), newest first, and `a.next` while more
 //!   remain; page 1 also has `table#upcoming`, the operations not booked yet (empty `data-ref`).
@@ -29,7 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Form, Router};
 use chrono::{NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -64,6 +65,8 @@ struct Counters {
     checking_reads: u32,
     /// Day of the first successful login: `pending`'s operations are dated from it.
     first_run: Option<NaiveDate>,
+    /// The bank redesigned its account list for this login (`POST redesign`).
+    redesigned: bool,
 }
 
 /// Where each page of an account's booked history starts (`big` only: the others are small enough
@@ -85,6 +88,7 @@ pub fn router() -> Router {
         .route("/terms", get(terms).post(terms))
         .route("/accounts", get(accounts))
         .route("/history", get(history))
+        .route("/redesign", post(redesign))
         .with_state(WebBank::default())
 }
 
@@ -387,6 +391,17 @@ async fn terms() -> Html<String> {
     )
 }
 
+/// `POST redesign?login=…`: from now on, that login's account list is the redesigned one.
+async fn redesign(State(bank): State<WebBank>, Query(params): Query<HashMap<String, String>>) -> StatusCode {
+    match params.get("login") {
+        Some(login) => {
+            bank.counters(&login.trim().to_lowercase(), |c| c.redesigned = true);
+            StatusCode::NO_CONTENT
+        }
+        None => StatusCode::BAD_REQUEST,
+    }
+}
+
 async fn accounts(State(bank): State<WebBank>, headers: HeaderMap) -> Response {
     let Some(login) = bank.authenticated(&headers) else { return to_login() };
     let today = today();
@@ -395,8 +410,8 @@ async fn accounts(State(bank): State<WebBank>, headers: HeaderMap) -> Response {
     let accounts: Vec<_> =
         customer.products(counters.runs).map(|p| customer.account(p, today, counters.checking_reads)).collect();
     let title = "Sandbox Banque — Mes comptes";
-    if login == "bug" {
-        // The redesigned site: cards instead of the table a scraper knows.
+    // The redesigned site: cards instead of the table a scraper knows.
+    if login == "bug" || counters.redesigned {
         let cards: String = accounts
             .iter()
             .map(|a| {

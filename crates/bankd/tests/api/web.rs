@@ -101,6 +101,8 @@ async fn maintenance_terms_and_a_redesigned_page_each_end_in_their_state() {
     for (login, state) in [("unavailable", "websiteUnavailable"), ("actionneeded", "actionNeeded"), ("bug", "bug")] {
         let connection = connected(&app, &user, login).await;
         assert_eq!(connection["state"], state, "{login}: {connection}");
+        let retried = login != "actionneeded";
+        assert_eq!(connection["next_try"].is_string(), retried, "{login}: retried later unless the user must act");
         if login == "bug" {
             // The log names the page and what it lacks: a redesign is never "no accounts".
             let path = format!("/2.0/users/me/connections/{}/logs", connection["id"]);
@@ -109,6 +111,24 @@ async fn maintenance_terms_and_a_redesigned_page_each_end_in_their_state() {
             assert!(message.contains("accounts") && message.contains("table#accounts"), "{logs}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_redesigned_page_is_a_bug_that_archives_nothing() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    let connection = connected(&app, &user, "demo").await;
+    let ids = app.enable_accounts(&user, &connection["id"]).await;
+    let before = transactions(&app, &user).await;
+    let redesign = app.http.post(app.url("/sandbox/web/redesign?login=demo")).send().await.unwrap();
+    assert_eq!(redesign.status(), StatusCode::NO_CONTENT);
+    let broken = app.resync(&user, &connection["id"]).await;
+    assert_eq!(broken["state"], "bug", "{broken}");
+    assert!(broken["next_try"].is_string(), "bankd tries again later: {broken}");
+    let (_, accounts) = app.get("/2.0/users/me/accounts", &user.token).await;
+    let live: Vec<i64> = accounts["accounts"].as_array().unwrap().iter().map(|a| a["id"].as_i64().unwrap()).collect();
+    assert_eq!(live, ids, "no account archived: {accounts}");
+    assert_eq!(transactions(&app, &user).await, before, "no transaction touched");
 }
 
 #[tokio::test]
