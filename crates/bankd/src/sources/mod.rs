@@ -9,6 +9,7 @@
 //! answer into connection states and stored rows through the domain rules.
 
 pub mod psd2;
+pub mod tls;
 pub mod web;
 pub mod woob;
 
@@ -237,9 +238,7 @@ impl Drivers {
                 let fail = |why: String| DriverError { connector: connector.name.clone(), id: source.id, why };
                 let driver: Arc<dyn Source> = match (source.driver.as_str(), &source.api) {
                     (name @ ("xs2a" | "stet"), Some(api)) => psd2::build(name, api, own_url).map_err(fail)?,
-                    ("web", Some(api)) => {
-                        Arc::new(web::sandbox_web::SandboxWeb::new(&api.base_url, own_url).map_err(fail)?)
-                    }
+                    ("web", Some(api)) => Arc::new(web::sandbox_web::SandboxWeb::new(api, own_url).map_err(fail)?),
                     ("woob", _) => Arc::new(woob::WoobModule::new(source, context.woob_python).map_err(fail)?),
                     (name @ ("xs2a" | "stet" | "web"), None) => {
                         return Err(fail(format!("the {name} driver needs [connector.source.api]")));

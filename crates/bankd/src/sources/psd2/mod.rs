@@ -22,6 +22,7 @@ use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::tls::TppTls;
 use super::{Source, SourceError, SourceRequest, SourceResult};
 use crate::catalog::ApiSettings;
 
@@ -53,28 +54,13 @@ pub struct Api {
 
 /// The TPP's identity and trust, from the catalog's PEM files.
 fn client(settings: &ApiSettings) -> Result<reqwest::Client, String> {
-    let read = |path: &std::path::Path| std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()));
-    let mut builder = reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .timeout(TIMEOUT)
         .connect_timeout(CONNECT_TIMEOUT)
         .user_agent(concat!("bankd/", env!("CARGO_PKG_VERSION")))
         // A bank's API answers where it is asked; a redirect would carry our headers elsewhere.
         .redirect(reqwest::redirect::Policy::none());
-    match (&settings.certificate, &settings.private_key) {
-        (Some(certificate), Some(key)) => {
-            let pem = [read(certificate)?, b"\n".to_vec(), read(key)?].concat();
-            let identity = reqwest::Identity::from_pem(&pem)
-                .map_err(|e| format!("the TPP certificate or key is unusable: {e}"))?;
-            builder = builder.identity(identity);
-        }
-        (None, None) => {}
-        _ => return Err("certificate and private_key go together".into()),
-    }
-    if let Some(ca) = &settings.ca_certificate {
-        let root = reqwest::Certificate::from_pem(&read(ca)?).map_err(|e| format!("ca_certificate: {e}"))?;
-        builder = builder.add_root_certificate(root);
-    }
-    builder.build().map_err(|e| format!("building the HTTP client: {e}"))
+    TppTls::load(settings)?.apply(builder).build().map_err(|e| format!("building the HTTP client: {e}"))
 }
 
 impl Api {
@@ -392,43 +378,9 @@ mod tests {
 
 #[cfg(test)]
 mod mtls {
-    use std::sync::Arc;
-
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-    use rustls::RootCertStore;
-    use rustls::pki_types::PrivateKeyDer;
-    use rustls::server::{ServerConfig, WebPkiClientVerifier};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
-
     use super::*;
     use crate::sources::UserInput;
-
-    /// A bank that only talks to clients whose certificate its CA signed; answers `{}` to anything.
-    async fn bank(ca: &rcgen::Certificate, ca_key: &KeyPair) -> u16 {
-        let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec!["localhost".into()]).unwrap().signed_by(&key, ca, ca_key).unwrap();
-        let mut roots = RootCertStore::empty();
-        roots.add(ca.der().clone()).unwrap();
-        let verifier = WebPkiClientVerifier::builder(Arc::new(roots)).build().unwrap();
-        let key = PrivateKeyDer::try_from(key.serialize_der()).unwrap();
-        let config =
-            ServerConfig::builder().with_client_cert_verifier(verifier).with_single_cert(vec![cert.der().clone()], key);
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config.unwrap()));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let Ok(mut tls) = acceptor.accept(stream).await else { continue };
-                let mut buffer = [0; 4096];
-                let _ = tls.read(&mut buffer).await;
-                let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
-                let _ = tls.write_all(answer.as_bytes()).await;
-                let _ = tls.shutdown().await;
-            }
-        });
-        port
-    }
+    use crate::sources::tls::testing::TlsBank;
 
     fn request() -> SourceRequest {
         SourceRequest {
@@ -443,27 +395,9 @@ mod mtls {
 
     #[tokio::test]
     async fn the_tpp_certificate_is_presented_to_a_bank_that_requires_one() {
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca = CertificateParams::new(vec![]).unwrap();
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca = ca.self_signed(&ca_key).unwrap();
-        let port = bank(&ca, &ca_key).await;
-        let tpp_key = KeyPair::generate().unwrap();
-        let tpp = CertificateParams::new(vec!["bankd-tpp".into()]).unwrap().signed_by(&tpp_key, &ca, &ca_key).unwrap();
-
-        let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, pem: String| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, pem).unwrap();
-            path.display().to_string()
-        };
-        let (ca_file, cert, key) =
-            (write("ca.pem", ca.pem()), write("tpp.pem", tpp.pem()), write("tpp.key", tpp_key.serialize_pem()));
+        let bank = TlsBank::start().await;
         let settings = |with_identity: bool| {
-            let identity =
-                if with_identity { format!("certificate = {cert:?}\nprivate_key = {key:?}\n") } else { String::new() };
-            let text =
-                format!("base_url = \"https://localhost:{port}/psd2\"\nca_certificate = {ca_file:?}\n{identity}");
+            let text = format!("base_url = \"https://localhost:{}/psd2\"\n{}", bank.port, bank.settings(with_identity));
             toml::from_str::<ApiSettings>(&text).unwrap()
         };
 

@@ -11,6 +11,7 @@ use reqwest_cookie_store::CookieStoreMutex;
 use scraper::{ElementRef, Html, Selector};
 
 use super::forms::{Form, Method};
+use crate::sources::tls::TppTls;
 use crate::sources::{SourceError, SourceResult};
 
 /// The largest page read: a bank page is a few hundred kilobytes; more is not a bank page.
@@ -30,15 +31,17 @@ pub struct Page {
 }
 
 impl Browser {
-    /// A browser with the cookies a previous run saved (see [`Browser::saved_cookies`]), if any.
+    /// A browser with the cookies a previous run saved (see [`Browser::saved_cookies`]), if any,
+    /// presenting the TPP's certificate when it has one (a PSD2 `fallback` interface).
     /// Unreadable cookies are no cookies: the site then asks to log in again, like after a
     /// browser's cache is cleared.
-    pub fn new(saved_cookies: Option<&str>) -> SourceResult<Browser> {
+    pub fn new(saved_cookies: Option<&str>, tls: &TppTls) -> SourceResult<Browser> {
         let store = saved_cookies
             .and_then(|json| cookie_store::serde::json::load_all(json.as_bytes()).ok())
             .unwrap_or_default();
         let cookies = Arc::new(CookieStoreMutex::new(store));
-        let client = reqwest::Client::builder()
+        let client = tls
+            .apply(reqwest::Client::builder())
             .cookie_provider(cookies.clone())
             .redirect(reqwest::redirect::Policy::limited(10))
             .timeout(TIMEOUT)
@@ -139,4 +142,25 @@ pub fn selector(css: &str) -> SourceResult<Selector> {
 /// The trimmed text of an element, its whitespace runs collapsed.
 pub fn text(element: ElementRef<'_>) -> String {
     element.text().flat_map(str::split_whitespace).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::ApiSettings;
+    use crate::sources::tls::testing::TlsBank;
+
+    #[tokio::test]
+    async fn a_fallback_browser_presents_the_tpp_certificate() {
+        let bank = TlsBank::start().await;
+        let tls = |with_identity: bool| {
+            let text = format!("base_url = \"https://localhost:{}\"\n{}", bank.port, bank.settings(with_identity));
+            TppTls::load(&toml::from_str::<ApiSettings>(&text).unwrap()).unwrap()
+        };
+        let url = Url::parse(&format!("https://localhost:{}/fallback/accounts", bank.port)).unwrap();
+        let page = Browser::new(None, &tls(true)).unwrap().get(url.clone()).await.unwrap();
+        assert_eq!((page.status, page.html.as_str()), (StatusCode::OK, "{}"));
+        let refused = Browser::new(None, &tls(false)).unwrap().get(url).await.err();
+        assert!(matches!(refused, Some(SourceError::WebsiteUnavailable { .. })), "{refused:?}");
+    }
 }

@@ -18,13 +18,16 @@ use serde::{Deserialize, Serialize};
 
 use super::browser::{Browser, Page, selector, text};
 use super::values::{parse_amount, parse_date};
-use crate::catalog::{Field, FieldKind};
+use crate::catalog::{ApiSettings, Field, FieldKind};
 use crate::domain::bank::{BankAccount, BankTransaction};
+use crate::sources::tls::TppTls;
 use crate::sources::{Source, SourceError, SourceRequest, SourceResult, SourceSession};
 
 pub struct SandboxWeb {
     /// The site's root, ending with `/`: its pages are relative to it.
     base: Url,
+    /// The TPP's certificate, for a `fallback` source (the PSD2 interface for identified TPPs).
+    tls: TppTls,
 }
 
 /// What the driver keeps in `session.state`.
@@ -42,14 +45,16 @@ struct Memory {
 const OTP_FIELD: &str = "otp";
 
 impl SandboxWeb {
-    /// `base_url`: the site's root; a path (`/sandbox/web`) is on bankd itself (`own_url`).
-    pub fn new(base_url: &str, own_url: &str) -> Result<SandboxWeb, String> {
+    /// The site at `settings.base_url` (a path, `/sandbox/web`, is on bankd itself: `own_url`),
+    /// with the TPP certificate the settings name, if any.
+    pub fn new(settings: &ApiSettings, own_url: &str) -> Result<SandboxWeb, String> {
+        let base_url = &settings.base_url;
         let base = match base_url.strip_prefix('/') {
             Some(path) => format!("{}/{path}", own_url.trim_end_matches('/')),
             None => base_url.to_owned(),
         };
         let base = Url::parse(&format!("{}/", base.trim_end_matches('/'))).map_err(|e| format!("base_url: {e}"))?;
-        Ok(SandboxWeb { base })
+        Ok(SandboxWeb { base, tls: TppTls::load(settings)? })
     }
 
     fn page(&self, path: &str) -> SourceResult<Url> {
@@ -57,11 +62,11 @@ impl SandboxWeb {
     }
 
     /// The browser of this login's previous run, with its cookies, and the driver's memory.
-    fn browser(request: &SourceRequest, session: &SourceSession) -> SourceResult<(Browser, Memory)> {
+    fn browser(&self, request: &SourceRequest, session: &SourceSession) -> SourceResult<(Browser, Memory)> {
         let login = request.credentials.get("login").unwrap_or_default().trim().to_owned();
         let memory: Memory = serde_json::from_value(session.state.clone()).unwrap_or_default();
         let memory = if memory.login == login { memory } else { Memory { login, ..Memory::default() } };
-        Ok((Browser::new(memory.cookies.as_deref())?, memory))
+        Ok((Browser::new(memory.cookies.as_deref(), &self.tls)?, memory))
     }
 
     fn save(browser: &Browser, mut memory: Memory, session: &mut SourceSession) -> SourceResult<()> {
@@ -145,7 +150,7 @@ fn otp_needed(message: String) -> SourceError {
 #[async_trait]
 impl Source for SandboxWeb {
     async fn login(&self, request: &SourceRequest, session: &mut SourceSession) -> SourceResult<()> {
-        let (browser, memory) = Self::browser(request, session)?;
+        let (browser, memory) = self.browser(request, session)?;
         // A session the bank still keeps needs no login (and no code); the user re-entering
         // credentials does.
         let reused = !request.input.authenticating && self.accounts_page(&browser).await?.has("table#accounts");
@@ -157,7 +162,7 @@ impl Source for SandboxWeb {
     }
 
     async fn accounts(&self, request: &SourceRequest, session: &mut SourceSession) -> SourceResult<Vec<BankAccount>> {
-        let (browser, mut memory) = Self::browser(request, session)?;
+        let (browser, mut memory) = self.browser(request, session)?;
         let page = self.accounts_page(&browser).await?;
         let accounts = read_accounts(&page)?;
         memory.site_ids = accounts.iter().map(|(site_id, account)| (account.webid.clone(), site_id.clone())).collect();
@@ -172,7 +177,7 @@ impl Source for SandboxWeb {
         account_webid: &str,
         since: Option<NaiveDate>,
     ) -> SourceResult<Vec<BankTransaction>> {
-        let (browser, memory) = Self::browser(request, session)?;
+        let (browser, memory) = self.browser(request, session)?;
         let today = request.now.date_naive();
         let Some(site_id) = memory.site_ids.get(account_webid) else {
             return Err(SourceError::Bug(format!("account {account_webid} was not on the account list")));
