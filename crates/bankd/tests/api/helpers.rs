@@ -201,6 +201,14 @@ impl TestApp {
         rows
     }
 
+    /// Answers what the connection asks (an OTP, a resume, …) and returns it.
+    pub async fn answer(&self, user: &TestUser, connection: &Value, body: Value) -> Value {
+        let path = format!("/2.0/users/me/connections/{}", connection["id"]);
+        let (status, connection) = self.post(&path, Some(&user.token), body).await;
+        assert_eq!(status, StatusCode::OK, "{connection}");
+        connection
+    }
+
     /// Forces a sync (`PUT`) and returns the connection.
     pub async fn resync(&self, user: &TestUser, id_connection: &Value) -> Value {
         let path = format!("/2.0/users/me/connections/{id_connection}");

@@ -16,13 +16,6 @@ async fn connect(app: &TestApp, user: &TestUser, login: &str) -> Value {
     connection
 }
 
-async fn answer(app: &TestApp, user: &TestUser, connection: &Value, body: Value) -> Value {
-    let path = format!("/2.0/users/me/connections/{}", connection["id"]);
-    let (status, connection) = app.post(&path, Some(&user.token), body).await;
-    assert_eq!(status, StatusCode::OK, "{connection}");
-    connection
-}
-
 async fn get(app: &TestApp, user: &TestUser, path: &str) -> Value {
     let (status, body) = app.get(path, &user.token).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -159,10 +152,10 @@ async fn decoupled_approach_waits_for_the_banking_app() {
     let connection = connect(&app, &user, "decoupled").await;
     assert_eq!(connection["state"], "decoupled", "{connection}");
     assert_eq!(connection["error_message"], "Validate the access in your Sandbox Bank app");
-    let still = answer(&app, &user, &connection, json!({"resume": true})).await;
+    let still = app.answer(&user, &connection, json!({"resume": true})).await;
     assert_eq!(still["state"], "decoupled", "validated only after two seconds: {still}");
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let done = answer(&app, &user, &connection, json!({"resume": true})).await;
+    let done = app.answer(&user, &connection, json!({"resume": true})).await;
     assert_synced(&app, &user, &done).await;
 }
 
@@ -179,19 +172,19 @@ async fn embedded_approach_asks_password_method_and_code_in_turn() {
     let user = app.create_user().await;
     let connection = connect(&app, &user, "embedded").await;
     assert_eq!(asked(&connection).0, ["password"]);
-    let wrong = answer(&app, &user, &connection, json!({"password": "0000"})).await;
+    let wrong = app.answer(&user, &connection, json!({"password": "0000"})).await;
     assert_eq!(asked(&wrong), (vec!["password".to_owned()], "Wrong password, try again".to_owned()));
-    let methods = answer(&app, &user, &connection, json!({"password": "1234"})).await;
+    let methods = app.answer(&user, &connection, json!({"password": "1234"})).await;
     assert_eq!(asked(&methods).0, ["sca_method"]);
     let values: Vec<&str> =
         methods["fields"][0]["values"].as_array().unwrap().iter().map(|v| v["value"].as_str().unwrap()).collect();
     assert_eq!(values, ["sms", "app"]);
-    let otp = answer(&app, &user, &connection, json!({"sca_method": "sms"})).await;
+    let otp = app.answer(&user, &connection, json!({"sca_method": "sms"})).await;
     assert_eq!(asked(&otp).0, ["otp"]);
     assert!(otp["fields"][0]["label"].as_str().unwrap().contains("123456"), "{otp}");
-    let wrong = answer(&app, &user, &connection, json!({"otp": "000000"})).await;
+    let wrong = app.answer(&user, &connection, json!({"otp": "000000"})).await;
     assert_eq!(asked(&wrong).1, "Wrong code, try again");
-    let done = answer(&app, &user, &connection, json!({"otp": "123456"})).await;
+    let done = app.answer(&user, &connection, json!({"otp": "123456"})).await;
     assert_synced(&app, &user, &done).await;
 }
 
@@ -209,7 +202,7 @@ async fn an_expired_consent_needs_sca_and_a_reconnect_asks_a_new_one() {
     let (_, unattended) = app.call(Method::PUT, &path, Some(&user.token), None).await;
     assert_eq!(unattended["state"], "SCARequired");
     assert_eq!(app.resync(&user, &connection["id"]).await["state"], "SCARequired");
-    let renewed = answer(&app, &user, &connection, json!({"refresh_auth": true})).await;
+    let renewed = app.answer(&user, &connection, json!({"refresh_auth": true})).await;
     assert!(renewed["state"].is_null(), "{renewed}");
     let accounts = get(&app, &user, "/2.0/users/me/accounts?all").await;
     assert_eq!(accounts["accounts"].as_array().unwrap().len(), 3, "the same accounts, under the new consent");
@@ -291,9 +284,9 @@ async fn any_aspsp_can_be_pointed_at_by_its_base_url() {
     let user = app.create_user().await;
     let connection = connect(&app, &user, "embedded").await;
     assert_eq!(asked(&connection).0, ["password"]);
-    answer(&app, &user, &connection, json!({"password": "1234"})).await;
-    answer(&app, &user, &connection, json!({"sca_method": "app"})).await;
-    let done = answer(&app, &user, &connection, json!({"otp": "123456"})).await;
+    app.answer(&user, &connection, json!({"password": "1234"})).await;
+    app.answer(&user, &connection, json!({"sca_method": "app"})).await;
+    let done = app.answer(&user, &connection, json!({"otp": "123456"})).await;
     assert!(done["state"].is_null(), "{done}");
     let (status, _) = app.get("/sandbox/xs2a/v1/accounts", &user.token).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "this bankd serves no sandbox");

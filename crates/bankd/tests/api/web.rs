@@ -20,13 +20,6 @@ async fn connected(app: &TestApp, user: &TestUser, login: &str) -> Value {
     connection
 }
 
-async fn answer(app: &TestApp, user: &TestUser, connection: &Value, body: Value) -> Value {
-    let path = format!("/2.0/users/me/connections/{}", connection["id"]);
-    let (status, connection) = app.post(&path, Some(&user.token), body).await;
-    assert_eq!(status, StatusCode::OK, "{connection}");
-    connection
-}
-
 /// (value, coming) of the user's transactions, newest first.
 async fn transactions(app: &TestApp, user: &TestUser) -> Vec<(f64, bool)> {
     let rows = app.all_transactions(user, "/2.0/users/me/transactions?limit=1000").await;
@@ -68,12 +61,12 @@ async fn the_code_page_asks_an_otp_and_the_session_spares_the_next_sync_one() {
     let connection = connected(&app, &user, "otp").await;
     assert_eq!(connection["state"], "additionalInformationNeeded", "{connection}");
     assert_eq!(connection["fields"][0]["name"], "otp");
-    let wrong = answer(&app, &user, &connection, json!({"otp": "000000"})).await;
+    let wrong = app.answer(&user, &connection, json!({"otp": "000000"})).await;
     assert_eq!(
         (wrong["state"].as_str(), wrong["error_message"].as_str()),
         (Some("additionalInformationNeeded"), Some("Code incorrect"))
     );
-    let right = answer(&app, &user, &connection, json!({"otp": "123456"})).await;
+    let right = app.answer(&user, &connection, json!({"otp": "123456"})).await;
     assert!(right["state"].is_null(), "{right}");
     // The bank's cookies were kept, sealed: the next sync is let in without a code.
     let later = app.resync(&user, &connection["id"]).await;

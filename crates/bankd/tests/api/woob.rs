@@ -84,9 +84,7 @@ async fn a_woob_question_is_answered_and_its_storage_spares_the_next_sync() {
     let (_, connection) = connect(&app, &user, "otp", "1234").await;
     assert_eq!(connection["state"], "additionalInformationNeeded", "{connection}");
     assert_eq!(connection["fields"][0]["name"], "otp", "{connection}");
-    let path = format!("/2.0/users/me/connections/{}", connection["id"]);
-    let (status, answered) = app.post(&path, Some(&user.token), json!({"otp": "123456"})).await;
-    assert_eq!(status, StatusCode::OK, "{answered}");
+    let answered = app.answer(&user, &connection, json!({"otp": "123456"})).await;
     assert!(answered["state"].is_null(), "{answered}");
     // The module's storage (its trusted-device flag) came back sealed: no new question.
     let later = app.resync(&user, &connection["id"]).await;
