@@ -45,8 +45,9 @@ impl WoobModule {
         Ok(WoobModule { python: python.to_owned(), module, modules_path: source.modules_path.clone() })
     }
 
-    /// Starts the helper and logs the module in: the session every call runs in.
-    async fn open(&self, request: &SourceRequest, session: &SourceSession) -> SourceResult<Helper> {
+    /// Starts the helper and logs the module in: the session every call runs in. A refused login
+    /// still keeps the module's storage (see [`Helper::close`]).
+    async fn open(&self, request: &SourceRequest, session: &mut SourceSession) -> SourceResult<Helper> {
         let mut helper = Helper::start(&self.python)?;
         let mut config: serde_json::Map<String, Value> =
             request.credentials.0.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
@@ -66,7 +67,10 @@ impl WoobModule {
             "config": config,
             "storage": storage,
         });
-        helper.call("login", params).await?;
+        if let Err(refused) = helper.call("login", params).await {
+            helper.close(session).await;
+            return Err(refused);
+        }
         Ok(helper)
     }
 }
@@ -167,12 +171,16 @@ impl Helper {
         }
     }
 
-    /// Saves the module's storage in the session, then lets the helper go.
-    async fn close(mut self, session: &mut SourceSession) -> SourceResult<()> {
-        session.state = self.call("storage", Value::Null).await?;
+    /// Keeps the module's storage in the session, then lets the helper go. After a failure too: a
+    /// module that asked a question (an SMS code) keeps there the half-done login that the
+    /// answer resumes. A helper that cannot say leaves the previous storage as it was.
+    async fn close(mut self, session: &mut SourceSession) {
+        match self.call("storage", Value::Null).await {
+            Ok(storage) => session.state = storage,
+            Err(e) => tracing::warn!(error = %e, "the woob helper kept no storage"),
+        }
         drop(self.stdin);
         _ = self.child.wait().await;
-        Ok(())
     }
 }
 
@@ -220,14 +228,16 @@ impl Source for WoobModule {
     async fn login(&self, request: &SourceRequest, session: &mut SourceSession) -> SourceResult<()> {
         let mut helper = self.open(request, session).await?;
         // woob modules log in lazily: reading the accounts is what proves the credentials.
-        helper.call("accounts", Value::Null).await?;
-        helper.close(session).await
+        let answer = helper.call("accounts", Value::Null).await;
+        helper.close(session).await;
+        answer.map(drop)
     }
 
     async fn accounts(&self, request: &SourceRequest, session: &mut SourceSession) -> SourceResult<Vec<BankAccount>> {
         let mut helper = self.open(request, session).await?;
-        let accounts: Vec<WoobAccount> = parse(helper.call("accounts", Value::Null).await?, "accounts")?;
-        helper.close(session).await?;
+        let answer = helper.call("accounts", Value::Null).await;
+        helper.close(session).await;
+        let accounts: Vec<WoobAccount> = parse(answer?, "accounts")?;
         accounts.into_iter().map(WoobAccount::into_bank).collect()
     }
 
@@ -239,11 +249,14 @@ impl Source for WoobModule {
         since: Option<NaiveDate>,
     ) -> SourceResult<Vec<BankTransaction>> {
         let mut helper = self.open(request, session).await?;
-        let params = json!({"account": account_webid, "since": since});
-        let booked: Vec<WoobTransaction> = parse(helper.call("history", params).await?, "history")?;
-        let coming: Vec<WoobTransaction> =
-            parse(helper.call("coming", json!({"account": account_webid})).await?, "coming")?;
-        helper.close(session).await?;
+        let booked = helper.call("history", json!({"account": account_webid, "since": since})).await;
+        let coming = match booked {
+            Ok(_) => helper.call("coming", json!({"account": account_webid})).await,
+            Err(_) => Ok(Value::Null),
+        };
+        helper.close(session).await;
+        let booked: Vec<WoobTransaction> = parse(booked?, "history")?;
+        let coming: Vec<WoobTransaction> = parse(coming?, "coming")?;
         let booked = booked.into_iter().map(|t| t.into_bank(false));
         booked.chain(coming.into_iter().map(|t| t.into_bank(true))).collect()
     }

@@ -114,9 +114,13 @@ def main():
     e = h.login('otp')['error']
     assert e['kind'] == 'BrowserQuestion', e
     assert e['fields'] == [{'name': 'otp', 'label': 'Code SMS', 'type': 'text'}], e
-    e = h.login('otp', otp='000000')['error']
+    asked = h.ok('storage')
+    assert asked.get('sms_sent') is True, asked
+    e = h.login('otp', otp='123456')['error']
+    assert e['kind'] == 'BrowserQuestion', 'a code without the storage of its SMS is refused'
+    e = h.login('otp', otp='000000', storage=asked)['error']
     assert e['kind'] == 'BrowserQuestion' and 'Wrong code' in e['message'], e
-    assert 'result' in h.login('otp', otp='123456')
+    assert 'result' in h.login('otp', otp='123456', storage=asked)
     assert len(h.ok('accounts')) == 2
     storage = h.ok('storage')
     assert storage.get('trusted') is True, storage

@@ -45,10 +45,13 @@ class BankdTestBrowser(LoginBrowser):
             raise ActionNeeded('Accept the new terms')
         if self.username == 'otp' and not self.store.get('trusted', default=False):
             code = self.config['otp'].get()
-            if not code:
+            # As a real bank: a code answers the SMS this login sent, which the storage remembers.
+            if not code or not self.store.get('sms_sent', default=False):
+                self.store.set('sms_sent', True)
                 raise BrowserQuestion(Value('otp', label='Code SMS'))
             if code != '123456':
                 raise WrongCode()
+            self.store.delete('sms_sent')
             self.store.set('trusted', True)
         self.logged = True
 
