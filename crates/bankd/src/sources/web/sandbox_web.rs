@@ -75,27 +75,28 @@ impl SandboxWeb {
         Ok(())
     }
 
-    /// The account list, logging in first if the session is gone.
+    /// The account list (the login page instead, when the bank has ended the session).
     async fn accounts_page(&self, browser: &Browser) -> SourceResult<Page> {
         let page = browser.get(self.page("accounts")?).await?;
         check_available(&page)?;
         Ok(page)
     }
 
-    /// Logs in through the site's form, answering its code page when the user gave a code.
+    /// Logs in through the site's form, answering its code page when the user gave a code. An
+    /// answer first tries to continue the session whose login sent the code (its cookies were kept),
+    /// as a person types the code into the page that asked for it.
     async fn log_in(&self, browser: &Browser, request: &SourceRequest) -> SourceResult<Page> {
-        let page = browser.get(self.page("login")?).await?;
-        check_available(&page)?;
-        let mut form = page.form("form#login-form")?;
-        form.set("username", request.credentials.get("login").unwrap_or_default());
-        form.set("password", request.credentials.get("password").unwrap_or_default());
-        let mut page = browser.submit(&form).await?;
-        check_available(&page)?;
-        if page.has("form#login-form") {
-            return Err(SourceError::WrongPass { message: page_error(&page) });
-        }
+        let code = request.input.fields.get(OTP_FIELD);
+        let waiting = match code {
+            Some(_) => Some(browser.get(self.page("otp")?).await?).filter(|page| page.has("form#otp-form")),
+            None => None,
+        };
+        let mut page = match waiting {
+            Some(page) => page,
+            None => self.submit_credentials(browser, request).await?,
+        };
         if page.has("form#otp-form") {
-            let Some(code) = request.input.fields.get(OTP_FIELD) else {
+            let Some(code) = code else {
                 return Err(otp_needed("Enter the code the bank sent you by SMS".into()));
             };
             let mut form = page.form("form#otp-form")?;
@@ -109,6 +110,21 @@ impl SandboxWeb {
         if page.has("form#terms-form") {
             let message = "Accept the new terms and conditions on the bank's website".to_owned();
             return Err(SourceError::ActionNeeded { message: Some(message) });
+        }
+        Ok(page)
+    }
+
+    /// Fills in and submits the login form; the page it leads to.
+    async fn submit_credentials(&self, browser: &Browser, request: &SourceRequest) -> SourceResult<Page> {
+        let page = browser.get(self.page("login")?).await?;
+        check_available(&page)?;
+        let mut form = page.form("form#login-form")?;
+        form.set("username", request.credentials.get("login").unwrap_or_default());
+        form.set("password", request.credentials.get("password").unwrap_or_default());
+        let page = browser.submit(&form).await?;
+        check_available(&page)?;
+        if page.has("form#login-form") {
+            return Err(SourceError::WrongPass { message: page_error(&page) });
         }
         Ok(page)
     }
@@ -154,11 +170,13 @@ impl Source for SandboxWeb {
         // A session the bank still keeps needs no login (and no code); the user re-entering
         // credentials does.
         let reused = !request.input.authenticating && self.accounts_page(&browser).await?.has("table#accounts");
-        if !reused {
-            self.log_in(&browser, request).await?;
-            session.strongly_authenticated = true;
-        }
-        Self::save(&browser, memory, session)
+        let logged_in = match reused {
+            true => Ok(()),
+            false => self.log_in(&browser, request).await.map(|_| session.strongly_authenticated = true),
+        };
+        // Kept even when the bank asks for a code: the answer continues this session.
+        Self::save(&browser, memory, session)?;
+        logged_in
     }
 
     async fn accounts(&self, request: &SourceRequest, session: &mut SourceSession) -> SourceResult<Vec<BankAccount>> {
