@@ -2,5 +2,6 @@
 //! receiver addresses bankd refuses to call ([`safety`]). Subscriptions, the transactional outbox
 //! and the delivery workers come next.
 
+pub mod client;
 pub mod safety;
 pub mod signing;
