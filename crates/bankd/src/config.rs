@@ -47,6 +47,34 @@ pub struct Settings {
 
     #[command(flatten)]
     pub engine: EngineSettings,
+
+    #[command(flatten)]
+    pub webhooks: WebhookSettings,
+}
+
+/// Webhook deliveries.
+#[derive(Debug, Clone, Args)]
+pub struct WebhookSettings {
+    /// Let webhook URLs reach loopback, private and link-local addresses (default: on while the
+    /// sandbox is, off otherwise).
+    #[arg(long, env = "BANKD_WEBHOOK_ALLOW_PRIVATE", action = ArgAction::Set)]
+    pub webhook_allow_private: Option<bool>,
+
+    /// Delivery workers in this process.
+    #[arg(long, env = "BANKD_WEBHOOK_WORKERS", default_value_t = WebhookSettings::default().webhook_workers)]
+    pub webhook_workers: usize,
+
+    /// Seconds a receiver has to answer.
+    #[arg(long, env = "BANKD_WEBHOOK_TIMEOUT_SECONDS", default_value_t = WebhookSettings::default().webhook_timeout_seconds)]
+    pub webhook_timeout_seconds: u64,
+
+    /// Wait before the first retry, in seconds; it doubles at each retry (with jitter), up to an hour.
+    #[arg(long, env = "BANKD_WEBHOOK_RETRY_SECONDS", default_value_t = WebhookSettings::default().webhook_retry_seconds)]
+    pub webhook_retry_seconds: f64,
+
+    /// Seconds after its event a delivery is given up as `failed`.
+    #[arg(long, env = "BANKD_WEBHOOK_GIVE_UP_SECONDS", default_value_t = WebhookSettings::default().webhook_give_up_seconds)]
+    pub webhook_give_up_seconds: u64,
 }
 
 /// The sync engine: workers, job leases, the scheduler.
@@ -91,7 +119,23 @@ impl Default for EngineSettings {
     }
 }
 
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            webhook_allow_private: None,
+            webhook_workers: 2,
+            webhook_timeout_seconds: 10,
+            webhook_retry_seconds: 30.0,
+            webhook_give_up_seconds: 86_400,
+        }
+    }
+}
+
 impl Settings {
+    pub fn webhook_allow_private(&self) -> bool {
+        self.webhooks.webhook_allow_private.unwrap_or(self.sandbox)
+    }
+
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("bankd.db").display()))
     }

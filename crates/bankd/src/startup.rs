@@ -21,6 +21,9 @@ use crate::sources::{DriverContext, Drivers, Source};
 use crate::store::Store;
 use crate::sync::Syncer;
 use crate::sync::engine::Engine;
+use crate::webhooks::client::WebhookClient;
+use crate::webhooks::delivery::Deliverer;
+use crate::webhooks::payload::Renderer;
 
 /// How long a stopping process lets its running syncs finish; past it, their leases will hand
 /// them to another worker.
@@ -29,6 +32,7 @@ const DRAIN: Duration = Duration::from_secs(20);
 pub struct App {
     listener: TcpListener,
     state: AppState,
+    deliverer: Deliverer,
 }
 
 impl App {
@@ -38,10 +42,11 @@ impl App {
         // With port 0 the real address is known only now.
         settings.listen = listener.local_addr()?;
         let (store, engine, catalog) = build_engine(&settings).await?;
+        let deliverer = deliverer(&settings, &engine)?;
         let clock = ApiClock { tz: settings.api_timezone };
         let public_url = public_url(&settings);
         let state = AppState { store, settings: Arc::new(settings), clock, catalog, engine, public_url };
-        Ok(App { listener, state })
+        Ok(App { listener, state, deliverer })
     }
 
     pub fn port(&self) -> u16 {
@@ -66,7 +71,7 @@ impl App {
             "bankd serving"
         );
         let stop = CancellationToken::new();
-        let tasks = if workers { self.state.engine.start(&stop) } else { Vec::new() };
+        let tasks = if workers { background_tasks(&self.state.engine, &self.deliverer, &stop) } else { Vec::new() };
         let router = api::router(self.state);
         let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
@@ -78,12 +83,37 @@ impl App {
 /// `bankd worker`: workers and scheduler, no HTTP, until `shutdown` resolves.
 pub async fn run_worker(settings: Settings, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let (store, engine, _) = build_engine(&settings).await?;
+    let deliverer = deliverer(&settings, &engine)?;
     tracing::info!(database = store.backend_name(), workers = engine.settings.workers, "bankd worker running");
     let stop = CancellationToken::new();
-    let tasks = engine.start(&stop);
+    let tasks = background_tasks(&engine, &deliverer, &stop);
     shutdown.await;
     drain(stop, tasks).await;
     Ok(())
+}
+
+/// Sync workers, the scheduler and webhook delivery workers.
+fn background_tasks(engine: &Engine, deliverer: &Deliverer, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
+    let mut tasks = engine.start(stop);
+    tasks.extend(deliverer.start(stop));
+    tasks
+}
+
+/// The webhook delivery workers, sharing the engine's store, catalog and master key.
+fn deliverer(settings: &Settings, engine: &Engine) -> anyhow::Result<Deliverer> {
+    let timeout = Duration::from_secs(settings.webhooks.webhook_timeout_seconds);
+    let syncer = &engine.syncer;
+    Ok(Deliverer {
+        store: syncer.store.clone(),
+        key: syncer.key.clone(),
+        renderer: Renderer {
+            clock: ApiClock { tz: settings.api_timezone },
+            catalog: syncer.catalog.clone(),
+            public_url: public_url(settings),
+        },
+        client: WebhookClient::new(timeout, settings.webhook_allow_private()).context("building the webhook client")?,
+        settings: settings.webhooks.clone(),
+    })
 }
 
 /// Asks the engine's tasks to stop and waits for the syncs they are running, up to [`DRAIN`].

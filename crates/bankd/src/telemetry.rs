@@ -40,3 +40,11 @@ pub fn record_job(kind: &str, result: &str, elapsed: Duration) {
     metrics::counter!("bankd_jobs_total", &labels).increment(1);
     metrics::histogram!("bankd_job_duration_seconds", "kind" => kind.to_owned()).record(elapsed.as_secs_f64());
 }
+
+pub fn record_delivery(event: &str, outcome: &str, latency: Option<Duration>) {
+    let labels = [("event", event.to_owned()), ("outcome", outcome.to_owned())];
+    metrics::counter!("bankd_webhook_attempts_total", &labels).increment(1);
+    if let Some(latency) = latency {
+        metrics::histogram!("bankd_webhook_latency_seconds").record(latency.as_secs_f64());
+    }
+}

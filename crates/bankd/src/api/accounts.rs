@@ -154,7 +154,7 @@ async fn update_account(
         usage,
         disabled: body.bool("disabled")?,
     };
-    state.store.edit_account(account.id, &edit).await?;
+    state.store.edit_account(&account, &edit).await?;
     if edit.disabled == Some(false) && account.disabled.is_some() {
         sync_enabled_account(&state, &account).await?;
     }

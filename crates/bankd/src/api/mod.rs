@@ -15,6 +15,7 @@ pub mod statements;
 pub mod transactions;
 pub mod users;
 pub mod webauth;
+pub mod webhooks;
 pub mod wire;
 
 use std::sync::Arc;
@@ -84,7 +85,8 @@ pub fn router(state: AppState) -> Router {
         .merge(account_types::routes())
         .merge(transactions::routes())
         .merge(statements::routes(state.settings.max_upload_bytes))
-        .merge(webauth::routes());
+        .merge(webauth::routes())
+        .merge(webhooks::routes());
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/2.0", api).split_for_parts();
     let sandbox: Router<AppState> = if state.settings.sandbox {
         crate::simulators::router(&state.public_url).with_state(())
@@ -187,6 +189,13 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
         writeln!(text, "# HELP bankd_connections Connections, by state (ok: healthy).\n# TYPE bankd_connections gauge");
     for (name, count) in state.store.connection_state_counts().await? {
         let _ = writeln!(text, "bankd_connections{{state=\"{name}\"}} {count}");
+    }
+    let _ = writeln!(
+        text,
+        "# HELP bankd_webhook_deliveries Webhook deliveries, by state.\n# TYPE bankd_webhook_deliveries gauge"
+    );
+    for (name, count) in state.store.delivery_counts().await? {
+        let _ = writeln!(text, "bankd_webhook_deliveries{{state=\"{name}\"}} {count}");
     }
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }

@@ -2,12 +2,13 @@
 
 use chrono::{DateTime, Utc};
 
+use super::outbox::{Event, EventScope, emit};
 use super::{BeginWrite, Bind, Conditions, Store, StoreResult, now, on_db};
 use crate::domain::archiving::AccountChange;
 use crate::domain::bank::BankAccount;
 use crate::domain::money::{MoneyError, to_units};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct Account {
     pub id: i64,
     pub id_connection: i64,
@@ -36,7 +37,7 @@ pub struct Account {
     pub created: DateTime<Utc>,
 }
 
-const ACCOUNT_COLUMNS: &str = "id, id_connection, id_user, id_source, webid, number, original_name, name, balance, \
+pub(crate) const ACCOUNT_COLUMNS: &str = "id, id_connection, id_user, id_source, webid, number, original_name, name, balance, \
      coming, currency, iban, bic, type, usage, display, bookmarked, error, last_update, deleted, disabled, created";
 
 /// Which accounts a listing shows.
@@ -145,9 +146,13 @@ impl Store {
         Ok(rows)
     }
 
-    pub async fn edit_account(&self, id: i64, edit: &AccountEdit) -> StoreResult<()> {
+    /// Applies the user's edit; enabling or disabling the account announces it
+    /// (`ACCOUNT_ENABLED`, `ACCOUNT_DISABLED`).
+    pub async fn edit_account(&self, account: &Account, edit: &AccountEdit) -> StoreResult<()> {
         let disabled_at = edit.disabled.map(|disabled| disabled.then(now));
-        on_db!(&self.db, pool =>
+        let toggled = edit.disabled.filter(|disabled| *disabled != account.disabled.is_some());
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "UPDATE accounts SET name = COALESCE($1, name), display = COALESCE($2, display),
                         bookmarked = COALESCE($3, bookmarked), usage = COALESCE($4, usage),
@@ -160,11 +165,15 @@ impl Store {
             .bind(&edit.usage)
             .bind(disabled_at.is_some())
             .bind(disabled_at.flatten())
-            .bind(id)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        );
+            .bind(account.id)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(disabled) = toggled {
+                let event = if disabled { Event::AccountDisabled } else { Event::AccountEnabled };
+                emit!(tx, &EventScope::account(event, account.id_user, account.id_connection, account.id));
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 
@@ -186,18 +195,24 @@ impl Store {
             for change in changes {
                 match change {
                     AccountChange::Discover(account) => {
-                        _ = insert_account!(tx, target, account, Some(at), at);
+                        let id = insert_account!(tx, target, account, Some(at), at);
+                        emit!(tx, &EventScope::account(Event::AccountFound, id_user, id_connection, id));
                     }
                     AccountChange::Refresh { id, account } => refresh_account!(tx, id, account, id_source),
                     AccountChange::Archive { id } => {
-                        sqlx::query("UPDATE accounts SET deleted = $1 WHERE id = $2 AND deleted IS NULL")
+                        let archived = sqlx::query("UPDATE accounts SET deleted = $1 WHERE id = $2 AND deleted IS NULL")
                             .bind(at)
                             .bind(id)
                             .execute(&mut *tx)
-                            .await?;
+                            .await?
+                            .rows_affected();
+                        if archived > 0 {
+                            emit!(tx, &EventScope::account(Event::AccountDeleted, id_user, id_connection, *id));
+                        }
                     }
                 }
             }
+            emit!(tx, &EventScope::connection(Event::AccountsFetched, id_user, id_connection));
             tx.commit().await?;
         });
         Ok(())

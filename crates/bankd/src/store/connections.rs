@@ -7,12 +7,13 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
+use super::outbox::{Event, EventScope, emit};
 use super::{BeginWrite, Store, StoreError, StoreResult, now, on_db};
 use crate::catalog::Connector;
 use crate::crypto::MasterKey;
 use crate::sources::Credentials;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct Connection {
     pub id: i64,
     pub id_user: i64,
@@ -31,7 +32,7 @@ pub struct Connection {
     pub failures: i64,
 }
 
-const CONNECTION_COLUMNS: &str = "id, id_user, id_connector, state, error_message, fields, last_update, created, active, \
+pub(crate) const CONNECTION_COLUMNS: &str = "id, id_user, id_connector, state, error_message, fields, last_update, created, active, \
      last_push, expire, next_try, failures";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -254,19 +255,26 @@ impl Store {
     }
 
     /// Deletes the connection with its sources, accounts and transactions, unless a sync holds it.
+    /// `CONNECTION_DELETED` is written first, while the row can still be read into it.
     pub async fn delete_connection(&self, id_user: i64, id: i64) -> StoreResult<bool> {
         if self.connection_busy(id).await? {
             return Err(StoreError::Locked);
         }
-        let deleted = on_db!(&self.db, pool =>
-            sqlx::query("DELETE FROM connections WHERE id = $1 AND id_user = $2")
+        let deleted = on_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM connections WHERE id = $1 AND id_user = $2")
                 .bind(id)
                 .bind(id_user)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        );
-        Ok(deleted > 0)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if found.is_some() {
+                emit!(tx, &EventScope::connection(Event::ConnectionDeleted, id_user, id));
+                sqlx::query("DELETE FROM connections WHERE id = $1").bind(id).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            found.is_some()
+        });
+        Ok(deleted)
     }
 
     /// Shows the connection as `validating` while its sync runs.
@@ -393,6 +401,15 @@ impl Store {
                 .await?;
             }
             insert_log!(tx, log);
+            let synced = EventScope::connection(Event::ConnectionSynced, connection.id_user, connection.id);
+            emit!(tx, &synced.since(log.started));
+            if connection.state != end.state {
+                let changed = EventScope {
+                    previous_state: connection.state.clone(),
+                    ..EventScope::connection(Event::ConnectionStateChanged, connection.id_user, connection.id)
+                };
+                emit!(tx, &changed);
+            }
             tx.commit().await?;
         });
         Ok(())

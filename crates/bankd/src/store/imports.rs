@@ -7,6 +7,7 @@ use sqlx::{Postgres, Sqlite};
 
 use super::accounts::{AccountData, SourceRef, insert_account, refresh_account};
 use super::connections::{ConnectionLog, insert_log, seal_json, session_aad};
+use super::outbox::{Event, EventScope, emit};
 use super::transactions::{
     AccountRef, SplitChanges, TRANSACTION_COLUMNS, Transaction, recount_days, write_account_data, write_changes,
 };
@@ -161,6 +162,8 @@ impl Import<'_> {
             .execute(&mut *conn)
             .await?;
             insert_log!(conn, log);
+            let synced = EventScope::connection(Event::ConnectionSynced, target.id_user, target.id_connection);
+            emit!(conn, &synced.since(at));
         });
         match self.tx {
             WriteTx::Sqlite(tx) => tx.commit().await?,

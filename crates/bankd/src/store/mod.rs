@@ -15,9 +15,11 @@ pub mod clients;
 pub mod connections;
 pub mod imports;
 pub mod jobs;
+pub mod outbox;
 pub mod sqlite_reads;
 pub mod transactions;
 pub mod users;
+pub mod webhooks;
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -4,12 +4,13 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::accounts::AccountData;
+use super::outbox::{Event, EventScope, emit};
 use super::{BeginWrite, Bind, Conditions, Db, Store, StoreError, StoreResult, bind_all, now, on_db};
 use crate::domain::bank::{BankTransaction, Counterparty, TRANSACTION_TYPES, simplify_wording};
 use crate::domain::money::{MoneyError, from_units, to_units};
 use crate::domain::reconcile::{Change, Stored};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct Transaction {
     pub id: i64,
     pub id_account: i64,
@@ -39,7 +40,7 @@ pub struct Transaction {
     pub comment: Option<String>,
 }
 
-pub(super) const TRANSACTION_COLUMNS: &str = "id, id_account, id_user, id_connection, webid, date, rdate, vdate, application_date, \
+pub(crate) const TRANSACTION_COLUMNS: &str = "id, id_account, id_user, id_connection, webid, date, rdate, vdate, application_date, \
      value, type, original_wording, simplified_wording, wording, coming, active, deleted, last_update, date_scraped, \
      card, counterparty, comment";
 
@@ -319,6 +320,8 @@ impl Store {
             if !split.is_empty() {
                 recount_days!(tx, account.id);
             }
+            let synced = EventScope::account(Event::AccountSynced, account.id_user, account.id_connection, account.id);
+            emit!(tx, &synced.since(at));
             tx.commit().await?;
         });
         Ok(changes.len())

@@ -5,16 +5,19 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{Bind, Store, StoreResult, now, on_db};
+use super::outbox::{Event, EventScope, emit};
+use super::{BeginWrite, Bind, Store, StoreResult, now, on_db};
 use crate::crypto::{random_secret, secret_hash};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct User {
     pub id: i64,
     pub id_client: Option<i64>,
     pub signin: DateTime<Utc>,
     pub platform: String,
 }
+
+pub(crate) const USER_COLUMNS: &str = "id, id_client, signin, platform";
 
 /// What a token lets its bearer be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,22 +66,28 @@ pub struct IssuedToken {
 }
 
 impl Store {
+    /// Creates a user; one of a client app is announced (`USER_CREATED`).
     pub async fn create_user(&self, id_client: Option<i64>, platform: &str) -> StoreResult<User> {
-        let user = on_db!(&self.db, pool =>
-            sqlx::query_as("INSERT INTO users (id_client, signin, platform) VALUES ($1, $2, $3)
-                            RETURNING id, id_client, signin, platform")
-                .bind(id_client)
-                .bind(now())
-                .bind(platform)
-                .fetch_one(pool)
-                .await?
-        );
+        let user: User = on_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let user: User = sqlx::query_as(&format!(
+                "INSERT INTO users (id_client, signin, platform) VALUES ($1, $2, $3) RETURNING {USER_COLUMNS}"
+            ))
+            .bind(id_client)
+            .bind(now())
+            .bind(platform)
+            .fetch_one(&mut *tx)
+            .await?;
+            emit!(tx, &EventScope::user(Event::UserCreated, user.id));
+            tx.commit().await?;
+            user
+        });
         Ok(user)
     }
 
     pub async fn user(&self, id: i64) -> StoreResult<Option<User>> {
         let user = on_db!(&self.db, pool =>
-            sqlx::query_as("SELECT id, id_client, signin, platform FROM users WHERE id = $1")
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
                 .bind(id)
                 .fetch_optional(pool)
                 .await?
@@ -88,7 +97,7 @@ impl Store {
 
     pub async fn users_of_client(&self, id_client: i64) -> StoreResult<Vec<User>> {
         let users = on_db!(&self.db, pool =>
-            sqlx::query_as("SELECT id, id_client, signin, platform FROM users WHERE id_client = $1 ORDER BY id")
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id_client = $1 ORDER BY id"))
                 .bind(id_client)
                 .fetch_all(pool)
                 .await?
@@ -96,24 +105,35 @@ impl Store {
         Ok(users)
     }
 
-    /// Makes an anonymous user (created without client credentials) the client's.
+    /// Makes an anonymous user (created without client credentials) the client's: for the app,
+    /// the user is created now (`USER_CREATED`).
     pub async fn adopt_user(&self, id: i64, id_client: i64) -> StoreResult<()> {
-        on_db!(&self.db, pool =>
-            sqlx::query("UPDATE users SET id_client = $1 WHERE id = $2 AND id_client IS NULL")
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let adopted = sqlx::query("UPDATE users SET id_client = $1 WHERE id = $2 AND id_client IS NULL")
                 .bind(id_client)
                 .bind(id)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?
-                .rows_affected()
-        );
+                .rows_affected();
+            if adopted > 0 {
+                emit!(tx, &EventScope::user(Event::UserCreated, id));
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 
     /// Deletes the user; foreign keys cascade to everything the user owns. False if there was none.
+    /// `USER_DELETED` is written first, while the user's row can still be read into it.
     pub async fn delete_user(&self, id: i64) -> StoreResult<bool> {
-        let done = on_db!(&self.db, pool =>
-            sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(pool).await?.rows_affected()
-        );
+        let done = on_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            emit!(tx, &EventScope::user(Event::UserDeleted, id));
+            let done = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+            done
+        });
         Ok(done > 0)
     }
 

@@ -18,6 +18,8 @@ use crate::store::StoreResult;
 
 /// Connections queued per tick at most: the rest wait for the next tick.
 const BATCH: i64 = 10_000;
+/// How long before a connection's strong authentication ends its app is warned (`CONSENT_EXPIRING`).
+const CONSENT_NOTICE: chrono::Duration = chrono::Duration::days(7);
 /// Finished jobs are kept this long for requests waiting on them.
 const KEEP_FINISHED: chrono::Duration = chrono::Duration::hours(1);
 
@@ -61,5 +63,6 @@ pub async fn tick(engine: &Engine) -> StoreResult<usize> {
         engine.work.notify_waiters();
     }
     store.purge_finished_jobs(KEEP_FINISHED).await?;
+    store.warn_expiring_consents(CONSENT_NOTICE).await?;
     Ok(queued)
 }

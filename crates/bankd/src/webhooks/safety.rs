@@ -17,6 +17,26 @@ pub enum UrlRefused {
     Credentials,
     #[error("{0} is a private, loopback, link-local or otherwise internal address")]
     Internal(IpAddr),
+    #[error("not a valid URL: {0}")]
+    Malformed(String),
+    #[error("{0} does not resolve to any address")]
+    Unresolved(String),
+}
+
+/// Checks a URL a client app registers: its form, and the addresses its host resolves to now
+/// (delivery checks them again: DNS can change in between).
+pub async fn check_webhook_url(text: &str, allow_private: bool) -> Result<Url, UrlRefused> {
+    let url = Url::parse(text).map_err(|e| UrlRefused::Malformed(e.to_string()))?;
+    check_url(&url, allow_private)?;
+    let host = url.host_str().ok_or(UrlRefused::NoHost)?;
+    if !allow_private && host.parse::<IpAddr>().is_err() && !host.starts_with('[') {
+        let addresses =
+            tokio::net::lookup_host((host, 0)).await.map_err(|_| UrlRefused::Unresolved(host.to_owned()))?;
+        for address in addresses {
+            check_address(address.ip(), allow_private)?;
+        }
+    }
+    Ok(url)
 }
 
 /// Checks a URL's form, and its host when the host is an IP address (a name is checked on the

@@ -5,7 +5,7 @@
 
 use std::sync::Once;
 
-use bankd::config::{EngineSettings, Settings};
+use bankd::config::{EngineSettings, Settings, WebhookSettings};
 use bankd::startup::App;
 use bankd::store::Store;
 use bankd::sync::engine::Engine;
@@ -70,6 +70,8 @@ pub async fn test_settings(data_dir: &TempDir) -> Settings {
         max_upload_bytes: 100 << 20,
         woob_python: "python3".into(),
         engine: EngineSettings::default(),
+        // Retries a second apart: a test's receiver comes back within seconds.
+        webhooks: WebhookSettings { webhook_retry_seconds: 1.0, ..WebhookSettings::default() },
     }
 }
 
