@@ -8,6 +8,8 @@ use bankd::config::Settings;
 use bankd::crypto::MasterKey;
 use bankd::import::{ImportOptions, csv_mapping, import};
 use bankd::startup::{App, open_store, run_worker, shutdown_signal};
+use bankd::store::outbox::Event;
+use bankd::webhooks::safety::check_webhook_url;
 use indicatif::{ProgressBar, ProgressStyle};
 use statements::Format;
 
@@ -75,6 +77,48 @@ enum Command {
         #[command(subcommand)]
         command: ClientCommand,
     },
+    /// Manage client applications' webhooks, see their deliveries, send one again.
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+        #[command(flatten)]
+        settings: Settings,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhookCommand {
+    /// Subscribe a URL to an event for a client application; prints the subscription as JSON, with
+    /// the new signing secret (`secret_key`, shown this once) unless `--auth` names an existing one.
+    Add {
+        /// The `client_id` that `bankd client create` printed.
+        #[arg(long)]
+        client: String,
+        /// USER_CREATED, CONNECTION_SYNCED, ACCOUNT_SYNCED, … (see the README).
+        #[arg(long)]
+        event: String,
+        #[arg(long)]
+        url: String,
+        /// Sign with this existing auth provider of the client.
+        #[arg(long)]
+        auth: Option<i64>,
+    },
+    /// List subscriptions, one per line: id, client_id, event, url.
+    List {
+        /// Only this client application's (its `client_id`).
+        #[arg(long)]
+        client: Option<String>,
+    },
+    /// Remove a subscription and its pending deliveries.
+    Remove { id: i64 },
+    /// A subscription's latest deliveries, one per line: id, state, attempts, last status, event.
+    Deliveries {
+        id: i64,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// Send a delivery's event again, now.
+    Replay { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -127,6 +171,7 @@ async fn main() -> anyhow::Result<()> {
             axum::serve(listener, banks).with_graceful_shutdown(shutdown_signal()).await?;
             Ok(())
         }
+        Command::Webhook { command, settings } => webhook(command, &settings).await,
         Command::Client { command: ClientCommand::Create { name, redirect_uris, settings } } => {
             std::fs::create_dir_all(&settings.data_dir).context("creating the data dir")?;
             let store = open_store(&settings).await?;
@@ -140,6 +185,61 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `bankd webhook …`.
+async fn webhook(command: WebhookCommand, settings: &Settings) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&settings.data_dir).context("creating the data dir")?;
+    let store = open_store(settings).await?;
+    let client_of = async |client_id: &str| {
+        store.client_by_client_id(client_id).await?.with_context(|| format!("no client application {client_id}"))
+    };
+    match command {
+        WebhookCommand::Add { client, event, url, auth } => {
+            let client = client_of(&client).await?;
+            let event = Event::parse(&event).with_context(|| format!("unknown event {event}"))?;
+            let url = check_webhook_url(&url, settings.webhook_allow_private()).await.context("--url")?;
+            let (id_auth, secret_key) = match auth {
+                Some(id) => (id, None),
+                None => {
+                    let key = MasterKey::load(std::env::var("BANKD_MASTER_KEY").ok().as_deref(), &settings.data_dir)?;
+                    let (provider, secret) = store.create_auth_provider(client.id, "cli", &key).await?;
+                    (provider.id, Some(secret))
+                }
+            };
+            let webhook = store.create_webhook(client.id, event, url.as_str(), Some(id_auth)).await?;
+            let mut out =
+                serde_json::json!({"id": webhook.id, "event": webhook.event, "url": webhook.url, "id_auth": id_auth});
+            if let Some(secret_key) = secret_key {
+                out["secret_key"] = secret_key.into();
+            }
+            println!("{out}");
+        }
+        WebhookCommand::List { client } => {
+            let id_client = match client {
+                Some(client) => Some(client_of(&client).await?.id),
+                None => None,
+            };
+            for w in store.webhooks(id_client).await? {
+                println!("{}\t{}\t{}\t{}", w.id, w.id_client, w.event, w.url);
+            }
+        }
+        WebhookCommand::Remove { id } => {
+            anyhow::ensure!(store.delete_webhook(id).await?, "no webhook {id}");
+        }
+        WebhookCommand::Deliveries { id, limit } => {
+            for d in store.deliveries(id, limit).await? {
+                let status = d.last_status.map_or("-".to_owned(), |s| s.to_string());
+                println!("{}\t{}\t{}\t{}\t{}\t{}", d.id, d.state, d.attempts, status, d.event, d.created.to_rfc3339());
+            }
+        }
+        WebhookCommand::Replay { id } => {
+            store.delivery(id).await?.with_context(|| format!("no delivery {id}"))?;
+            let replayed = store.replay_delivery(id).await?;
+            println!("{}\t{}", replayed.id, replayed.state);
+        }
+    }
+    Ok(())
 }
 
 /// `bankd import`: each file in turn, with a progress bar on large ones.

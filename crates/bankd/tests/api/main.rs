@@ -19,4 +19,5 @@ mod statements;
 mod transactions;
 mod users;
 mod web;
+mod webhooks;
 mod woob;

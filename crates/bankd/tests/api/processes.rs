@@ -9,6 +9,7 @@ use bankd::store::{Store, on_db};
 use serde_json::{Value, json};
 
 use crate::helpers::{SANDBOX_UUID, test_database_url};
+use crate::webhooks::{Receiver, assert_signed};
 
 /// A running `bankd` process, killed when dropped.
 struct Bankd {
@@ -31,6 +32,7 @@ fn bankd(data_dir: &Path, database_url: &str) -> Command {
         .env("BANKD_MASTER_KEY", "YmFua2QtdGVzdC1rZXktMzItYnl0ZXMtZXhhY3RseSE=")
         .env("BANKD_JOB_LEASE_SECONDS", "2")
         .env("BANKD_SYNC_WAIT_SECONDS", "0")
+        .env("BANKD_WEBHOOK_RETRY_SECONDS", "1")
         .env("RUST_LOG", "info");
     command
 }
@@ -164,4 +166,48 @@ async fn a_sync_killed_midway_finishes_after_a_restart() {
     assert_eq!(count(&store, "SELECT COUNT(*) FROM accounts").await, 1);
     let account = get(&format!("/2.0/users/me/accounts/{account}")).await;
     assert!(account["balance"].is_number() && account["last_update"].is_string(), "{account}");
+}
+
+#[tokio::test]
+async fn a_webhook_pending_when_the_process_is_killed_is_delivered_once_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = match test_database_url().await {
+        Some(url) => url,
+        None => format!("sqlite://{}", dir.path().join("bankd.db").display()),
+    };
+    let receiver = Receiver::start().await;
+    receiver.up.store(false, std::sync::atomic::Ordering::SeqCst);
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = serve(dir.path(), &database_url, port, "first.log").await;
+    let cli = |args: &[&str]| {
+        let output = bankd(dir.path(), &database_url).args(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let client: Value = serde_json::from_str(&cli(&["client", "create", "--name", "ops"])).unwrap();
+    let url = receiver.url("USER_CREATED");
+    let client_id = client["client_id"].as_str().unwrap();
+    let added = cli(&["webhook", "add", "--client", client_id, "--event", "USER_CREATED", "--url", &url]);
+    let webhook: Value = serde_json::from_str(&added).unwrap();
+    let secret = webhook["secret_key"].as_str().unwrap().to_owned();
+
+    // The user is created while the receiver is down; the process dies before it comes back.
+    let init = json(reqwest::Client::new().post(format!("{base}/2.0/auth/init")).json(&client)).await;
+    eventually(10, "a refused attempt", async || receiver.refused.load(std::sync::atomic::Ordering::SeqCst) > 0).await;
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    receiver.up.store(true, std::sync::atomic::Ordering::SeqCst);
+
+    let _restarted = serve(dir.path(), &database_url, port, "second.log").await;
+    let hit = &receiver.wait_for("USER_CREATED", 1).await[0];
+    assert_eq!(hit.json["id"], init["id_user"]);
+    assert_signed(hit, &secret);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.of("USER_CREATED").len(), 1, "delivered once");
+    let log = cli(&["webhook", "deliveries", &webhook["id"].to_string()]);
+    let fields: Vec<&str> = log.trim().split('\t').collect();
+    assert_eq!((fields[1], fields[3], fields[4]), ("delivered", "200", "USER_CREATED"), "{log}");
+    assert_eq!(log.trim().lines().count(), 1, "{log}");
+    assert!(cli(&["webhook", "list"]).contains(&url));
 }

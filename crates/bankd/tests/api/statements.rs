@@ -199,7 +199,7 @@ async fn pending_entries_turn_booked_and_vanish_only_within_the_dates_a_file_cov
 
 /// A QIF file of `n` card payments, identical ones on each day (so their webids are ranked
 /// fingerprints), followed by `tail`.
-fn payments(n: usize, tail: &str) -> String {
+pub fn payments(n: usize, tail: &str) -> String {
     let mut qif = String::from("!Type:Bank\n");
     for i in 0..n {
         qif += &format!("D{:02}/11/2026\nT-{}.50\nPCB CAFE\n^\n", 13 + i % 17, i % 3);
