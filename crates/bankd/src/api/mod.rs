@@ -170,34 +170,34 @@ async fn health(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Prometheus text: this process's counters and histograms, and the queue's and connections'
-/// gauges as the database has them now (the same for every process).
+/// Prometheus text: this process's counters and histograms, and the queue's, connections' and
+/// webhook deliveries' gauges as the database has them now (the same for every process).
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     use std::fmt::Write;
     let mut text = crate::telemetry::metrics().render();
-    let jobs = state.store.job_counts().await?;
-    let _ = writeln!(text, "# HELP bankd_jobs Jobs in the queue, by state.\n# TYPE bankd_jobs gauge");
-    for (name, count) in [("queued", jobs.queued), ("running", jobs.running), ("failed", jobs.failed)] {
-        let _ = writeln!(text, "bankd_jobs{{state=\"{name}\"}} {count}");
-    }
-    let lag = jobs.oldest_due.map_or(0, |due| (chrono::Utc::now() - due).num_seconds().max(0));
+    let counts = state.store.job_counts().await?;
+    let jobs = [("queued", counts.queued), ("running", counts.running), ("failed", counts.failed)];
+    let jobs = jobs.map(|(state, count)| (state.to_owned(), count));
+    write_gauge(&mut text, "bankd_jobs", "Jobs in the queue, by state.", &jobs);
+    let lag = counts.oldest_due.map_or(0, |due| (chrono::Utc::now() - due).num_seconds().max(0));
     let _ = writeln!(
         text,
         "# HELP bankd_jobs_lag_seconds How long the oldest job that could run now has waited.\n# TYPE bankd_jobs_lag_seconds gauge\nbankd_jobs_lag_seconds {lag}"
     );
-    let _ =
-        writeln!(text, "# HELP bankd_connections Connections, by state (ok: healthy).\n# TYPE bankd_connections gauge");
-    for (name, count) in state.store.connection_state_counts().await? {
-        let _ = writeln!(text, "bankd_connections{{state=\"{name}\"}} {count}");
-    }
-    let _ = writeln!(
-        text,
-        "# HELP bankd_webhook_deliveries Webhook deliveries, by state.\n# TYPE bankd_webhook_deliveries gauge"
-    );
-    for (name, count) in state.store.delivery_counts().await? {
-        let _ = writeln!(text, "bankd_webhook_deliveries{{state=\"{name}\"}} {count}");
-    }
+    let connections = state.store.connection_state_counts().await?;
+    write_gauge(&mut text, "bankd_connections", "Connections, by state (ok: healthy).", &connections);
+    let deliveries = state.store.delivery_counts().await?;
+    write_gauge(&mut text, "bankd_webhook_deliveries", "Webhook deliveries, by state.", &deliveries);
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+/// Appends a gauge with one sample per `state`.
+fn write_gauge(text: &mut String, name: &str, help: &str, samples: &[(String, i64)]) {
+    use std::fmt::Write;
+    let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} gauge");
+    for (state, count) in samples {
+        let _ = writeln!(text, "{name}{{state=\"{state}\"}} {count}");
+    }
 }
 
 #[cfg(test)]

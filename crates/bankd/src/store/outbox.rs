@@ -248,3 +248,21 @@ macro_rules! snapshot {
     }};
 }
 pub(crate) use snapshot;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_names_are_distinct_and_read_back() {
+        let names: std::collections::HashSet<&str> = Event::ALL.iter().map(|e| e.as_str()).collect();
+        assert_eq!(names.len(), Event::ALL.len());
+        for event in Event::ALL {
+            assert_eq!(Event::parse(event.as_str()), Some(event));
+            assert_eq!(Event::parse(&event.as_str().to_lowercase()), Some(event), "case-insensitive");
+            // The stored form (serde) is the wire name.
+            assert_eq!(serde_json::to_value(event).unwrap(), event.as_str());
+        }
+        assert_eq!(Event::parse("USER_SYNCED"), None, "Powens' deprecated event is not offered");
+    }
+}
