@@ -57,6 +57,9 @@ CREATE INDEX webhook_deliveries_due ON webhook_deliveries(run_at, id) WHERE stat
 CREATE INDEX webhook_deliveries_order ON webhook_deliveries(url, id_user, id) WHERE state = 'pending';
 CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries(id_webhook, id);
 CREATE INDEX webhook_deliveries_event ON webhook_deliveries(id_event);
+-- Old deliveries and events are purged by age.
+CREATE INDEX webhook_deliveries_created ON webhook_deliveries(created);
+CREATE INDEX webhook_events_created ON webhook_events(created);
 
 -- The `expire` a CONSENT_EXPIRING event was sent for: one warning per consent.
 ALTER TABLE connections ADD COLUMN expiring_notified TEXT;

@@ -71,7 +71,11 @@ impl Import<'_> {
     pub async fn create_account(&mut self, account: &BankAccount) -> StoreResult<i64> {
         let (target, at) = (self.target, self.at);
         let enabled: Option<DateTime<Utc>> = None;
-        Ok(on_tx!(&mut self.tx, conn => insert_account!(conn, target, account, enabled, at)))
+        Ok(on_tx!(&mut self.tx, conn => {
+            let id = insert_account!(conn, target, account, enabled, at);
+            emit!(conn, &EventScope::account(Event::AccountFound, target.id_user, target.id_connection, id));
+            id
+        }))
     }
 
     /// The account's rows with one of these webids (the rows a batch of entries can be).

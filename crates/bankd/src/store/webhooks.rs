@@ -320,6 +320,29 @@ impl Store {
         Ok(done == 1)
     }
 
+    /// Forgets deliveries that ended more than `age` ago, and events left without any delivery.
+    pub async fn purge_deliveries(&self, age: Duration) -> StoreResult<u64> {
+        let before = now() - age;
+        let purged = on_db!(&self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let purged = sqlx::query("DELETE FROM webhook_deliveries WHERE created < $1 AND state <> 'pending'")
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query(
+                "DELETE FROM webhook_events WHERE created < $1
+                 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.id_event = webhook_events.id)",
+            )
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            purged
+        });
+        Ok(purged)
+    }
+
     /// Deliveries by state, for `/metrics`.
     pub async fn delivery_counts(&self) -> StoreResult<Vec<(String, i64)>> {
         let rows = on_db!(&self.db, pool =>

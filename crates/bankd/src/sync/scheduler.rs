@@ -20,6 +20,8 @@ use crate::store::StoreResult;
 const BATCH: i64 = 10_000;
 /// How long before a connection's strong authentication ends its app is warned (`CONSENT_EXPIRING`).
 const CONSENT_NOTICE: chrono::Duration = chrono::Duration::days(7);
+/// Ended webhook deliveries stay in the log this long.
+const KEEP_DELIVERIES: chrono::Duration = chrono::Duration::days(30);
 /// Finished jobs are kept this long for requests waiting on them.
 const KEEP_FINISHED: chrono::Duration = chrono::Duration::hours(1);
 
@@ -64,5 +66,6 @@ pub async fn tick(engine: &Engine) -> StoreResult<usize> {
     }
     store.purge_finished_jobs(KEEP_FINISHED).await?;
     store.warn_expiring_consents(CONSENT_NOTICE).await?;
+    store.purge_deliveries(KEEP_DELIVERIES).await?;
     Ok(queued)
 }

@@ -235,7 +235,8 @@ async fn each_event_fires_once_for_its_action_signed_both_ways() {
 async fn bankd_events_state_changes_archived_accounts_expiring_consents_and_capped_payloads() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let events = ["CONNECTION_STATE_CHANGED", "ACCOUNT_DELETED", "CONSENT_EXPIRING", "CONNECTION_SYNCED"];
+    let events =
+        ["CONNECTION_STATE_CHANGED", "ACCOUNT_DELETED", "CONSENT_EXPIRING", "CONNECTION_SYNCED", "ACCOUNT_FOUND"];
     subscribe(&app, &receiver, &events, None).await;
     let user = app.create_user().await;
 
@@ -283,6 +284,8 @@ async fn bankd_events_state_changes_archived_accounts_expiring_consents_and_capp
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let synced = synced.expect("the import's CONNECTION_SYNCED");
+    let found = receiver.wait_for("ACCOUNT_FOUND", 7).await; // 3 of `sca`, 3 of `closing`, the file's
+    assert_eq!(found[6].json["id_connection"], imported["connection"]["id"], "{}", found[6].json);
     assert_eq!(synced["connection"]["accounts"][0]["transactions"].as_array().unwrap().len(), 1_000);
     assert_eq!(synced["more_transactions"]["count"], 1_500, "{}", synced["more_transactions"]);
     let url = synced["more_transactions"]["url"].as_str().unwrap();
@@ -347,6 +350,11 @@ async fn a_receiver_down_gets_every_event_in_order_once_back_and_deliveries_repl
     let again = &receiver.wait_for("CONNECTION_SYNCED", 4).await[3];
     assert_eq!(again.header("webhook-id"), hits[0].header("webhook-id"));
     assert_eq!(again.body, hits[0].body, "the same payload");
+
+    // Ended deliveries leave the log when they are old enough (here: all of them).
+    app.store.purge_deliveries(chrono::Duration::minutes(-1)).await.unwrap();
+    let (_, log) = as_client(&app, Method::GET, &log_path, None).await;
+    assert_eq!(log["deliveries"], json!([]));
 }
 
 #[tokio::test]
