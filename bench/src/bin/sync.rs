@@ -144,7 +144,7 @@ async fn main() {
         timed_sync(&syncer, user.id, id).await; // discovers the account, disabled
         let account = store.accounts_of_connection(id).await.expect("accounts").remove(0);
         store
-            .edit_account(account.id, &AccountEdit { disabled: Some(false), ..AccountEdit::default() })
+            .edit_account(&account, &AccountEdit { disabled: Some(false), ..AccountEdit::default() })
             .await
             .expect("enable");
 

@@ -17,3 +17,4 @@ pub mod store;
 pub mod sync;
 pub mod telemetry;
 pub mod webhooks;
+pub mod webview;

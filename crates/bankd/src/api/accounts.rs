@@ -155,9 +155,7 @@ async fn update_account(
         disabled: body.bool("disabled")?,
     };
     state.store.edit_account(&account, &edit).await?;
-    if edit.disabled == Some(false) && account.disabled.is_some() {
-        sync_enabled_account(&state, &account).await?;
-    }
+    sync_if_enabled(&state, &account, edit.disabled).await?;
     let account = user_account(&state, &caller, &user, &id).await?;
     Ok(Json(AccountView::new(&account, &state.clock)))
 }
@@ -176,9 +174,20 @@ async fn update_account_put(
     update_account(state, caller, path, body).await
 }
 
-/// The user just consented: fetch the account's data now. If a sync holds the connection, the
+/// The user's consent to sharing an account (GDPR): enables or disables it. The API's account
+/// edit and the webview's account choices go through the same rule.
+pub(crate) async fn consent(state: &AppState, account: &Account, enabled: bool) -> ApiResult<()> {
+    let edit = AccountEdit { disabled: Some(!enabled), ..AccountEdit::default() };
+    state.store.edit_account(account, &edit).await?;
+    sync_if_enabled(state, account, edit.disabled).await
+}
+
+/// An account the user just enabled has its data fetched now. If a sync holds the connection, the
 /// account stays enabled and the next sync fetches it.
-async fn sync_enabled_account(state: &AppState, account: &Account) -> ApiResult<()> {
+async fn sync_if_enabled(state: &AppState, account: &Account, disabled: Option<bool>) -> ApiResult<()> {
+    if disabled != Some(false) || account.disabled.is_none() {
+        return Ok(());
+    }
     let connection = state
         .store
         .connection(account.id_user, account.id_connection)

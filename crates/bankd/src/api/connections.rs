@@ -88,7 +88,11 @@ async fn reload(state: &AppState, connection: &Connection) -> ApiResult<Connecti
 
 /// The connection after a sync request: re-read (the sync wrote it), and shown `validating` while
 /// its sync is still queued or running.
-async fn after_sync(state: &AppState, connection: &Connection, requested: &Requested) -> ApiResult<Connection> {
+pub(crate) async fn after_sync(
+    state: &AppState,
+    connection: &Connection,
+    requested: &Requested,
+) -> ApiResult<Connection> {
     let mut connection = reload(state, connection).await?;
     if *requested == Requested::Pending {
         connection.state = Some(ConnectionState::Validating.as_str().to_owned());
@@ -98,7 +102,7 @@ async fn after_sync(state: &AppState, connection: &Connection, requested: &Reque
 
 /// Reads the connector's credential fields from the body: required ones must be there, every value
 /// must match the field's rule. Errors name the field, never echo its value (it may be a secret).
-fn credentials_from(params: &Params, connector: &Connector, require: bool) -> ApiResult<Credentials> {
+pub(crate) fn credentials_from(params: &Params, connector: &Connector, require: bool) -> ApiResult<Credentials> {
     let mut credentials = Credentials::default();
     for field in &connector.fields {
         let Some(value) = params.str(&field.name)?.filter(|v| !v.is_empty()) else {
@@ -126,7 +130,7 @@ fn credentials_from(params: &Params, connector: &Connector, require: bool) -> Ap
 
 /// Asks the engine for a sync and, with `wait`, waits for it. A sync already running answers
 /// `409 connectionLocked`.
-pub(super) async fn request_sync(
+pub(crate) async fn request_sync(
     state: &AppState,
     connection: &Connection,
     request: &SyncRequest,
@@ -163,6 +167,35 @@ fn source_param(params: &Params, connector: &Connector) -> ApiResult<Option<Stri
     }
 }
 
+/// Creates the user's connection and runs its first sync, the user present (with `wait`, waits for it).
+/// A refused login keeps nothing and answers Powens' `wrongpass` error. The API and the webview
+/// connect through this.
+pub(crate) async fn connect(
+    state: &AppState,
+    id_user: i64,
+    connector: &Connector,
+    credentials: &Credentials,
+    only_source: Option<String>,
+    wait: bool,
+) -> ApiResult<Connection> {
+    let id = state.store.create_connection(id_user, connector, credentials, &state.engine.syncer.key).await?;
+    let connection = state
+        .store
+        .connection(id_user, id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("connection {id} vanished")))?;
+    let input = UserInput { authenticating: true, ..UserInput::default() };
+    let request = SyncRequest { input, only_source, ..SyncRequest::default() };
+    let requested = request_sync(state, &connection, &request, wait).await?;
+    let connection = after_sync(state, &connection, &requested).await?;
+    if requested == REFUSED {
+        // Nothing of a refused connection is kept.
+        state.store.delete_connection(id_user, id).await?;
+        return Err(refusal(&connection));
+    }
+    Ok(connection)
+}
+
 /// Connect a user to a bank: the credentials are checked with the bank during the request.
 #[utoipa::path(post, path = "/users/{id_user}/connections", tag = "connections", security(("bearer" = [])),
     params(("id_user" = String, Path, description = "user id or `me`")),
@@ -183,21 +216,7 @@ async fn create_connection(
     };
     let credentials = credentials_from(&body, connector, true)?;
     let only_source = source_param(&query, connector)?.or(source_param(&body, connector)?);
-    let id = state.store.create_connection(id_user, connector, &credentials, &state.engine.syncer.key).await?;
-    let connection = state
-        .store
-        .connection(id_user, id)
-        .await?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("connection {id} vanished")))?;
-    let input = UserInput { authenticating: true, ..UserInput::default() };
-    let request = SyncRequest { input, only_source, ..SyncRequest::default() };
-    let requested = request_sync(&state, &connection, &request, !query.flag("background")?).await?;
-    let connection = after_sync(&state, &connection, &requested).await?;
-    if requested == REFUSED {
-        // Nothing of a refused connection is kept.
-        state.store.delete_connection(id_user, id).await?;
-        return Err(refusal(&connection));
-    }
+    let connection = connect(&state, id_user, connector, &credentials, only_source, !query.flag("background")?).await?;
     Ok((StatusCode::CREATED, Json(render(&state, &connection, &query).await?)))
 }
 
@@ -260,7 +279,28 @@ async fn update_connection(
         state.store.update_connection_settings(connection.id, active, expire).await?;
     }
 
-    let credentials = credentials_from(&body, connector, false)?;
+    let only_source = source_param(&query, connector)?.or(source_param(&body, connector)?);
+    let request = answer_request(&body, connector, only_source)?;
+    let asks_nothing = request.input.fields.0.is_empty()
+        && request.new_credentials.is_none()
+        && !request.input.resume
+        && !request.input.authenticating;
+    if asks_nothing && (active.is_some() || expire.is_some()) {
+        let connection = reload(&state, &connection).await?;
+        return Ok(Json(render(&state, &connection, &query).await?));
+    }
+    let connection = answer(&state, &connection, &request, !query.flag("background")?).await?;
+    Ok(Json(render(&state, &connection, &query).await?))
+}
+
+/// The sync a `POST …/connections/{id}` body asks for: new credentials, answers to the bank's
+/// questions (an OTP…), `resume` after an app validation, `refresh_auth`.
+pub(crate) fn answer_request(
+    body: &Params,
+    connector: &Connector,
+    only_source: Option<String>,
+) -> ApiResult<SyncRequest> {
+    let credentials = credentials_from(body, connector, false)?;
     let answers = Credentials(
         body.0
             .keys()
@@ -269,34 +309,34 @@ async fn update_connection(
             .collect(),
     );
     let refresh_auth = body.flag("refresh_auth")?;
-    let resume = body.flag("resume")? || body.flag("decoupled")?;
-    let settings_only = (active.is_some() || expire.is_some())
-        && credentials.0.is_empty()
-        && answers.0.is_empty()
-        && !refresh_auth
-        && !resume;
-    if settings_only {
-        let connection = reload(&state, &connection).await?;
-        return Ok(Json(render(&state, &connection, &query).await?));
-    }
-    let request = SyncRequest {
+    Ok(SyncRequest {
         input: UserInput {
             fields: answers,
-            resume,
+            resume: body.flag("resume")? || body.flag("decoupled")?,
             webauth_code: None,
             authenticating: refresh_auth || !credentials.0.is_empty(),
             ..UserInput::default()
         },
         new_credentials: (!credentials.0.is_empty()).then_some(credentials),
-        only_source: source_param(&query, connector)?.or(source_param(&body, connector)?),
+        only_source,
         ..SyncRequest::default()
-    };
-    let requested = request_sync(&state, &connection, &request, !query.flag("background")?).await?;
-    let connection = after_sync(&state, &connection, &requested).await?;
+    })
+}
+
+/// Runs the sync the user's answer asks for (see [`answer_request`]). New credentials the bank
+/// refuses answer Powens' `wrongpass` error. The API and the webview answer through this.
+pub(crate) async fn answer(
+    state: &AppState,
+    connection: &Connection,
+    request: &SyncRequest,
+    wait: bool,
+) -> ApiResult<Connection> {
+    let requested = request_sync(state, connection, request, wait).await?;
+    let connection = after_sync(state, connection, &requested).await?;
     if requested == REFUSED && request.new_credentials.is_some() {
         return Err(refusal(&connection));
     }
-    Ok(Json(render(&state, &connection, &query).await?))
+    Ok(connection)
 }
 
 /// Synchronize now.

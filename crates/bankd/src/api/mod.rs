@@ -16,6 +16,7 @@ pub mod transactions;
 pub mod users;
 pub mod webauth;
 pub mod webhooks;
+pub mod webview;
 pub mod wire;
 
 use std::sync::Arc;
@@ -86,7 +87,8 @@ pub fn router(state: AppState) -> Router {
         .merge(transactions::routes())
         .merge(statements::routes(state.settings.max_upload_bytes))
         .merge(webauth::routes())
-        .merge(webhooks::routes());
+        .merge(webhooks::routes())
+        .merge(webview::routes());
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/2.0", api).split_for_parts();
     let sandbox: Router<AppState> = if state.settings.sandbox {
         crate::simulators::router(&state.public_url).with_state(())
@@ -97,6 +99,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .nest("/sandbox", sandbox)
+        .merge(crate::webview::router(state.settings.max_upload_bytes))
         .merge(SwaggerUi::new("/docs").url("/2.0/openapi.json", openapi))
         .route("/health", get(health))
         .route("/metrics", get(metrics))

@@ -17,7 +17,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Caller, Params, Path, parse_id};
 use super::wire::{AccountView, ConnectionView};
-use crate::import::{ImportError, ImportOptions, import};
+use crate::import::{ImportError, ImportOptions, Imported, import};
 
 pub fn routes(max_upload_bytes: u64) -> OpenApiRouter<AppState> {
     // The handler counts the file's bytes itself; the form's few other fields fit in a megabyte.
@@ -65,33 +65,7 @@ async fn upload(
         return Err(too_large(limit));
     }
     let (file, fields) = receive(multipart, limit).await?;
-    let options = ImportOptions {
-        format: match fields.str("format")?.as_deref() {
-            None | Some("auto") => None,
-            Some(name) => Some(
-                statements::Format::from_name(name)
-                    .ok_or_else(|| ApiError::invalid("format", "auto, ofx, camt, mt940, qif or csv"))?,
-            ),
-        },
-        id_connection: fields.str("id_connection")?.map(|id| parse_id(&id, "id_connection")).transpose()?,
-        parse: statements::Options {
-            csv: fields
-                .str("csv")?
-                .map(|json| crate::import::csv_mapping(&json))
-                .transpose()
-                .map_err(|why| ApiError::invalid("csv", why))?,
-        },
-    };
-    let imported = import(&state.store, &state.catalog, &state.engine.syncer.key, id_user, file, options)
-        .await
-        .map_err(|e| match e {
-            ImportError::Invalid(e) => ApiError::InvalidStatement(e),
-            ImportError::UnknownFormat => ApiError::invalid("format", e.to_string()),
-            ImportError::NotAStatementConnection(_) => ApiError::invalid("id_connection", e.to_string()),
-            ImportError::Amount(_) => ApiError::invalid("file", e.to_string()),
-            ImportError::Store(e) => e.into(),
-            other => ApiError::Internal(other.into()),
-        })?;
+    let imported = import_received(&state, id_user, file, &fields).await?;
     let connector = state.catalog.connector(imported.connection.id_connector);
     let mut accounts = Vec::with_capacity(imported.accounts.len());
     for id in &imported.accounts {
@@ -111,13 +85,48 @@ async fn upload(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+/// Imports a received file with the form's options (`format`, `id_connection`, `csv`). The API and
+/// the webview import through this.
+pub(crate) async fn import_received(
+    state: &AppState,
+    id_user: i64,
+    file: std::fs::File,
+    fields: &Params,
+) -> ApiResult<Imported> {
+    let options = ImportOptions {
+        format: match fields.str("format")?.as_deref() {
+            None | Some("auto") => None,
+            Some(name) => Some(
+                statements::Format::from_name(name)
+                    .ok_or_else(|| ApiError::invalid("format", "auto, ofx, camt, mt940, qif or csv"))?,
+            ),
+        },
+        id_connection: fields.str("id_connection")?.map(|id| parse_id(&id, "id_connection")).transpose()?,
+        parse: statements::Options {
+            csv: fields
+                .str("csv")?
+                .map(|json| crate::import::csv_mapping(&json))
+                .transpose()
+                .map_err(|why| ApiError::invalid("csv", why))?,
+        },
+    };
+    import(&state.store, &state.catalog, &state.engine.syncer.key, id_user, file, options).await.map_err(|e| match e {
+        ImportError::Invalid(e) => ApiError::InvalidStatement(e),
+        ImportError::UnknownFormat => ApiError::invalid("format", e.to_string()),
+        ImportError::NotAStatementConnection(_) => ApiError::invalid("id_connection", e.to_string()),
+        ImportError::Amount(_) => ApiError::invalid("file", e.to_string()),
+        ImportError::Store(e) => e.into(),
+        other => ApiError::Internal(other.into()),
+    })
+}
+
 fn too_large(limit: u64) -> ApiError {
     ApiError::PayloadTooLarge { limit: usize::try_from(limit).unwrap_or(usize::MAX) }
 }
 
 /// The form: the `file` part spooled to a temporary file (refused past `limit` bytes), the other
 /// parts as text.
-async fn receive(mut multipart: Multipart, limit: u64) -> ApiResult<(std::fs::File, Params)> {
+pub(crate) async fn receive(mut multipart: Multipart, limit: u64) -> ApiResult<(std::fs::File, Params)> {
     let bad = |e: axum::extract::multipart::MultipartError| ApiError::invalid("body", format!("malformed form: {e}"));
     let spool = |e: std::io::Error| ApiError::Internal(anyhow::anyhow!("spooling the upload: {e}"));
     let mut file = None;

@@ -100,4 +100,15 @@ impl Store {
         );
         Ok(row)
     }
+
+    /// The client with this row id.
+    pub async fn client(&self, id: i64) -> StoreResult<Option<Client>> {
+        let row = on_db!(&self.db, pool =>
+            sqlx::query_as("SELECT id, name, client_id, created FROM clients WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        );
+        Ok(row)
+    }
 }

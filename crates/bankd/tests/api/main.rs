@@ -20,4 +20,5 @@ mod transactions;
 mod users;
 mod web;
 mod webhooks;
+mod webview;
 mod woob;

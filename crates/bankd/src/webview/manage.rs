@@ -1,0 +1,179 @@
+//! The manage pages — a person's connections with their state, the accounts shared with the app
+//! and the sources used, to enable, disable, reconnect or delete — and the reconnect page, which a
+//! `reconnect` link opens directly.
+
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use super::connect::{connection_of, connector_of, credentials_page, state_text};
+use super::session::Session;
+use super::{Form, PageResult, WebviewError, lang, page, to};
+use crate::api::AppState;
+use crate::api::accounts::consent;
+use crate::api::connections::{answer as sync_answer, answer_request};
+use crate::api::error::ApiError;
+use crate::api::extract::Path;
+
+/// States in which the person, not bankd, must act.
+const NEEDS_YOU: [&str; 6] =
+    ["wrongpass", "passwordExpired", "SCARequired", "webauthRequired", "additionalInformationNeeded", "actionNeeded"];
+
+/// `GET connections`: every connection of the person.
+pub async fn list(State(state): State<AppState>, session: Session, Path(lang_code): Path<String>) -> PageResult {
+    let lang = lang(&lang_code)?;
+    let mut connections = Vec::new();
+    for connection in state.store.connections_of_user(session.user()?, true).await? {
+        let connector = connector_of(&state, &connection)?;
+        let accounts: Vec<Value> = state
+            .store
+            .accounts_of_connection(connection.id)
+            .await?
+            .iter()
+            .filter(|a| a.deleted.is_none())
+            .map(|a| json!({"id": a.id, "name": a.name.as_ref().unwrap_or(&a.original_name), "shared": a.disabled.is_none()}))
+            .collect();
+        let sources: Vec<Value> = state
+            .store
+            .connection_sources(connection.id)
+            .await?
+            .iter()
+            .map(|s| json!({"id": s.id, "name": s.name, "enabled": s.disabled.is_none()}))
+            .collect();
+        let status = match connection.state.as_deref() {
+            None => lang.fill("state_ok", &[]),
+            Some(current) => state_text(lang, current, &connector.name),
+        };
+        connections.push(json!({
+            "id": connection.id,
+            "bank": connector.name,
+            "status": status,
+            "needs_you": connection.state.as_deref().is_some_and(|s| NEEDS_YOU.contains(&s)),
+            "last_update": connection.last_update.map(|at| state.clock.datetime(at)),
+            "accounts": accounts,
+            "sources": sources,
+            "passive": connector.is_passive(),
+        }));
+    }
+    Ok(page(&state, &session, lang, "manage.html", json!({"connections": connections})))
+}
+
+/// `GET connections/{id}/reconnect`: what went wrong and a button to authenticate again — with
+/// the credential form when the bank refused them or the link asks for them all again.
+pub async fn reconnect_page(
+    State(state): State<AppState>,
+    session: Session,
+    Path((lang_code, id)): Path<(String, i64)>,
+) -> PageResult {
+    let lang = lang(&lang_code)?;
+    let connection = connection_of(&state, &session, id).await?;
+    let connector = connector_of(&state, &connection)?;
+    let bank = [("bank", connector.name.as_str())];
+    let asks_credentials =
+        session.reset_credentials || matches!(connection.state.as_deref(), Some("wrongpass" | "passwordExpired"));
+    let fields = if asks_credentials { connector.fields.clone() } else { Vec::new() };
+    let context = json!({
+        "heading": lang.fill("reconnect_title", &bank),
+        "help": connection.state.as_deref().map(|s| state_text(lang, s, &connector.name)),
+        "message": connection.error_message,
+        "action": format!("/webview/{}/connections/{id}/reconnect", lang.code()),
+        "form_fields": fields,
+        "submit": lang.fill("reconnect", &[]),
+        "hidden": {},
+        "values": {},
+    });
+    Ok(page(&state, &session, lang, "form.html", context))
+}
+
+/// `POST connections/{id}/reconnect`: a strong authentication again (with new credentials if
+/// given); the bank's next steps are the connect journey's.
+pub async fn reconnect(
+    State(state): State<AppState>,
+    session: Session,
+    Path((lang_code, id)): Path<(String, i64)>,
+    form: Form,
+) -> PageResult {
+    let lang = lang(&lang_code)?;
+    session.check_csrf(form.get("csrf"))?;
+    let connection = connection_of(&state, &session, id).await?;
+    let connector = connector_of(&state, &connection)?;
+    let mut params = form.params();
+    params.0.insert("refresh_auth".into(), Value::from("true"));
+    let result = match answer_request(&params, connector, None) {
+        Ok(request) => sync_answer(&state, &connection, &request, true).await.map(drop),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) | Err(ApiError::ConnectionLocked) => Ok(to(&state, &session, lang, &format!("connections/{id}"))),
+        Err(ApiError::Bank { message, .. }) => {
+            let alert = message.unwrap_or_else(|| state_text(lang, "wrongpass", &connector.name));
+            let path = format!("connections/{id}/reconnect");
+            Ok(credentials_page(&state, &session, lang, connector, &path, Some(alert), &params))
+        }
+        Err(e) => Err(WebviewError::Api(e)),
+    }
+}
+
+/// `GET connections/{id}/delete`: asks for confirmation.
+pub async fn delete_page(
+    State(state): State<AppState>,
+    session: Session,
+    Path((lang_code, id)): Path<(String, i64)>,
+) -> PageResult {
+    let lang = lang(&lang_code)?;
+    let connection = connection_of(&state, &session, id).await?;
+    let connector = connector_of(&state, &connection)?;
+    Ok(page(&state, &session, lang, "delete.html", json!({"id": id, "bank": connector.name})))
+}
+
+/// `POST connections/{id}/delete`: deletes the connection with its accounts and transactions.
+pub async fn delete(
+    State(state): State<AppState>,
+    mut session: Session,
+    Path((lang_code, id)): Path<(String, i64)>,
+    form: Form,
+) -> PageResult {
+    let lang = lang(&lang_code)?;
+    session.check_csrf(form.get("csrf"))?;
+    let connection = connection_of(&state, &session, id).await?;
+    state.store.delete_connection(connection.id_user, connection.id).await?;
+    session.deleted = true;
+    Ok(to(&state, &session, lang, "connections"))
+}
+
+/// `POST accounts/{id}`: shares an account with the app, or stops sharing it.
+pub async fn toggle_account(
+    State(state): State<AppState>,
+    session: Session,
+    Path((lang_code, id)): Path<(String, i64)>,
+    form: Form,
+) -> PageResult {
+    let lang = lang(&lang_code)?;
+    session.check_csrf(form.get("csrf"))?;
+    let account = state.store.account(session.user()?, id).await?.ok_or(WebviewError::NotFound)?;
+    let enabled = form.get("enabled") == Some("true");
+    match consent(&state, &account, enabled).await {
+        Ok(()) | Err(ApiError::ConnectionLocked) => Ok(to(&state, &session, lang, "connections")),
+        Err(e) => Err(WebviewError::Api(e)),
+    }
+}
+
+/// `POST sources/{id}`: lets a sync use one of the connection's sources, or not.
+pub async fn toggle_source(
+    State(state): State<AppState>,
+    session: Session,
+    Path((lang_code, id)): Path<(String, i64)>,
+    form: Form,
+) -> PageResult {
+    let lang = lang(&lang_code)?;
+    session.check_csrf(form.get("csrf"))?;
+    let id_user = session.user()?;
+    let mut found = None;
+    for connection in state.store.connections_of_user(id_user, true).await? {
+        let sources = state.store.connection_sources(connection.id).await?;
+        found = found.or(sources.into_iter().find(|s| s.id == id));
+    }
+    let source = found.ok_or(WebviewError::NotFound)?;
+    let disabled = (form.get("enabled") != Some("true")).then(crate::store::now);
+    state.store.set_source_disabled(source.id, disabled).await?;
+    Ok(to(&state, &session, lang, "connections"))
+}
