@@ -21,4 +21,5 @@ mod users;
 mod web;
 mod webhooks;
 mod webview;
+mod webview_browser;
 mod woob;
