@@ -293,16 +293,31 @@ pub async fn answer(
     session.check_csrf(form.get("csrf"))?;
     let connection = connection_of(&state, &session, id).await?;
     let connector = connector_of(&state, &connection)?;
-    let params = form.params();
-    let path = format!("connections/{id}");
-    let result = match answer_request(&params, connector, None) {
-        Ok(request) => sync_answer(&state, &connection, &request, true).await.map(drop),
+    sync_and_continue(&state, &session, lang, &connection, connector, &form.params(), &format!("connections/{id}"))
+        .await
+}
+
+/// Runs the sync `params` ask for (see `api::connections::answer_request`), then shows where the
+/// connection stands; a refusal shows the credential form again, posting to `form_path`.
+pub async fn sync_and_continue(
+    state: &AppState,
+    session: &Session,
+    lang: Lang,
+    connection: &Connection,
+    connector: &Connector,
+    params: &Params,
+    form_path: &str,
+) -> PageResult {
+    let result = match answer_request(params, connector, None) {
+        Ok(request) => sync_answer(state, connection, &request, true).await.map(drop),
         Err(e) => Err(e),
     };
     match result {
-        Ok(()) | Err(ApiError::ConnectionLocked) => Ok(to(&state, &session, lang, &path)),
+        Ok(()) | Err(ApiError::ConnectionLocked) => {
+            Ok(to(state, session, lang, &format!("connections/{}", connection.id)))
+        }
         Err(e) => match alert(&e, lang, &connector.fields) {
-            Some(text) => Ok(credentials_page(&state, &session, lang, connector, &path, Some(text), &params)),
+            Some(text) => Ok(credentials_page(state, session, lang, connector, form_path, Some(text), params)),
             None => Err(WebviewError::Api(e)),
         },
     }
@@ -317,16 +332,12 @@ pub async fn resume(
 ) -> PageResult {
     let lang = lang(&lang_code)?;
     let connection = connection_of(&state, &session, id).await?;
-    if connection.state.as_deref() == Some("decoupled") {
-        let connector = connector_of(&state, &connection)?;
-        let resume = Params([("resume".to_owned(), Value::from("true"))].into_iter().collect());
-        let request = answer_request(&resume, connector, None).map_err(WebviewError::Api)?;
-        match sync_answer(&state, &connection, &request, true).await {
-            Ok(_) | Err(ApiError::ConnectionLocked) => {}
-            Err(e) => return Err(WebviewError::Api(e)),
-        }
+    if connection.state.as_deref() != Some("decoupled") {
+        return Ok(to(&state, &session, lang, &format!("connections/{id}")));
     }
-    Ok(to(&state, &session, lang, &format!("connections/{id}")))
+    let connector = connector_of(&state, &connection)?;
+    let resume = Params([("resume".to_owned(), Value::from("true"))].into_iter().collect());
+    sync_and_continue(&state, &session, lang, &connection, connector, &resume, &format!("connections/{id}")).await
 }
 
 /// `GET connections/{id}/back`: where the bank's page returns (through `/2.0/webauth/callback`,

@@ -5,12 +5,11 @@
 use axum::extract::State;
 use serde_json::{Value, json};
 
-use super::connect::{connection_of, connector_of, credentials_page, state_text};
+use super::connect::{connection_of, connector_of, state_text, sync_and_continue};
 use super::session::Session;
 use super::{Form, PageResult, WebviewError, lang, page, to};
 use crate::api::AppState;
 use crate::api::accounts::consent;
-use crate::api::connections::{answer as sync_answer, answer_request};
 use crate::api::error::ApiError;
 use crate::api::extract::Path;
 
@@ -98,19 +97,8 @@ pub async fn reconnect(
     let connector = connector_of(&state, &connection)?;
     let mut params = form.params();
     params.0.insert("refresh_auth".into(), Value::from("true"));
-    let result = match answer_request(&params, connector, None) {
-        Ok(request) => sync_answer(&state, &connection, &request, true).await.map(drop),
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) | Err(ApiError::ConnectionLocked) => Ok(to(&state, &session, lang, &format!("connections/{id}"))),
-        Err(ApiError::Bank { message, .. }) => {
-            let alert = message.unwrap_or_else(|| state_text(lang, "wrongpass", &connector.name));
-            let path = format!("connections/{id}/reconnect");
-            Ok(credentials_page(&state, &session, lang, connector, &path, Some(alert), &params))
-        }
-        Err(e) => Err(WebviewError::Api(e)),
-    }
+    let form_path = format!("connections/{id}/reconnect");
+    sync_and_continue(&state, &session, lang, &connection, connector, &params, &form_path).await
 }
 
 /// `GET connections/{id}/delete`: asks for confirmation.
