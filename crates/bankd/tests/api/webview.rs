@@ -194,3 +194,49 @@ async fn apps_can_have_bankd_build_the_links_and_french_is_spoken() {
     let (_, page) = Browser::new(&app).get(link["url"].as_str().unwrap().strip_prefix(&app.base).unwrap()).await;
     assert!(page.contains("Your bank connections") && page.contains("<h2"), "{page}");
 }
+
+#[tokio::test]
+async fn statement_files_are_uploaded_and_manage_turns_sources_and_accounts_off() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    let browser = Browser::new(&app);
+    let (_, banks) = browser.get(&entry(&app, "connect", &[("code", &code(&app, &user).await)])).await;
+    let statements = "5b8f3c2e-8f0a-5c4e-9d57-5f1c2b7a9e10";
+    assert!(banks.contains(statements), "{banks}");
+    let (_, form) = browser.get(&format!("/webview/en/banks/{statements}")).await;
+    assert!(form.contains(r#"type="file""#) && form.contains("multipart/form-data"), "{form}");
+    let qif = "!Type:Bank\nD03/11/2026\nT-42.50\nPCB MONOPRIX\n^\nD10/11/2026\nT2500.00\nPVIR SALAIRE\n^\n";
+    let upload = reqwest::multipart::Form::new()
+        .text("csrf", csrf(&form))
+        .part("file", reqwest::multipart::Part::text(qif).file_name("november.qif"));
+    let response = browser
+        .http
+        .post(format!("{}/webview/en/banks/{statements}/upload", app.base))
+        .multipart(upload)
+        .send()
+        .await
+        .unwrap();
+    let (_, choose) = browser.follow(response).await;
+    assert!(choose.contains("Choose the accounts to share") && choose.contains("checked"), "imported: shared {choose}");
+    let (_, transactions) = app.get("/2.0/users/me/transactions", &user.token).await;
+    assert_eq!(transactions["total"], 2, "{transactions}");
+
+    // Manage: the Sandbox Bank's second source turned off, its account shared then not.
+    let connection = app.connected(&user, "demo").await;
+    let account = app.enable_accounts(&user, &connection["id"]).await[0];
+    let (_, list) = browser.get(&entry(&app, "manage", &[("code", &code(&app, &user).await)])).await;
+    assert!(list.contains("Statement files") && list.contains("Sandbox Bank"), "{list}");
+    let sources = format!("/2.0/users/me/connections/{}/sources", connection["id"]);
+    let (_, before) = app.get(&sources, &user.token).await;
+    let directaccess = before["sources"].as_array().unwrap().iter().find(|s| s["name"] == "directaccess").unwrap();
+    let form = [("csrf", csrf(&list)), ("enabled", "false".into())];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    browser.post(&format!("/webview/en/sources/{}", directaccess["id"]), &form).await;
+    let (_, after) = app.get(&sources, &user.token).await;
+    let directaccess = after["sources"].as_array().unwrap().iter().find(|s| s["name"] == "directaccess").unwrap();
+    assert!(directaccess["disabled"].is_string(), "{after}");
+    let (_, list) = browser.post(&format!("/webview/en/accounts/{account}"), &form).await;
+    let (_, shown) = app.get(&format!("/2.0/users/me/accounts/{account}"), &user.token).await;
+    assert!(shown["disabled"].is_string(), "{shown}");
+    assert!(list.contains(&format!("Enable {}", shown["name"].as_str().unwrap())), "{list}");
+}
