@@ -415,6 +415,17 @@ impl Store {
         Ok(())
     }
 
+    /// One of the user's connection sources, if it is theirs.
+    pub async fn user_source(&self, id_user: i64, id: i64) -> StoreResult<Option<ConnectionSource>> {
+        let columns = SOURCE_COLUMNS.split(", ").map(|c| format!("s.{}", c.trim())).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT {columns} FROM connection_sources s JOIN connections c ON c.id = s.id_connection
+             WHERE s.id = $1 AND c.id_user = $2"
+        );
+        let row = on_db!(&self.db, pool => sqlx::query_as(&sql).bind(id).bind(id_user).fetch_optional(pool).await?);
+        Ok(row)
+    }
+
     pub async fn connection_sources(&self, id_connection: i64) -> StoreResult<Vec<ConnectionSource>> {
         let sql =
             format!("SELECT {SOURCE_COLUMNS} FROM connection_sources WHERE id_connection = $1 ORDER BY priority, id");

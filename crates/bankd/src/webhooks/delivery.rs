@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rand::Rng;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -116,14 +116,20 @@ impl Deliverer {
         let wait =
             backoff(self.settings.webhook_retry_seconds, delivery.attempts, rand::thread_rng().gen_range(0.5..=1.0));
         let next = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
-        let state = match (&error, result) {
-            (None, _) => "delivered",
-            // Nothing to retry: the event cannot be rendered, or the URL is refused.
-            (_, Err(AttemptError::Event(_) | AttemptError::Client(Failure::Refused(_)))) => "failed",
-            _ if next > give_up => "failed",
-            _ => "pending",
-        };
+        // Nothing to retry when the event cannot be rendered or the URL is refused.
+        let retryable = !matches!(result, Err(AttemptError::Event(_) | AttemptError::Client(Failure::Refused(_))));
+        let state = delivery_state(error.is_none(), retryable, next, give_up);
         Attempted { state, run_at: next, status, latency_ms, error }
+    }
+}
+
+/// What an attempt leaves: `delivered`, `pending` for a retry at `next`, or `failed` when it cannot
+/// be retried or `next` is past `give_up`.
+fn delivery_state(delivered: bool, retryable: bool, next: DateTime<Utc>, give_up: DateTime<Utc>) -> &'static str {
+    match (delivered, retryable) {
+        (true, _) => "delivered",
+        (false, true) if next <= give_up => "pending",
+        (false, _) => "failed",
     }
 }
 
@@ -185,6 +191,15 @@ enum AttemptError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_attempt_is_retried_until_the_give_up_time_unless_it_cannot_be() {
+        let at = |s: i64| DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap();
+        assert_eq!(delivery_state(true, true, at(10), at(0)), "delivered", "even late");
+        assert_eq!(delivery_state(false, true, at(10), at(10)), "pending");
+        assert_eq!(delivery_state(false, true, at(11), at(10)), "failed", "the next try would be past 24 h");
+        assert_eq!(delivery_state(false, false, at(0), at(10)), "failed", "a refused URL is not retried");
+    }
 
     #[test]
     fn backoff_doubles_from_the_base_up_to_an_hour() {

@@ -154,13 +154,7 @@ pub async fn toggle_source(
 ) -> PageResult {
     let lang = lang(&lang_code)?;
     session.check_csrf(form.get("csrf"))?;
-    let id_user = session.user()?;
-    let mut found = None;
-    for connection in state.store.connections_of_user(id_user, true).await? {
-        let sources = state.store.connection_sources(connection.id).await?;
-        found = found.or(sources.into_iter().find(|s| s.id == id));
-    }
-    let source = found.ok_or(WebviewError::NotFound)?;
+    let source = state.store.user_source(session.user()?, id).await?.ok_or(WebviewError::NotFound)?;
     let disabled = (form.get("enabled") != Some("true")).then(crate::store::now);
     state.store.set_source_disabled(source.id, disabled).await?;
     Ok(to(&state, &session, lang, "connections"))
