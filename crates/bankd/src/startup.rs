@@ -1,6 +1,10 @@
-//! Builds the running server from [`Settings`]: data dir, database (migrated), catalog, master key,
-//! sync engine, router, listener. Production (`bankd serve`, `bankd worker`) and the integration
-//! tests go through the same functions.
+//! The composition root: builds the running server from [`Settings`] — data dir, database
+//! (migrated), catalog, master key, sync engine, the one router of every HTTP surface, the listener —
+//! and starts the background tasks (sync workers, scheduler, webhook deliveries). Production
+//! (`bankd serve`, `bankd worker`) and the integration tests go through the same functions.
+//!
+//! It is the only module that knows every room: the API, the webview, the simulated banks and the
+//! operator endpoints are mounted side by side here, none of them mounting another.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,19 +15,24 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::wire::ApiClock;
-use crate::api::{self, AppState};
+use axum::Router;
+use axum::middleware;
+use tower_http::catch_panic::CatchPanicLayer;
+
 use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::crypto::MasterKey;
+use crate::http::middleware::{method_not_allowed, not_found, panic_envelope, request_context};
 use crate::simulators::sandbox_bank::SandboxBank;
 use crate::sources::{DriverContext, Drivers, Source};
+use crate::state::AppState;
 use crate::store::Store;
-use crate::sync::Syncer;
 use crate::sync::engine::Engine;
+use crate::sync::{Syncer, scheduler, worker};
 use crate::webhooks::client::WebhookClient;
 use crate::webhooks::delivery::Deliverer;
 use crate::webhooks::payload::Renderer;
+use crate::wire::ApiClock;
 
 /// How long a stopping process lets its running syncs finish; past it, their leases will hand
 /// them to another worker.
@@ -72,7 +81,7 @@ impl App {
         );
         let stop = CancellationToken::new();
         let tasks = if workers { background_tasks(&self.state.engine, &self.deliverer, &stop) } else { Vec::new() };
-        let router = api::router(self.state);
+        let router = router(self.state);
         let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
         drain(stop, tasks).await;
@@ -92,10 +101,43 @@ pub async fn run_worker(settings: Settings, shutdown: impl Future<Output = ()>) 
     Ok(())
 }
 
+/// The whole HTTP surface of `bankd serve`: the API (with its OpenAPI document and `/docs`), the
+/// webview, the simulated banks under `/sandbox` (unless switched off), `/health` and `/metrics`,
+/// inside the layers every request crosses.
+pub fn router(state: AppState) -> Router {
+    let sandbox: Router<AppState> = if state.settings.sandbox {
+        crate::simulators::router(&state.public_url).with_state(())
+    } else {
+        Router::new()
+    };
+    let max_upload_bytes = state.settings.max_upload_bytes;
+    Router::new()
+        .merge(crate::api::router(max_upload_bytes))
+        .nest("/sandbox", sandbox)
+        .merge(crate::webview::router(max_upload_bytes))
+        .merge(crate::http::ops::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(CatchPanicLayer::custom(panic_envelope))
+        .layer(middleware::from_fn(request_context))
+        .with_state(state)
+}
+
 /// Sync workers, the scheduler and webhook delivery workers.
 fn background_tasks(engine: &Engine, deliverer: &Deliverer, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
-    let mut tasks = engine.start(stop);
+    let mut tasks = sync_tasks(engine, stop);
     tasks.extend(deliverer.start(stop));
+    tasks
+}
+
+/// This process's sync workers and scheduler, sharing `engine`; they stop when `stop` is cancelled.
+pub fn sync_tasks(engine: &Engine, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "bankd".into());
+    let process = format!("{host}-{}-{}", std::process::id(), crate::crypto::random_secret()[..6].to_owned());
+    let mut tasks: Vec<JoinHandle<()>> = (0..engine.settings.workers)
+        .map(|n| tokio::spawn(worker::run(engine.clone(), format!("{process}-w{n}"), stop.clone())))
+        .collect();
+    tasks.push(tokio::spawn(scheduler::run(engine.clone(), stop.clone())));
     tasks
 }
 

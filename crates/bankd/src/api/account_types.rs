@@ -6,10 +6,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
-use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Path, Query, parse_id};
 use crate::domain::bank::{ACCOUNT_TYPES, AccountType};
+use crate::http::extract::{Path, Query};
+use crate::state::AppState;
+use crate::wire::error::{ApiError, ApiResult, ErrorBody};
+use crate::wire::params::parse_id;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_account_types)).routes(routes!(get_account_type))

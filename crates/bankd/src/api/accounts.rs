@@ -11,13 +11,14 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
-use super::connections::request_sync;
-use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Body, Caller, Path, Query, parse_id};
-use super::wire::AccountView;
-use crate::store::accounts::{Account, AccountEdit, AccountScope};
-use crate::sync::SyncRequest;
+use crate::http::extract::{Body, Caller, Path, Query};
+use crate::state::AppState;
+use crate::store::accounts::{AccountEdit, AccountScope};
+use crate::store::rows::Account;
+use crate::usecases::accounts::edit_account;
+use crate::wire::AccountView;
+use crate::wire::error::{ApiError, ApiResult, ErrorBody};
+use crate::wire::params::parse_id;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_accounts)).routes(routes!(list_connection_accounts)).routes(routes!(
@@ -154,8 +155,7 @@ async fn update_account(
         usage,
         disabled: body.bool("disabled")?,
     };
-    state.store.edit_account(&account, &edit).await?;
-    sync_if_enabled(&state, &account, edit.disabled).await?;
+    edit_account(&state, &account, &edit).await?;
     let account = user_account(&state, &caller, &user, &id).await?;
     Ok(Json(AccountView::new(&account, &state.clock)))
 }
@@ -172,30 +172,4 @@ async fn update_account_put(
     body: Body,
 ) -> ApiResult<Json<AccountView>> {
     update_account(state, caller, path, body).await
-}
-
-/// The user's consent to sharing an account (GDPR): enables or disables it. The API's account
-/// edit and the webview's account choices go through the same rule.
-pub(crate) async fn consent(state: &AppState, account: &Account, enabled: bool) -> ApiResult<()> {
-    let edit = AccountEdit { disabled: Some(!enabled), ..AccountEdit::default() };
-    state.store.edit_account(account, &edit).await?;
-    sync_if_enabled(state, account, edit.disabled).await
-}
-
-/// An account the user just enabled has its data fetched now. If a sync holds the connection, the
-/// account stays enabled and the next sync fetches it.
-async fn sync_if_enabled(state: &AppState, account: &Account, disabled: Option<bool>) -> ApiResult<()> {
-    if disabled != Some(false) || account.disabled.is_none() {
-        return Ok(());
-    }
-    let connection = state
-        .store
-        .connection(account.id_user, account.id_connection)
-        .await?
-        .ok_or_else(|| ApiError::not_found("connectionNotFound", "connection"))?;
-    let request = SyncRequest { only_account: Some(account.id), ..SyncRequest::default() };
-    match request_sync(state, &connection, &request, true).await {
-        Ok(_) | Err(ApiError::ConnectionLocked) => Ok(()),
-        Err(e) => Err(e),
-    }
 }

@@ -9,11 +9,12 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
-use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Body, Params, Query, UserToken, parse_id};
+use crate::http::extract::{Body, Query, UserToken};
+use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::store::users::TokenKind;
+use crate::wire::error::{ApiError, ApiResult, ErrorBody};
+use crate::wire::params::{Params, parse_id};
 
 /// Life of temporary tokens and codes (Powens: 30 minutes).
 const TEMPORARY_TTL_SECONDS: i64 = 1800;

@@ -8,11 +8,12 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
-use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Path, Query, parse_id};
-use super::wire::{ConnectorSourceView, ConnectorView};
 use crate::catalog::{Catalog, Connector};
+use crate::http::extract::{Path, Query};
+use crate::state::AppState;
+use crate::wire::error::{ApiError, ApiResult, ErrorBody};
+use crate::wire::params::parse_id;
+use crate::wire::{ConnectorSourceView, ConnectorView};
 
 #[allow(deprecated)] // the `/banks` handlers are deprecated for clients, not for us.
 pub fn routes() -> OpenApiRouter<AppState> {

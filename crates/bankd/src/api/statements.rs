@@ -3,8 +3,6 @@
 //! arrives, so neither a large upload nor its parsing holds it in memory; one over the upload limit
 //! is refused before anything is parsed.
 
-use std::io::{Seek, SeekFrom, Write};
-
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -13,11 +11,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
-use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Caller, Params, Path, parse_id};
-use super::wire::{AccountView, ConnectionView};
-use crate::import::{ImportError, ImportOptions, Imported, import};
+use crate::http::extract::{Caller, Path, receive_upload, too_large};
+use crate::state::AppState;
+use crate::usecases::statements::import_received;
+use crate::wire::error::{ApiResult, ErrorBody};
+use crate::wire::{AccountView, ConnectionView};
 
 pub fn routes(max_upload_bytes: u64) -> OpenApiRouter<AppState> {
     // The handler counts the file's bytes itself; the form's few other fields fit in a megabyte.
@@ -64,7 +62,7 @@ async fn upload(
     if declared.is_some_and(|length| length > limit.saturating_add(1 << 20)) {
         return Err(too_large(limit));
     }
-    let (file, fields) = receive(multipart, limit).await?;
+    let (file, fields) = receive_upload(multipart, limit).await?;
     let imported = import_received(&state, id_user, file, &fields).await?;
     let connector = state.catalog.connector(imported.connection.id_connector);
     let mut accounts = Vec::with_capacity(imported.accounts.len());
@@ -83,71 +81,4 @@ async fn upload(
         unchanged: imported.unchanged,
     };
     Ok((StatusCode::CREATED, Json(view)))
-}
-
-/// Imports a received file with the form's options (`format`, `id_connection`, `csv`). The API and
-/// the webview import through this.
-pub(crate) async fn import_received(
-    state: &AppState,
-    id_user: i64,
-    file: std::fs::File,
-    fields: &Params,
-) -> ApiResult<Imported> {
-    let options = ImportOptions {
-        format: match fields.str("format")?.as_deref() {
-            None | Some("auto") => None,
-            Some(name) => Some(
-                statements::Format::from_name(name)
-                    .ok_or_else(|| ApiError::invalid("format", "auto, ofx, camt, mt940, qif or csv"))?,
-            ),
-        },
-        id_connection: fields.str("id_connection")?.map(|id| parse_id(&id, "id_connection")).transpose()?,
-        parse: statements::Options {
-            csv: fields
-                .str("csv")?
-                .map(|json| crate::import::csv_mapping(&json))
-                .transpose()
-                .map_err(|why| ApiError::invalid("csv", why))?,
-        },
-    };
-    import(&state.store, &state.catalog, &state.engine.syncer.key, id_user, file, options).await.map_err(|e| match e {
-        ImportError::Invalid(e) => ApiError::InvalidStatement(e),
-        ImportError::UnknownFormat => ApiError::invalid("format", e.to_string()),
-        ImportError::NotAStatementConnection(_) => ApiError::invalid("id_connection", e.to_string()),
-        ImportError::Amount(_) => ApiError::invalid("file", e.to_string()),
-        ImportError::Store(e) => e.into(),
-        other => ApiError::Internal(other.into()),
-    })
-}
-
-fn too_large(limit: u64) -> ApiError {
-    ApiError::PayloadTooLarge { limit: usize::try_from(limit).unwrap_or(usize::MAX) }
-}
-
-/// The form: the `file` part spooled to a temporary file (refused past `limit` bytes), the other
-/// parts as text.
-pub(crate) async fn receive(mut multipart: Multipart, limit: u64) -> ApiResult<(std::fs::File, Params)> {
-    let bad = |e: axum::extract::multipart::MultipartError| ApiError::invalid("body", format!("malformed form: {e}"));
-    let spool = |e: std::io::Error| ApiError::Internal(anyhow::anyhow!("spooling the upload: {e}"));
-    let mut file = None;
-    let mut fields = serde_json::Map::new();
-    while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
-        let name = field.name().unwrap_or_default().to_owned();
-        if name != "file" {
-            fields.insert(name, field.text().await.map_err(bad)?.into());
-            continue;
-        }
-        let mut spooled = tempfile::tempfile().map_err(spool)?;
-        let mut size = 0u64;
-        while let Some(chunk) = field.chunk().await.map_err(bad)? {
-            size += chunk.len() as u64;
-            if size > limit {
-                return Err(too_large(limit));
-            }
-            spooled.write_all(&chunk).map_err(spool)?;
-        }
-        spooled.seek(SeekFrom::Start(0)).map_err(spool)?;
-        file = Some(spooled);
-    }
-    Ok((file.ok_or_else(|| ApiError::missing("file"))?, Params(fields)))
 }

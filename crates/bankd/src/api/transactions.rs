@@ -14,14 +14,16 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
-use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Body, Caller, Params, Path, Query, page_limit, page_offset, parse_id};
-use super::wire::{CurrencyView, TransactionView};
 use crate::domain::money::to_units;
+use crate::http::extract::{Body, Caller, Path, Query};
+use crate::state::AppState;
 use crate::store::Bind;
 use crate::store::accounts::AccountScope;
-use crate::store::transactions::{DateColumn, DeletedRows, Transaction, TransactionEdit, TransactionFilter};
+use crate::store::rows::Transaction;
+use crate::store::transactions::{DateColumn, DeletedRows, TransactionEdit, TransactionFilter};
+use crate::wire::error::{ApiError, ApiResult, ErrorBody};
+use crate::wire::params::{Params, page_limit, page_offset, parse_id};
+use crate::wire::{CurrencyView, TransactionView};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -8,10 +8,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
-use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Caller, Path};
-use super::wire::UserView;
+use crate::http::extract::{Caller, Path};
+use crate::state::AppState;
+use crate::wire::UserView;
+use crate::wire::error::{ApiError, ApiResult, ErrorBody};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_users)).routes(routes!(get_user, delete_user))

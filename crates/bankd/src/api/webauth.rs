@@ -16,14 +16,15 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
-use super::connections::request_sync;
-use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Params, Query, UserToken, parse_id};
+use crate::http::extract::{Query, UserToken};
 use crate::sources::UserInput;
+use crate::state::AppState;
 use crate::store::connections::WebauthRequest;
 use crate::sync::SyncRequest;
 use crate::sync::engine::Requested;
+use crate::usecases::connections::request_sync;
+use crate::wire::error::{ApiError, ApiResult, ErrorBody};
+use crate::wire::params::{Params, parse_id};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(webauth_url)).routes(routes!(webauth)).routes(routes!(callback))

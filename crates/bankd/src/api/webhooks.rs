@@ -13,14 +13,15 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
-use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Body, Caller, Path, Query, page_limit, parse_id};
-use super::wire::ApiClock;
+use crate::http::extract::{Body, Caller, Path, Query};
+use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::store::outbox::Event;
 use crate::store::webhooks::{AuthProvider, Delivery, HMAC_SIGNATURE, Webhook};
 use crate::webhooks::safety::check_webhook_url;
+use crate::wire::ApiClock;
+use crate::wire::error::{ApiError, ApiResult, ErrorBody};
+use crate::wire::params::{page_limit, parse_id};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -186,7 +187,7 @@ async fn create_auth_provider(
     }
     let name = param("name")?.filter(|n| !n.is_empty()).ok_or_else(|| ApiError::missing("name"))?;
     check_provider_name(&name)?;
-    let (provider, secret) = state.store.create_auth_provider(client.id, &name, &state.engine.syncer.key).await?;
+    let (provider, secret) = state.store.create_auth_provider(client.id, &name, state.key()).await?;
     Ok(Json(AuthProviderView::new(&provider, Some(secret))))
 }
 

@@ -8,10 +8,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
-use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Params, Query, UserToken, parse_id};
+use crate::http::extract::{Query, UserToken};
+use crate::state::AppState;
 use crate::store::users::TokenKind;
+use crate::wire::error::{ApiError, ApiResult, ErrorBody};
+use crate::wire::params::{Params, parse_id};
 
 /// How long the code in a built link stays valid: the person should open it right away.
 const CODE_TTL: chrono::Duration = chrono::Duration::minutes(30);

@@ -31,7 +31,7 @@ use crate::catalog::{Catalog, Connector};
 use crate::crypto::MasterKey;
 use crate::sources::Credentials;
 use crate::store::accounts::SourceRef;
-use crate::store::connections::Connection;
+use crate::store::rows::Connection;
 use crate::store::{Store, StoreError};
 
 /// What an import needs besides the file.

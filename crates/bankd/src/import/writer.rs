@@ -17,10 +17,11 @@ use crate::crypto::MasterKey;
 use crate::domain::bank::{BankAccount, BankTransaction};
 use crate::domain::money::{from_units, to_units};
 use crate::domain::reconcile::{Change, Stored, reconcile};
+use crate::store::accounts::AccountData;
 use crate::store::accounts::SourceRef;
-use crate::store::accounts::{Account, AccountData};
-use crate::store::connections::{Connection, ConnectionLog};
+use crate::store::connections::ConnectionLog;
 use crate::store::imports::Import;
+use crate::store::rows::{Account, Connection};
 use crate::store::{Store, now};
 
 /// Entries of one account reconciled and written at once: large enough for few round trips,

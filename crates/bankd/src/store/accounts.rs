@@ -1,44 +1,11 @@
 //! Bank accounts: what syncs discover, refresh and archive, and what users enable, rename and hide.
 
-use chrono::{DateTime, Utc};
-
 use super::outbox::{Event, EventScope, emit};
+use super::rows::{ACCOUNT_COLUMNS, Account};
 use super::{BeginWrite, Bind, Conditions, Store, StoreResult, now, on_db};
 use crate::domain::archiving::AccountChange;
 use crate::domain::bank::BankAccount;
 use crate::domain::money::{MoneyError, to_units};
-
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
-pub struct Account {
-    pub id: i64,
-    pub id_connection: i64,
-    pub id_user: i64,
-    pub id_source: i64,
-    pub webid: String,
-    pub number: Option<String>,
-    pub original_name: String,
-    /// The user's name for it, if they chose one.
-    pub name: Option<String>,
-    /// 10⁻⁴ units.
-    pub balance: Option<i64>,
-    pub coming: Option<i64>,
-    pub currency: Option<String>,
-    pub iban: Option<String>,
-    pub bic: Option<String>,
-    #[sqlx(rename = "type")]
-    pub kind: String,
-    pub usage: String,
-    pub display: bool,
-    pub bookmarked: bool,
-    pub error: Option<String>,
-    pub last_update: Option<DateTime<Utc>>,
-    pub deleted: Option<DateTime<Utc>>,
-    pub disabled: Option<DateTime<Utc>>,
-    pub created: DateTime<Utc>,
-}
-
-pub(crate) const ACCOUNT_COLUMNS: &str = "id, id_connection, id_user, id_source, webid, number, original_name, name, balance, \
-     coming, currency, iban, bic, type, usage, display, bookmarked, error, last_update, deleted, disabled, created";
 
 /// Which accounts a listing shows.
 #[derive(Debug, Clone, Copy)]

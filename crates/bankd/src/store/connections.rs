@@ -8,32 +8,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, SubsecRound, Utc};
 
 use super::outbox::{Event, EventScope, emit};
+use super::rows::{CONNECTION_COLUMNS, Connection};
 use super::{BeginWrite, Store, StoreError, StoreResult, now, on_db};
 use crate::catalog::Connector;
 use crate::crypto::MasterKey;
 use crate::sources::Credentials;
-
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
-pub struct Connection {
-    pub id: i64,
-    pub id_user: i64,
-    pub id_connector: i64,
-    pub state: Option<String>,
-    pub error_message: Option<String>,
-    /// JSON list of the fields the bank asks for now.
-    pub fields: Option<String>,
-    pub last_update: Option<DateTime<Utc>>,
-    pub created: DateTime<Utc>,
-    pub active: bool,
-    pub last_push: Option<DateTime<Utc>>,
-    pub expire: Option<DateTime<Utc>>,
-    pub next_try: Option<DateTime<Utc>>,
-    /// Retryable failures in a row (back-off).
-    pub failures: i64,
-}
-
-pub(crate) const CONNECTION_COLUMNS: &str = "id, id_user, id_connector, state, error_message, fields, last_update, created, active, \
-     last_push, expire, next_try, failures";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ConnectionSource {

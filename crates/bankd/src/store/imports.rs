@@ -8,9 +8,8 @@ use sqlx::{Postgres, Sqlite};
 use super::accounts::{AccountData, SourceRef, insert_account, refresh_account};
 use super::connections::{ConnectionLog, insert_log, seal_json, session_aad};
 use super::outbox::{Event, EventScope, emit};
-use super::transactions::{
-    AccountRef, SplitChanges, TRANSACTION_COLUMNS, Transaction, recount_days, write_account_data, write_changes,
-};
+use super::rows::{TRANSACTION_COLUMNS, Transaction};
+use super::transactions::{AccountRef, SplitChanges, recount_days, write_account_data, write_changes};
 use super::{BeginWrite, Db, Store, StoreResult, now};
 use crate::crypto::MasterKey;
 use crate::domain::bank::BankAccount;

@@ -16,6 +16,7 @@ pub mod connections;
 pub mod imports;
 pub mod jobs;
 pub mod outbox;
+pub mod rows;
 pub mod sqlite_reads;
 pub mod transactions;
 pub mod users;

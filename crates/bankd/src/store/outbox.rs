@@ -5,7 +5,7 @@
 //! writer's open transaction: it finds the subscriptions of the user's client app for that event,
 //! and only if there are any does it read a [`Snapshot`] of what the payload shows (through the
 //! same transaction: the rows as this change leaves them), write the event, and write one pending
-//! delivery per subscription, which the delivery workers then claim (see `store::deliveries`).
+//! delivery per subscription, which the delivery workers then claim (see `store::webhooks`).
 //!
 //! Only users of a client app have subscribers: like Powens, which sends only permanent users'
 //! events, anonymous users' changes emit nothing.
@@ -13,10 +13,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::accounts::Account;
-use super::connections::Connection;
-use super::transactions::Transaction;
-use super::users::User;
+use super::rows::{Account, Connection, Transaction, User};
 
 /// The transactions one payload carries at most: a first sync of 100,000 transactions must not be
 /// one 50 MB body. The payload says how many were left out and where to list them.
@@ -188,11 +185,8 @@ pub(crate) use emit;
 /// Reads the [`Snapshot`] of `$scope` through `$tx`.
 macro_rules! snapshot {
     ($tx:ident, $scope:expr) => {{
-        use $crate::store::accounts::ACCOUNT_COLUMNS;
-        use $crate::store::connections::CONNECTION_COLUMNS;
         use $crate::store::outbox::PAYLOAD_TRANSACTIONS;
-        use $crate::store::transactions::TRANSACTION_COLUMNS;
-        use $crate::store::users::USER_COLUMNS;
+        use $crate::store::rows::{ACCOUNT_COLUMNS, CONNECTION_COLUMNS, TRANSACTION_COLUMNS, USER_COLUMNS};
         let scope: &$crate::store::outbox::EventScope = $scope;
         let mut snapshot = $crate::store::outbox::Snapshot {
             since: scope.since,

@@ -15,8 +15,7 @@ use rusqlite::types::{FromSql, ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, Row, ToSql};
 use tokio::sync::Semaphore;
 
-use super::accounts::Account;
-use super::transactions::Transaction;
+use super::rows::{Account, Transaction};
 use super::{Bind, StoreError, StoreResult};
 
 /// At most this many reads at once: each holds a connection and its page cache.

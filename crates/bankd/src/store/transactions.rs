@@ -1,48 +1,15 @@
 //! Transactions: applying a sync's reconciled changes in bulk, listing with Powens' filters and
 //! keyset pagination, and the user's edits.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 
 use super::accounts::AccountData;
 use super::outbox::{Event, EventScope, emit};
+use super::rows::{TRANSACTION_COLUMNS, Transaction};
 use super::{BeginWrite, Bind, Conditions, Db, Store, StoreError, StoreResult, bind_all, now, on_db};
-use crate::domain::bank::{BankTransaction, Counterparty, TRANSACTION_TYPES, simplify_wording};
-use crate::domain::money::{MoneyError, from_units, to_units};
+use crate::domain::bank::{BankTransaction, Counterparty, simplify_wording};
+use crate::domain::money::{MoneyError, to_units};
 use crate::domain::reconcile::{Change, Stored};
-
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
-pub struct Transaction {
-    pub id: i64,
-    pub id_account: i64,
-    pub id_user: i64,
-    pub id_connection: i64,
-    pub webid: Option<String>,
-    pub date: NaiveDate,
-    pub rdate: NaiveDate,
-    pub vdate: Option<NaiveDate>,
-    pub application_date: NaiveDate,
-    /// 10⁻⁴ units.
-    pub value: i64,
-    #[sqlx(rename = "type")]
-    pub kind: String,
-    pub original_wording: String,
-    pub simplified_wording: String,
-    /// The user's label, if they set one.
-    pub wording: Option<String>,
-    pub coming: bool,
-    pub active: bool,
-    pub deleted: Option<DateTime<Utc>>,
-    pub last_update: DateTime<Utc>,
-    pub date_scraped: DateTime<Utc>,
-    pub card: Option<String>,
-    /// JSON `{label, account_scheme_name, account_identification, type}`.
-    pub counterparty: Option<String>,
-    pub comment: Option<String>,
-}
-
-pub(crate) const TRANSACTION_COLUMNS: &str = "id, id_account, id_user, id_connection, webid, date, rdate, vdate, application_date, \
-     value, type, original_wording, simplified_wording, wording, coming, active, deleted, last_update, date_scraped, \
-     card, counterparty, comment";
 
 /// Rows per INSERT: each statement carries its rows as one JSON array (see [`insert_rows`]), which
 /// bounds the text held in memory at once.
@@ -601,40 +568,6 @@ pub(super) fn rows_json(rows: &[Row]) -> String {
         .collect();
     // Plain data (strings, numbers, dates): serializing it cannot fail.
     serde_json::to_string(&rows).expect("rows serialize")
-}
-
-impl Transaction {
-    /// The row as reconciliation compares it.
-    pub fn to_stored(&self) -> Stored {
-        Stored { id: self.id, deleted: self.deleted.is_some(), bank: self.to_bank() }
-    }
-
-    /// The row as the bank last described it (for reconciliation).
-    pub fn to_bank(&self) -> BankTransaction {
-        BankTransaction {
-            webid: self.webid.clone(),
-            date: self.date,
-            rdate: self.rdate,
-            vdate: self.vdate,
-            value: from_units(self.value),
-            original_wording: self.original_wording.clone(),
-            kind: TRANSACTION_TYPES.iter().copied().find(|k| *k == self.kind).unwrap_or("unknown"),
-            coming: self.coming,
-            card: self.card.clone(),
-            counterparty: self.counterparty.as_deref().and_then(parse_counterparty),
-        }
-    }
-}
-
-pub fn parse_counterparty(json: &str) -> Option<Counterparty> {
-    let value: serde_json::Value = serde_json::from_str(json).ok()?;
-    let text = |key: &str| value.get(key).and_then(|v| v.as_str()).map(str::to_owned);
-    Some(Counterparty {
-        label: text("label")?,
-        account_scheme_name: text("account_scheme_name"),
-        account_identification: text("account_identification"),
-        kind: if text("type").as_deref() == Some("creditor") { "creditor" } else { "debtor" },
-    })
 }
 
 #[cfg(test)]

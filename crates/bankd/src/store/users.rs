@@ -3,21 +3,12 @@
 //! A token row is found by the SHA-256 of the presented token; the clear token is returned once, at
 //! creation, and never stored.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 
 use super::outbox::{Event, EventScope, emit};
+use super::rows::{USER_COLUMNS, User};
 use super::{BeginWrite, Bind, Store, StoreResult, now, on_db};
 use crate::crypto::{random_secret, secret_hash};
-
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
-pub struct User {
-    pub id: i64,
-    pub id_client: Option<i64>,
-    pub signin: DateTime<Utc>,
-    pub platform: String,
-}
-
-pub(crate) const USER_COLUMNS: &str = "id, id_client, signin, platform";
 
 /// What a token lets its bearer be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

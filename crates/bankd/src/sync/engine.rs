@@ -11,15 +11,13 @@ use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
-use super::{SyncRequest, Syncer, scheduler, worker};
+use super::{SyncRequest, Syncer};
 use crate::config::EngineSettings;
 use crate::domain::states::ConnectionState;
 use crate::store::StoreError;
-use crate::store::connections::Connection;
 use crate::store::jobs::{Enqueued, JobState};
+use crate::store::rows::Connection;
 
 /// Result of a job: `ok`, the state the sync left, or `failed` (it could not run at all).
 pub const RESULT_OK: &str = "ok";
@@ -115,17 +113,6 @@ impl Engine {
     pub(super) fn open(&self, id_connection: i64, sealed: &[u8]) -> Option<SyncRequest> {
         let json = self.syncer.key.open(sealed, &payload_aad(id_connection)).ok()?;
         serde_json::from_slice(&json).ok()
-    }
-
-    /// Starts this process's workers and scheduler; they stop when `shutdown` is cancelled.
-    pub fn start(&self, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
-        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "bankd".into());
-        let process = format!("{host}-{}-{}", std::process::id(), crate::crypto::random_secret()[..6].to_owned());
-        let mut tasks: Vec<JoinHandle<()>> = (0..self.settings.workers)
-            .map(|n| tokio::spawn(worker::run(self.clone(), format!("{process}-w{n}"), shutdown.clone())))
-            .collect();
-        tasks.push(tokio::spawn(scheduler::run(self.clone(), shutdown.clone())));
-        tasks
     }
 }
 

@@ -27,7 +27,8 @@ use crate::domain::schedule::{RunEnd, next_sync};
 use crate::domain::states::{ConnectionState, NextMove};
 use crate::sources::{Credentials, Drivers, Source, SourceError, SourceRequest, SourceSession, UserInput};
 use crate::store::accounts::AccountData;
-use crate::store::connections::{Connection, ConnectionLog, ConnectionSource, SourceEnd, SyncEnd};
+use crate::store::connections::{ConnectionLog, ConnectionSource, SourceEnd, SyncEnd};
+use crate::store::rows::Connection;
 use crate::store::transactions::AccountRef;
 use crate::store::{Store, StoreError, now};
 

@@ -16,11 +16,10 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::api::wire::{AccountView, ApiClock, ConnectionView, CurrencyView, TransactionView, UserView};
 use crate::catalog::Catalog;
-use crate::store::accounts::Account;
 use crate::store::outbox::{Event, Snapshot};
-use crate::store::transactions::Transaction;
+use crate::store::rows::{Account, Transaction};
+use crate::wire::{AccountView, ApiClock, ConnectionView, CurrencyView, TransactionView, UserView};
 
 /// What rendering needs besides the snapshot.
 #[derive(Clone)]

@@ -13,14 +13,15 @@ use serde_json::{Map, Value, json};
 use super::i18n::Lang;
 use super::session::{Flow, Session};
 use super::{Form, PageResult, WebviewError, finish, lang, page, to};
-use crate::api::AppState;
-use crate::api::accounts::consent;
-use crate::api::connections::{answer as sync_answer, answer_request, connect as sync_connect, credentials_from};
-use crate::api::error::ApiError;
-use crate::api::extract::{Params, Path, Query};
 use crate::catalog::{Connector, Field};
-use crate::store::connections::Connection;
+use crate::http::extract::{Path, Query};
+use crate::state::AppState;
+use crate::store::rows::Connection;
 use crate::store::users::TokenKind;
+use crate::usecases::accounts::consent;
+use crate::usecases::connections::{answer as sync_answer, answer_request, connect as sync_connect, credentials_from};
+use crate::wire::error::ApiError;
+use crate::wire::params::Params;
 
 /// How long the `code` a journey hands back for the user it created stays valid.
 const CODE_TTL: chrono::Duration = chrono::Duration::minutes(30);
@@ -179,10 +180,10 @@ pub async fn upload(
 ) -> PageResult {
     let lang = lang(&lang_code)?;
     let connector = offered_connector(&state, &session, &uuid)?;
-    let (file, fields) = crate::api::statements::receive(multipart, state.settings.max_upload_bytes).await?;
+    let (file, fields) = crate::http::extract::receive_upload(multipart, state.settings.max_upload_bytes).await?;
     session.check_csrf(fields.str("csrf").ok().flatten().as_deref())?;
     let id_user = user(&state, &mut session).await?;
-    match crate::api::statements::import_received(&state, id_user, file, &Params::default()).await {
+    match crate::usecases::statements::import_received(&state, id_user, file, &Params::default()).await {
         Ok(imported) => {
             session.added.push(imported.connection.id);
             Ok(to(&state, &session, lang, &format!("connections/{}", imported.connection.id)))
@@ -297,7 +298,7 @@ pub async fn answer(
         .await
 }
 
-/// Runs the sync `params` ask for (see `api::connections::answer_request`), then shows where the
+/// Runs the sync `params` ask for (see `usecases::connections::answer_request`), then shows where the
 /// connection stands; a refusal shows the credential form again, posting to `form_path`.
 pub async fn sync_and_continue(
     state: &AppState,

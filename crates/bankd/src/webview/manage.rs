@@ -8,10 +8,11 @@ use serde_json::{Value, json};
 use super::connect::{connection_of, connector_of, state_text, sync_and_continue};
 use super::session::Session;
 use super::{Form, PageResult, WebviewError, lang, page, to};
-use crate::api::AppState;
-use crate::api::accounts::consent;
-use crate::api::error::ApiError;
-use crate::api::extract::Path;
+use crate::http::extract::Path;
+use crate::state::AppState;
+use crate::usecases::accounts::consent;
+use crate::usecases::connections::set_source_disabled;
+use crate::wire::error::ApiError;
 
 /// States in which the person, not bankd, must act.
 const NEEDS_YOU: [&str; 6] =
@@ -155,7 +156,6 @@ pub async fn toggle_source(
     let lang = lang(&lang_code)?;
     session.check_csrf(form.get("csrf"))?;
     let source = state.store.user_source(session.user()?, id).await?.ok_or(WebviewError::NotFound)?;
-    let disabled = (form.get("enabled") != Some("true")).then(crate::store::now);
-    state.store.set_source_disabled(source.id, disabled).await?;
+    set_source_disabled(&state, &source, form.get("enabled") != Some("true")).await?;
     Ok(to(&state, &session, lang, "connections"))
 }

@@ -3,8 +3,9 @@
 //!
 //! Served under `/webview/{lang}/{flow}` like Powens' (`lang` optional: the browser's language
 //! decides), server-rendered from [`templates`] with no script at all: pages that wait for the bank
-//! refresh themselves. The pages act through the same functions as the API (`api::connections::
-//! connect` and `answer`, `api::accounts::consent`), so the rules live in one place.
+//! refresh themselves. The pages act through the same use-cases as the API (`usecases::connections::
+//! connect` and `answer`, `usecases::accounts::consent`, `usecases::statements`), so the rules live in
+//! one place.
 //!
 //! A journey starts at [`entry`]: the link's `client_id` and `redirect_uri` (registered, exact
 //! match) are checked before anything else — a bad link gets an error page and is never redirected
@@ -27,9 +28,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::Value;
 
-use crate::api::AppState;
-use crate::api::error::ApiError;
-use crate::api::extract::{Params, Path, Query};
+use crate::http::extract::{Path, Query};
+use crate::state::AppState;
+use crate::wire::error::ApiError;
+use crate::wire::params::Params;
 use i18n::Lang;
 use session::{Flow, Session};
 

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use super::WebviewError;
-use crate::api::AppState;
+use crate::state::AppState;
 
 const COOKIE_NAME: &str = "bankd_webview";
 const LIFETIME_SECONDS: i64 = 1800;
@@ -92,7 +92,7 @@ impl Session {
     pub fn cookie(&self, state: &AppState) -> (HeaderName, HeaderValue) {
         // A session is a plain struct: it always serializes.
         let json = serde_json::to_vec(self).expect("a session serializes");
-        let value = URL_SAFE_NO_PAD.encode(state.engine.syncer.key.seal(&json, AAD));
+        let value = URL_SAFE_NO_PAD.encode(state.key().seal(&json, AAD));
         let cookie = format!("{COOKIE_NAME}={value}; Max-Age={LIFETIME_SECONDS}{}", attributes(state));
         (SET_COOKIE, HeaderValue::from_str(&cookie).expect("base64 is a valid header value"))
     }
@@ -137,7 +137,7 @@ impl FromRequestParts<AppState> for Session {
             .map(|(_, value)| value)
             .ok_or(WebviewError::Expired)?;
         let sealed = URL_SAFE_NO_PAD.decode(value).map_err(|_| WebviewError::Expired)?;
-        let json = state.engine.syncer.key.open(&sealed, AAD).map_err(|_| WebviewError::Expired)?;
+        let json = state.key().open(&sealed, AAD).map_err(|_| WebviewError::Expired)?;
         let session: Session = serde_json::from_slice(&json).map_err(|_| WebviewError::Expired)?;
         if session.expires < chrono::Utc::now().timestamp() {
             return Err(WebviewError::Expired);

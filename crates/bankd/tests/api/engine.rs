@@ -200,7 +200,7 @@ async fn queued_requests_merge_without_losing_the_users_answer() {
     let stop = tokio_util::sync::CancellationToken::new();
     let mut engine = app.engine.clone();
     engine.settings.workers = 1;
-    let workers = engine.start(&stop);
+    let workers = bankd::startup::sync_tasks(&engine, &stop);
     let logs = until_logged(&app, &user, &connection, 1).await;
     assert!(logs["connectionlogs"][0]["error"].is_null(), "one sync, with the OTP: {logs}");
     stop.cancel();

@@ -1,11 +1,20 @@
-//! Wire types: the JSON shapes Powens clients parse, kept apart from the store's models so the
-//! wire format stays Powens-compatible whatever the models become.
+//! The Powens wire format, in a room of its own: the JSON views Powens clients parse (here), the
+//! error envelope ([`error`]) and how request values are read ([`params`]). The API renders with
+//! it, the webhooks' payloads too (so a body means the same in both), and the webview reads its
+//! forms with it. It
+//! depends on nothing above the store: views are made from the store's rows and the catalog.
+//!
+//! The views are kept apart from the store's models so the wire format stays Powens-compatible
+//! whatever the models become.
 //!
 //! An optional field that Powens' SDKs refuse as `null` (pybudgea's models: not nullable, not
 //! required) is left out when it has no value, as Powens' files allow: `skip_serializing_if`.
 //!
 //! Datetimes go out as naive `YYYY-MM-DD HH:MM:SS` in the API time zone (Europe/Paris by default,
 //! as Powens integrators expect); the store keeps UTC.
+
+pub mod error;
+pub mod params;
 
 use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
@@ -14,14 +23,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::error::{ApiError, ApiResult};
 use crate::catalog::{Connector, ConnectorSource, Field};
 use crate::domain::bank::AccountType;
 use crate::domain::money;
-use crate::store::accounts::Account;
-use crate::store::connections::{Connection, ConnectionLog, ConnectionSource};
-use crate::store::transactions::{Transaction, parse_counterparty};
-use crate::store::users::User;
+use crate::store::connections::{ConnectionLog, ConnectionSource};
+use crate::store::rows::{Account, Connection, Transaction, User, parse_counterparty};
+use error::{ApiError, ApiResult};
 
 const DATETIME: &str = "%Y-%m-%d %H:%M:%S";
 

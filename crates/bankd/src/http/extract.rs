@@ -3,98 +3,26 @@
 //!
 //! Powens clients send bodies as JSON, as urlencoded forms and as multipart forms (SDKs generated
 //! from its Swagger file do), and query flags as `true/false/1/0` or bare (`?all`). All of them land
-//! in one [`Params`] map with one set of coercion rules, so every handler reads input the same way.
+//! in one [`Params`] map with one set of coercion rules, so every handler and page reads input the
+//! same way. An uploaded file is spooled to disk as it arrives ([`receive_upload`]).
+
+use std::io::{Seek, SeekFrom, Write};
 
 use axum::extract::{FromRequest, FromRequestParts, Multipart, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::AppState;
-use super::error::{ApiError, ApiResult};
+use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::store::users::Token;
+use crate::wire::error::{ApiError, ApiResult};
+use crate::wire::params::{Params, parse_id};
 
 /// Largest request body accepted (JSON and forms); larger ones get `413 payloadTooLarge`.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
-
-/// Named input values from a body or a query string, with typed, error-reporting accessors.
-#[derive(Debug, Default, Clone)]
-pub struct Params(pub Map<String, Value>);
-
-impl Params {
-    fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Params {
-        Params(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
-    }
-
-    pub fn contains(&self, name: &str) -> bool {
-        self.0.contains_key(name)
-    }
-
-    /// A text value; numbers are accepted and rendered as text, `null` is absent.
-    pub fn str(&self, name: &str) -> ApiResult<Option<String>> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-            Some(_) => Err(ApiError::invalid(name, "expected a string")),
-        }
-    }
-
-    pub fn require_str(&self, name: &str) -> ApiResult<String> {
-        match self.str(name)? {
-            Some(s) if !s.is_empty() => Ok(s),
-            _ => Err(ApiError::missing(name)),
-        }
-    }
-
-    /// A boolean: `true/false`, `1/0`, or their text; a bare flag (empty text) means true.
-    pub fn bool(&self, name: &str) -> ApiResult<Option<bool>> {
-        let value = match self.0.get(name) {
-            None | Some(Value::Null) => return Ok(None),
-            Some(v) => v,
-        };
-        let parsed = match value {
-            Value::Bool(b) => Some(*b),
-            Value::Number(n) => match n.as_i64() {
-                Some(0) => Some(false),
-                Some(1) => Some(true),
-                _ => None,
-            },
-            Value::String(s) => match s.to_ascii_lowercase().as_str() {
-                "" | "true" | "1" => Some(true),
-                "false" | "0" => Some(false),
-                "null" => return Ok(None),
-                _ => None,
-            },
-            _ => None,
-        };
-        parsed.map(Some).ok_or_else(|| ApiError::invalid(name, "expected a boolean (true, false, 1 or 0)"))
-    }
-
-    pub fn flag(&self, name: &str) -> ApiResult<bool> {
-        Ok(self.bool(name)?.unwrap_or(false))
-    }
-
-    /// An integer, from a JSON number or its text.
-    pub fn i64(&self, name: &str) -> ApiResult<Option<i64>> {
-        let invalid = || ApiError::invalid(name, "expected an integer");
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(invalid),
-            Some(Value::String(s)) if s.is_empty() => Ok(None),
-            Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| invalid()),
-            Some(_) => Err(invalid()),
-        }
-    }
-
-    pub fn require_i64(&self, name: &str) -> ApiResult<i64> {
-        self.i64(name)?.ok_or_else(|| ApiError::missing(name))
-    }
-}
 
 /// The request body as [`Params`]: JSON object, urlencoded form or multipart form (text parts).
 pub struct Body(pub Params);
@@ -180,14 +108,6 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> 
     }
 }
 
-/// Parses an id from a path segment: a positive integer.
-pub fn parse_id(segment: &str, name: &str) -> ApiResult<i64> {
-    match segment.parse::<i64>() {
-        Ok(id) if id > 0 => Ok(id),
-        _ => Err(ApiError::invalid(name, format!("'{segment}' is not a positive integer id"))),
-    }
-}
-
 /// Who is calling: a user (bearer token) or a client application (HTTP Basic `client_id:client_secret`,
 /// our extension for client-level calls such as deleting one of its users).
 #[derive(Debug, Clone)]
@@ -266,20 +186,35 @@ impl FromRequestParts<AppState> for UserToken {
     }
 }
 
-/// `limit`: `default` when absent, refused above `max` or below 1.
-pub fn page_limit(query: &Params, default: i64, max: i64) -> ApiResult<i64> {
-    match query.i64("limit")? {
-        None => Ok(default),
-        Some(limit) if (1..=max).contains(&limit) => Ok(limit),
-        Some(_) => Err(ApiError::invalid("limit", format!("must be between 1 and {max}"))),
-    }
+/// `413 payloadTooLarge` for an upload over `limit` bytes.
+pub fn too_large(limit: u64) -> ApiError {
+    ApiError::PayloadTooLarge { limit: usize::try_from(limit).unwrap_or(usize::MAX) }
 }
 
-/// `offset`: 0 when absent, never negative.
-pub fn page_offset(query: &Params) -> ApiResult<i64> {
-    match query.i64("offset")? {
-        None => Ok(0),
-        Some(offset) if offset >= 0 => Ok(offset),
-        Some(_) => Err(ApiError::invalid("offset", "must not be negative")),
+/// The form: the `file` part spooled to a temporary file (refused past `limit` bytes), the other
+/// parts as text.
+pub async fn receive_upload(mut multipart: Multipart, limit: u64) -> ApiResult<(std::fs::File, Params)> {
+    let bad = |e: axum::extract::multipart::MultipartError| ApiError::invalid("body", format!("malformed form: {e}"));
+    let spool = |e: std::io::Error| ApiError::Internal(anyhow::anyhow!("spooling the upload: {e}"));
+    let mut file = None;
+    let mut fields = serde_json::Map::new();
+    while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name != "file" {
+            fields.insert(name, field.text().await.map_err(bad)?.into());
+            continue;
+        }
+        let mut spooled = tempfile::tempfile().map_err(spool)?;
+        let mut size = 0u64;
+        while let Some(chunk) = field.chunk().await.map_err(bad)? {
+            size += chunk.len() as u64;
+            if size > limit {
+                return Err(too_large(limit));
+            }
+            spooled.write_all(&chunk).map_err(spool)?;
+        }
+        spooled.seek(SeekFrom::Start(0)).map_err(spool)?;
+        file = Some(spooled);
     }
+    Ok((file.ok_or_else(|| ApiError::missing("file"))?, Params(fields)))
 }

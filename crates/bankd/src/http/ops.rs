@@ -1,0 +1,57 @@
+//! The operator's endpoints, beside the API: `/health` for load balancers and orchestrators, and
+//! `/metrics` for Prometheus.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::state::AppState;
+use crate::wire::error::ApiError;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/health", get(health)).route("/metrics", get(metrics))
+}
+
+/// `{"status":"ok"}` once the database answers; 503 otherwise.
+async fn health(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => axum::Json(serde_json::json!({"status": "ok"})).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: database unreachable");
+            let body = serde_json::json!({"status": "unavailable"});
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+        }
+    }
+}
+
+/// Prometheus text: this process's counters and histograms, and the queue's, connections' and
+/// webhook deliveries' gauges as the database has them now (the same for every process).
+async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    use std::fmt::Write;
+    let mut text = crate::telemetry::metrics().render();
+    let counts = state.store.job_counts().await?;
+    let jobs = [("queued", counts.queued), ("running", counts.running), ("failed", counts.failed)];
+    let jobs = jobs.map(|(state, count)| (state.to_owned(), count));
+    write_gauge(&mut text, "bankd_jobs", "Jobs in the queue, by state.", &jobs);
+    let lag = counts.oldest_due.map_or(0, |due| (chrono::Utc::now() - due).num_seconds().max(0));
+    let _ = writeln!(
+        text,
+        "# HELP bankd_jobs_lag_seconds How long the oldest job that could run now has waited.\n# TYPE bankd_jobs_lag_seconds gauge\nbankd_jobs_lag_seconds {lag}"
+    );
+    let connections = state.store.connection_state_counts().await?;
+    write_gauge(&mut text, "bankd_connections", "Connections, by state (ok: healthy).", &connections);
+    let deliveries = state.store.delivery_counts().await?;
+    write_gauge(&mut text, "bankd_webhook_deliveries", "Webhook deliveries, by state.", &deliveries);
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+/// Appends a gauge with one sample per `state`.
+fn write_gauge(text: &mut String, name: &str, help: &str, samples: &[(String, i64)]) {
+    use std::fmt::Write;
+    let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} gauge");
+    for (state, count) in samples {
+        let _ = writeln!(text, "{name}{{state=\"{state}\"}} {count}");
+    }
+}

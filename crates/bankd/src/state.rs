@@ -1,0 +1,31 @@
+//! The state every HTTP surface shares — the API's handlers, the webview's pages, the operator
+//! endpoints — built once by `startup`. It sits below all of them, so none has to import another to
+//! reach the store or the sync engine.
+
+use std::sync::Arc;
+
+use crate::catalog::Catalog;
+use crate::config::Settings;
+use crate::crypto::MasterKey;
+use crate::store::Store;
+use crate::sync::engine::Engine;
+use crate::wire::ApiClock;
+
+/// What every handler and page can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub settings: Arc<Settings>,
+    pub clock: ApiClock,
+    pub catalog: Arc<Catalog>,
+    pub engine: Engine,
+    /// Base of the absolute links the API and the webview hand out.
+    pub public_url: String,
+}
+
+impl AppState {
+    /// The master key sealing secrets at rest (credentials, sessions, cookies).
+    pub fn key(&self) -> &MasterKey {
+        &self.engine.syncer.key
+    }
+}
