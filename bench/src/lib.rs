@@ -53,3 +53,9 @@ pub fn peak_rss_mb() -> f64 {
         status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.split_whitespace().next()?.parse().ok());
     kb.unwrap_or(0.0) / 1024.0
 }
+
+/// A woob runtime for the benches whose catalogs name no woob module: never started.
+pub fn no_woob() -> bankd::sources::woob::helper::WoobRuntime {
+    let home = std::env::temp_dir().join("bankd-bench-woob");
+    bankd::sources::woob::helper::WoobRuntime::new("python3", &home, std::time::Duration::from_secs(1), 1)
+}

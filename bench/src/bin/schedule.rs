@@ -70,7 +70,7 @@ async fn main() {
     create_connections(&store, &catalog, &key).await;
     let syncer = Syncer {
         store: store.clone(),
-        drivers: bankd::startup::drivers(&catalog, "http://127.0.0.1:3000", "python3").expect("drivers"),
+        drivers: bankd::startup::drivers(&catalog, "http://127.0.0.1:3000", &bankd_bench::no_woob()).expect("drivers"),
         catalog,
         key,
         webauth_callback: "http://127.0.0.1:3000/2.0/webauth/callback".into(),

@@ -51,6 +51,9 @@ pub struct Connector {
     /// A sandbox connector: listed only when `BANKD_SANDBOX` is on.
     #[serde(default)]
     pub sandbox: bool,
+    /// A PNG of the bank's icon, served by bankd (woob modules ship their `favicon.png`).
+    #[serde(default)]
+    pub icon: Option<std::path::PathBuf>,
     #[serde(rename = "field", default)]
     pub fields: Vec<Field>,
     #[serde(rename = "source", default)]
@@ -72,6 +75,9 @@ pub struct Field {
     pub regex: Option<String>,
     #[serde(default)]
     pub values: Option<Vec<FieldValue>>,
+    /// The value used when the person gives none (a `list`'s preselected entry).
+    #[serde(default)]
+    pub default: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,6 +254,19 @@ impl Catalog {
             }
         }
         Ok(())
+    }
+
+    /// Adds connectors made elsewhere (woob's modules) and checks the whole catalog again: an id or
+    /// uuid taken twice stops bankd at start.
+    pub fn add(&mut self, connectors: Vec<Connector>) -> Result<(), CatalogError> {
+        self.connectors.extend(connectors);
+        self.validate()
+    }
+
+    /// The woob modules the catalog's own entries name.
+    pub fn woob_modules(&self) -> HashSet<String> {
+        let sources = self.connectors.iter().flat_map(|c| &c.sources);
+        sources.filter(|s| s.driver == "woob").filter_map(|s| s.module.clone()).collect()
     }
 
     pub fn connector(&self, id: i64) -> Option<&Connector> {

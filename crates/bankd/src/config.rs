@@ -37,6 +37,9 @@ pub struct Settings {
     #[arg(long, env = "BANKD_WOOB_PYTHON", default_value = "python3")]
     pub woob_python: String,
 
+    #[command(flatten)]
+    pub woob: WoobSettings,
+
     /// The largest statement file `POST /users/{id}/statements` accepts, in bytes.
     #[arg(long, env = "BANKD_MAX_UPLOAD_BYTES", default_value_t = 100 << 20)]
     pub max_upload_bytes: u64,
@@ -50,6 +53,32 @@ pub struct Settings {
 
     #[command(flatten)]
     pub webhooks: WebhookSettings,
+}
+
+/// woob's bank modules offered as connectors, and the helpers that run them.
+#[derive(Debug, Clone, Args)]
+pub struct WoobSettings {
+    /// A folder of woob modules (a checkout's `modules/`, or where `bankd woob update` installs
+    /// them); each loadable bank module in it becomes a connector. Default: the modules `bankd woob
+    /// update` installed, if any.
+    #[arg(long, env = "BANKD_WOOB_MODULES_PATH")]
+    pub woob_modules_path: Option<PathBuf>,
+
+    /// Seconds one call of a bank module may take (a long history is many pages); past it the
+    /// helper is killed and the sync ends `websiteUnavailable`.
+    #[arg(long, env = "BANKD_WOOB_TIMEOUT_SECONDS", default_value_t = WoobSettings::default().woob_timeout_seconds)]
+    pub woob_timeout_seconds: u64,
+
+    /// woob helpers (one Python process per running sync) alive at once in this process; more
+    /// syncs wait for one to end.
+    #[arg(long, env = "BANKD_WOOB_HELPERS", default_value_t = WoobSettings::default().woob_helpers)]
+    pub woob_helpers: usize,
+}
+
+impl Default for WoobSettings {
+    fn default() -> Self {
+        WoobSettings { woob_modules_path: None, woob_timeout_seconds: 300, woob_helpers: 4 }
+    }
 }
 
 /// Webhook deliveries.
@@ -134,6 +163,12 @@ impl Default for WebhookSettings {
 impl Settings {
     pub fn webhook_allow_private(&self) -> bool {
         self.webhooks.webhook_allow_private.unwrap_or(self.sandbox)
+    }
+
+    /// Where woob keeps its configuration (`sources.list`) and the modules `bankd woob update`
+    /// installs: inside the data dir, never the user's home, so nothing else's woob is touched.
+    pub fn woob_home(&self) -> PathBuf {
+        self.data_dir.join("woob")
     }
 
     pub fn database_url(&self) -> String {

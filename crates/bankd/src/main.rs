@@ -7,7 +7,8 @@ use bankd::catalog::Catalog;
 use bankd::config::Settings;
 use bankd::crypto::MasterKey;
 use bankd::import::{ImportOptions, csv_mapping, import};
-use bankd::startup::{App, open_store, run_worker, shutdown_signal};
+use bankd::sources::woob::helper::{Helper, UPDATES_SOURCES_LIST};
+use bankd::startup::{App, open_store, run_worker, shutdown_signal, woob_runtime};
 use bankd::store::outbox::Event;
 use bankd::webhooks::safety::check_webhook_url;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -84,6 +85,27 @@ enum Command {
         #[command(flatten)]
         settings: Settings,
     },
+    /// woob's bank modules: which ones bankd offers as connectors, and where they come from.
+    Woob {
+        #[command(subcommand)]
+        command: WoobCommand,
+        #[command(flatten)]
+        settings: Settings,
+    },
+}
+
+#[derive(Subcommand)]
+enum WoobCommand {
+    /// Every module of the modules folder, one per line: name, bank, offered (or why not), form
+    /// fields, and its users failing in the last 24 hours.
+    Modules {
+        /// Read every module again instead of trusting the cache.
+        #[arg(long)]
+        refresh: bool,
+    },
+    /// Install or update woob's modules from woob's own repository, into bankd's data dir (the one
+    /// command that lets woob reach the network); bankd offers them at its next start.
+    Update,
 }
 
 #[derive(Subcommand)]
@@ -172,6 +194,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Webhook { command, settings } => webhook(command, &settings).await,
+        Command::Woob { command: WoobCommand::Modules { refresh }, settings } => woob_modules(refresh, &settings).await,
+        Command::Woob { command: WoobCommand::Update, settings } => woob_update(&settings).await,
         Command::Client { command: ClientCommand::Create { name, redirect_uris, settings } } => {
             std::fs::create_dir_all(&settings.data_dir).context("creating the data dir")?;
             let store = open_store(&settings).await?;
@@ -239,6 +263,50 @@ async fn webhook(command: WebhookCommand, settings: &Settings) -> anyhow::Result
             println!("{}\t{}", replayed.id, replayed.state);
         }
     }
+    Ok(())
+}
+
+/// `bankd woob modules`.
+async fn woob_modules(refresh: bool, settings: &Settings) -> anyhow::Result<()> {
+    let woob = woob_runtime(settings);
+    let Some((path, modules)) = bankd::startup::woob_modules(settings, &woob, refresh).await? else {
+        anyhow::bail!("no woob modules: set BANKD_WOOB_MODULES_PATH, or run `bankd woob update`");
+    };
+    let store = open_store(settings).await?;
+    let ids = store.woob_connector_ids(&[]).await?;
+    let health = store.connector_health(bankd::store::now() - chrono::Duration::hours(24)).await?;
+    println!("# {} ({} modules)", path.display(), modules.len());
+    println!("module\tbank\toffered\tfields\tfailing users (24 h)");
+    for module in modules.iter().filter(|m| m.bank) {
+        let offered = match module.unusable() {
+            None if module.selenium => "beta (needs Selenium and a browser)".to_owned(),
+            None => "yes".to_owned(),
+            Some(why) => format!("no: {}", why.replace('\n', " ")),
+        };
+        let fields: Vec<String> =
+            module.fields().into_iter().map(|f| format!("{}:{}", f.name, f.kind.as_str())).collect();
+        let h = ids.get(&module.name).and_then(|id| health.iter().find(|h| h.id_connector == *id));
+        let failing = h.map_or("-".to_owned(), |h| {
+            format!("{}/{}{}", h.broken, h.users, if h.is_broken() { " BROKEN" } else { "" })
+        });
+        println!("{}\t{}\t{offered}\t{}\t{failing}", module.name, module.bank_name(), fields.join(","));
+    }
+    Ok(())
+}
+
+/// `bankd woob update`: woob's repository in the `sources.list` of bankd's woob home, then woob's
+/// own update, whose progress goes to the terminal.
+async fn woob_update(settings: &Settings) -> anyhow::Result<()> {
+    let mut woob = woob_runtime(settings);
+    // Downloading a few hundred modules takes longer than a bank's call.
+    woob.timeout = std::time::Duration::from_secs(3600);
+    woob.prepare_home()?;
+    std::fs::write(woob.sources_list(), UPDATES_SOURCES_LIST).context("writing woob's sources.list")?;
+    let mut helper = Helper::start(&woob, "update").await?;
+    let answer = helper.call("update", serde_json::json!({})).await;
+    helper.close().await;
+    let installed = answer?;
+    println!("woob's modules are in {}; bankd offers them at its next start", installed["modules_path"]);
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 //! operator endpoints are mounted side by side here, none of them mounting another.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +25,8 @@ use crate::config::Settings;
 use crate::crypto::MasterKey;
 use crate::http::middleware::{method_not_allowed, not_found, panic_envelope, request_context};
 use crate::simulators::sandbox_bank::SandboxBank;
+use crate::sources::woob::helper::WoobRuntime;
+use crate::sources::woob::modules::{self, ModuleInfo};
 use crate::sources::{DriverContext, Drivers, Source};
 use crate::state::AppState;
 use crate::store::Store;
@@ -166,30 +169,83 @@ async fn drain(stop: CancellationToken, tasks: Vec<JoinHandle<()>>) {
     }
 }
 
-/// Everything a sync needs: the store (migrated), the catalog, the master key, the sources.
+/// Everything a sync needs: the store (migrated), the catalog (with woob's bank modules), the
+/// master key, the sources.
 async fn build_engine(settings: &Settings) -> anyhow::Result<(Store, Engine, Arc<Catalog>)> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
-    let catalog = Arc::new(Catalog::load(settings.catalog.as_deref(), settings.sandbox)?);
+    let mut catalog = Catalog::load(settings.catalog.as_deref(), settings.sandbox)?;
     let key = Arc::new(MasterKey::load(std::env::var("BANKD_MASTER_KEY").ok().as_deref(), &settings.data_dir)?);
     let store = open_store(settings).await?;
     crate::telemetry::metrics();
+    let woob = woob_runtime(settings);
+    if let Some(modules) = woob_modules(settings, &woob, false).await? {
+        add_woob_connectors(&mut catalog, &store, &modules).await?;
+    }
+    if catalog.connectors.iter().flat_map(|c| &c.sources).any(|s| s.driver == "woob") {
+        woob.prepare_home().context("preparing woob's home")?;
+        woob.check().await.map_err(anyhow::Error::msg)?;
+    }
+    let catalog = Arc::new(catalog);
     let public_url = public_url(settings);
     let syncer = Syncer {
         store: store.clone(),
         catalog: catalog.clone(),
-        drivers: drivers(&catalog, &public_url, &settings.woob_python)?,
+        drivers: drivers(&catalog, &public_url, &woob)?,
         key,
         webauth_callback: format!("{public_url}/2.0/webauth/callback"),
     };
     Ok((store, Engine::new(syncer, settings.engine.clone()), catalog))
 }
 
+/// How this process runs woob's modules: its Python, woob's home in the data dir, the call timeout
+/// and the number of helpers alive at once.
+pub fn woob_runtime(settings: &Settings) -> WoobRuntime {
+    let timeout = Duration::from_secs(settings.woob.woob_timeout_seconds);
+    WoobRuntime::new(&settings.woob_python, &settings.woob_home(), timeout, settings.woob.woob_helpers)
+}
+
+/// The woob modules of the configured folder (else of the one `bankd woob update` filled), as read
+/// now or cached from an earlier start (`refresh`: read them all again); `None` without a folder.
+pub async fn woob_modules(
+    settings: &Settings,
+    woob: &WoobRuntime,
+    refresh: bool,
+) -> anyhow::Result<Option<(PathBuf, Vec<ModuleInfo>)>> {
+    let Some(path) = settings.woob.woob_modules_path.clone().or_else(|| woob.installed_modules()) else {
+        return Ok(None);
+    };
+    woob.prepare_home().context("preparing woob's home")?;
+    let cache = woob.home.join("modules-cache.json");
+    let modules = modules::discover(woob, &path, &cache, refresh)
+        .await
+        .with_context(|| format!("reading the woob modules of {}", path.display()))?;
+    Ok(Some((path, modules)))
+}
+
+/// Every usable bank module the catalog does not name already becomes a connector, under the id
+/// the store keeps for it (a catalog entry naming the module wins: it can rename, hide or disable it).
+async fn add_woob_connectors(
+    catalog: &mut Catalog,
+    store: &Store,
+    (path, modules): &(PathBuf, Vec<ModuleInfo>),
+) -> anyhow::Result<()> {
+    let named = catalog.woob_modules();
+    let offered: Vec<ModuleInfo> =
+        modules.iter().filter(|m| m.unusable().is_none() && !named.contains(&m.name)).cloned().collect();
+    let names: Vec<String> = offered.iter().map(|m| m.name.clone()).collect();
+    let ids = store.woob_connector_ids(&names).await?;
+    let added = modules::connectors(&offered, &ids, path);
+    tracing::info!(modules = modules.len(), connectors = added.len(), path = %path.display(), "woob bank modules");
+    catalog.add(added).context("adding woob's modules to the catalog")?;
+    Ok(())
+}
+
 /// Every catalog source's driver; the in-process Sandbox Bank is the `sandbox` driver, and
-/// `woob_python` runs woob's modules.
-pub fn drivers(catalog: &Catalog, public_url: &str, woob_python: &str) -> anyhow::Result<Drivers> {
+/// `woob` runs woob's modules.
+pub fn drivers(catalog: &Catalog, public_url: &str, woob: &WoobRuntime) -> anyhow::Result<Drivers> {
     let sandbox: Arc<dyn Source> = Arc::new(SandboxBank::new(public_url));
-    let context = DriverContext { own_url: public_url, woob_python };
+    let context = DriverContext { own_url: public_url, woob };
     Ok(Drivers::build(catalog, &context, &[("sandbox", sandbox)])?)
 }
 

@@ -48,3 +48,9 @@ pub fn record_delivery(event: &str, outcome: &str, latency: Option<Duration>) {
         metrics::histogram!("bankd_webhook_latency_seconds").record(latency.as_secs_f64());
     }
 }
+
+/// A sync of a woob module ended in `state` (`ok` or the connection's state).
+pub fn record_woob_sync(module: &str, state: &str) {
+    let labels = [("module", module.to_owned()), ("state", state.to_owned())];
+    metrics::counter!("bankd_woob_syncs_total", &labels).increment(1);
+}

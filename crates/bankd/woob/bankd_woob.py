@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
 """bankd <-> woob bridge: one JSON request per stdin line, one JSON answer per
 stdout line ({"id", "result"} or {"id", "error": {"kind", "message", "fields"}}).
-Methods: check, login, accounts, history, coming, storage;
-tests/woob_modules/test_bridge.py drives a whole session.
+Methods: check, login, accounts, history, coming, storage (one bank session),
+modules (what a modules directory offers), update (woob's module update);
+tests/woob_modules/test_bridge.py drives them all.
 
 One process drives at most one backend (the last `login`); bankd keeps the
 credentials and the sealed storage, this helper keeps nothing on disk.
 """
 
+import contextlib
 import datetime
 import decimal
 import json
 import logging
+import os
+import re
 import sys
 import traceback
 from copy import deepcopy
@@ -245,8 +249,258 @@ class Bridge:
             backend.dump_state()  # puts the browser cookies/state into storage
         return backend.storage.storage.data
 
+    def modules(self, params):
+        import woob
+        from woob.core.modules import ModulesLoader
+        path = params.get('modules_path')
+        names = params.get('names')
+        if not path or not os.path.isdir(path):
+            raise BadRequest('modules needs an existing modules_path')
+        if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+            raise BadRequest('names must be a list of module names or null')
+        path = os.path.abspath(path)  # woob keeps it in woob_modules.__path__, beyond any chdir
+        found = sorted(n for n in os.listdir(path) if is_module_dir(path, n))
+        if names is not None:
+            found = [n for n in found if n in names]
+        # woob's own loader, so requirements.txt and the woob version are
+        # checked exactly as when bankd logs in with the module.
+        loader = ModulesLoader(path, woob.__version__)
+        with offline():
+            return [inspect_module(loader, path, name) for name in found]
+
+    def update(self, params):
+        from woob.core.woob import Woob
+        from woob.exceptions import ModuleInstallError
+        progress = UpdateProgress()
+        try:
+            woob = Woob()  # reads WOOB_WORKDIR/sources.list, installs under WOOB_DATADIR
+            woob.update(progress)
+        except Exception as exc:
+            if error_kind(exc) in KNOWN_KINDS:  # e.g. network down: BrowserUnavailable
+                raise
+            # A bad sources.list entry (a missing local folder...) surfaces as
+            # whatever OSError woob hit: give bankd a kind it knows.
+            traceback.print_exc()
+            raise ModuleInstallError('woob update failed: %s' % exc) from exc
+        repositories = woob.repositories
+        if not repositories.repositories:
+            # woob only logs an unreachable repository and carries on.
+            raise ModuleInstallError('no module repository could be loaded: %s'
+                                     % ('; '.join(progress.errors) or 'sources.list names none'))
+        # woob's update only refreshes modules already installed (it installs
+        # the others lazily at their first use by Woob, which bankd does not
+        # use): install the bank ones now, so modules_path lists them.
+        for info in repositories.get_all_modules_info(['CapBank']).values():
+            if not info.is_installed() and not info.is_local():
+                try:
+                    repositories.install(info, progress)
+                except ModuleInstallError as exc:  # one broken module must not stop the others
+                    progress.error('%s: %s' % (info.name, exc))
+        return {'modules_path': repositories.modules_dir}
+
     METHODS = {'check': check, 'login': login, 'accounts': accounts_,
-               'history': history, 'coming': coming, 'storage': storage}
+               'history': history, 'coming': coming, 'storage': storage,
+               'modules': modules, 'update': update}
+
+
+class UpdateProgress:
+    """woob's update observer (duck-typed IProgress): progress to stderr, as
+    stdout is the protocol; errors kept to explain an update that got nothing."""
+
+    def __init__(self):
+        self.errors = []
+
+    def progress(self, percent, message):
+        print('woob update [%3.0f%%] %s' % (percent * 100, message), file=sys.stderr)
+
+    def error(self, message):
+        self.errors.append(message)
+        print('woob update error: %s' % message, file=sys.stderr)
+
+    def prompt(self, message):
+        # Only asked to trust a signed repository's keyring on first contact;
+        # there is nobody to ask, so do as non-interactive `woob update` does.
+        print('woob update: %s -> yes' % message, file=sys.stderr)
+        return True
+
+
+@contextlib.contextmanager
+def offline():
+    """Importing a module must not reach its bank: refuse DNS and connections
+    meanwhile (the failure then reads as that module not loading)."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise OSError('network access refused while inspecting modules')
+
+    saved_connect = vars(socket.socket).get('connect')  # normally inherited from _socket
+    saved_getaddrinfo = socket.getaddrinfo
+    socket.socket.connect = refuse
+    socket.getaddrinfo = refuse
+    try:
+        yield
+    finally:
+        socket.getaddrinfo = saved_getaddrinfo
+        if saved_connect is None:
+            del socket.socket.connect
+        else:
+            socket.socket.connect = saved_connect
+
+
+def is_module_dir(path, name):
+    return (not name.startswith(('_', '.'))
+            and os.path.isfile(os.path.join(path, name, '__init__.py')))
+
+
+# Text scans, as they must also work for modules that do not load.
+SELENIUM_IMPORT = re.compile(r'^\s*(?:from|import)\s+(?:selenium|woob\.browser\.selenium)\b', re.M)
+
+
+def read_sources(directory):
+    """{relative path: text} of the module's .py files, subpackages included."""
+    sources = {}
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = [d for d in dirs if not d.startswith(('.', '__pycache__'))]
+        for name in files:
+            if name.endswith('.py'):
+                filename = os.path.join(root, name)
+                with open(filename, encoding='utf-8', errors='replace') as f:
+                    sources[os.path.relpath(filename, directory)] = f.read()
+    return sources
+
+
+def missing_packages(requirements):
+    from importlib import metadata
+    missing = []
+    for name in requirements:
+        if name.lower() == 'woob':  # its version is the loader's business (error)
+            continue
+        try:
+            metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            missing.append(name)
+    return missing
+
+
+def inspect_module(loader, path, name):
+    from woob.tools.packaging import parse_requirements
+    directory = os.path.join(path, name)
+    sources = read_sources(directory)
+    requirements = parse_requirements(os.path.join(directory, 'requirements.txt'))
+    icon = os.path.join(directory, 'favicon.png')
+    # What can be told without loading; loading refines bank and captcha.
+    info = {
+        'name': name,
+        'bank': 'CapBank' in sources.get('module.py', sources.get('__init__.py', '')),
+        'loads': False,
+        'error': None,
+        'missing': missing_packages(requirements),
+        'description': None, 'version': None, 'license': None, 'maintainer': None,
+        'selenium': (any(n.lower() == 'selenium' for n in requirements)
+                     or any(SELENIUM_IMPORT.search(t) for t in sources.values())),
+        'captcha': any('captcha_response' in t for t in sources.values()),
+        'icon': icon if os.path.isfile(icon) else None,
+        'config': [],
+    }
+    try:
+        loaded = loader.get_or_load_module(name)
+        if os.path.realpath(loaded.path) != os.path.realpath(directory):
+            # Python caches woob_modules.<name>: a namesake from another
+            # directory, loaded earlier in this process, would be described.
+            raise ImportError('a module %s was already loaded from %s' % (name, loaded.path))
+        info.update(describe_class(loaded.klass))
+    except (Exception, SystemExit) as exc:  # a broken module is reported, never fatal
+        info['error'] = load_error(exc)
+    return info
+
+
+def load_error(exc):
+    from woob.exceptions import ModuleLoadError
+    if isinstance(exc, ModuleLoadError):
+        return str(exc)  # woob's own words (a missing package, a woob version...)
+    # Not wrapped by woob's loader (SystemExit, our checks): say what it was.
+    return '%s: %s' % (type(exc).__name__, exc) if str(exc) else type(exc).__name__
+
+
+def describe_class(klass):
+    from woob.capabilities.bank import CapBank
+    config = [config_entry(value) for value in klass.CONFIG.values()]
+    return {
+        'bank': issubclass(klass, CapBank),
+        'loads': True,
+        'description': class_text(klass, 'DESCRIPTION'),
+        'version': class_text(klass, 'VERSION'),
+        'license': class_text(klass, 'LICENSE'),
+        'maintainer': maintainer(klass),
+        'captcha': 'captcha_response' in klass.CONFIG,
+        'config': config,
+    }
+
+
+def class_text(klass, attr):
+    # woob's defaults are '<unspecified>'; Module.VERSION is a deprecated
+    # property unless the module still sets its own string.
+    value = getattr(klass, attr, None)
+    return value if isinstance(value, str) and value and value != '<unspecified>' else None
+
+
+def maintainer(klass):
+    name, email = class_text(klass, 'MAINTAINER'), class_text(klass, 'EMAIL')
+    if name and email:
+        return '%s <%s>' % (name, email)
+    return name or email
+
+
+def value_kind(value):
+    from woob.tools.value import (
+        ValueBackendPassword, ValueBool, ValueDate, ValueFloat, ValueInt, ValueTransient,
+    )
+    # Most specific first: ValueBool is a Value with choices.
+    for klass, kind in ((ValueTransient, 'transient'), (ValueBackendPassword, 'password'),
+                        (ValueBool, 'bool'), (ValueDate, 'date'), (ValueInt, 'int'),
+                        (ValueFloat, 'float')):
+        if isinstance(value, klass):
+            return kind
+    return 'choice' if value.choices else 'text'
+
+
+TRUE_WORDS = {'y', 'yes', '1', 'true', 'on'}  # what ValueBool accepts as true
+
+
+def default_text(value, kind):
+    default = value.default
+    if default is None:
+        return None
+    if kind == 'password' and default == '':
+        return None  # woob gives every password this '' default: nothing to offer
+    if kind == 'bool':
+        true = default if isinstance(default, bool) else str(default).lower() in TRUE_WORDS
+        return 'true' if true else 'false'
+    if isinstance(default, bool):
+        return 'true' if default else 'false'
+    if isinstance(default, (datetime.date, datetime.datetime)):
+        return default.isoformat()
+    return str(default)
+
+
+def config_entry(value):
+    kind = value_kind(value)
+    choices = value.choices
+    if kind == 'bool' or not choices:
+        choices = None  # ValueBool's y/n choices are woob's parsing, not options
+    else:
+        pairs = choices.items() if hasattr(choices, 'items') else ((c, c) for c in choices)
+        choices = [[str(key), str(label)] for key, label in pairs]
+    return {
+        'key': value.id,
+        'kind': kind,
+        'label': str(value.label) if value.label else None,
+        'masked': bool(value.masked),
+        'regexp': value.regexp or None,
+        'required': bool(value.required),
+        'default': default_text(value, kind),
+        'choices': choices,
+    }
 
 
 def transaction(tr):
@@ -268,7 +522,8 @@ def error(exc):
     for value in getattr(exc, 'fields', None) or ():
         if hasattr(value, 'id'):  # woob Value of a BrowserQuestion
             fields.append({'name': value.id, 'label': value.label or value.id,
-                           'type': 'password' if value.masked else 'text'})
+                           'type': 'password' if value.masked else 'text',
+                           'regexp': value.regexp or None})  # the module's own check of the answer
     return {'kind': error_kind(exc), 'message': str(exc), 'fields': fields}
 
 

@@ -44,6 +44,7 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     write_gauge(&mut text, "bankd_connections", "Connections, by state (ok: healthy).", &connections);
     let deliveries = state.store.delivery_counts().await?;
     write_gauge(&mut text, "bankd_webhook_deliveries", "Webhook deliveries, by state.", &deliveries);
+    write_broken_modules(&mut text, &state).await?;
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
@@ -54,4 +55,23 @@ fn write_gauge(text: &mut String, name: &str, help: &str, samples: &[(String, i6
     for (state, count) in samples {
         let _ = writeln!(text, "{name}{{state=\"{state}\"}} {count}");
     }
+}
+
+/// `bankd_woob_module_broken`: 1 for each woob module whose last sync failed with `bug` for most
+/// of its users over the last 24 hours (see `ConnectorHealth::is_broken`), 0 for the others synced.
+async fn write_broken_modules(text: &mut String, state: &AppState) -> Result<(), ApiError> {
+    use std::fmt::Write;
+    let health = state.store.connector_health(crate::store::now() - chrono::Duration::hours(24)).await?;
+    let _ = writeln!(
+        text,
+        "# HELP bankd_woob_module_broken A woob module failing (bug) for most of its users in 24 hours.\n# TYPE bankd_woob_module_broken gauge"
+    );
+    for h in health {
+        let module =
+            state.catalog.connector(h.id_connector).and_then(|c| c.sources.iter().find_map(|s| s.module.as_deref()));
+        if let Some(module) = module {
+            let _ = writeln!(text, "bankd_woob_module_broken{{module=\"{module}\"}} {}", u8::from(h.is_broken()));
+        }
+    }
+    Ok(())
 }

@@ -210,6 +210,7 @@ fn check_otp(request: &SourceRequest) -> SourceResult<bool> {
             required: true,
             regex: Some("^[0-9]{6}$".into()),
             values: None,
+            default: None,
         }],
         message: Some(message.into()),
     })

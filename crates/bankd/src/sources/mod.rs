@@ -87,7 +87,7 @@ pub struct SourceRequest {
 }
 
 /// The source's memory between runs, plus what it learnt during this one.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct SourceSession {
     /// Source-private state (cookies, consent ids, tokens…); persisted sealed, `Null` at first.
     pub state: serde_json::Value,
@@ -97,6 +97,39 @@ pub struct SourceSession {
     /// Until when the bank's consent lets this source read, when the bank says (a PSD2 consent's
     /// `validUntil`); otherwise 180 days from a strong authentication.
     pub access_expire: Option<DateTime<Utc>>,
+    /// What a driver keeps alive between the calls of one run (a woob helper process); never
+    /// persisted, and released by [`Source::end`].
+    live: Option<Live>,
+}
+
+/// A driver's value of one run, of the driver's own type.
+struct Live(Box<dyn std::any::Any + Send>);
+
+impl fmt::Debug for Live {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Live(..)")
+    }
+}
+
+impl SourceSession {
+    /// The session of a run, from the state the previous one left.
+    pub fn new(state: serde_json::Value) -> SourceSession {
+        SourceSession { state, ..SourceSession::default() }
+    }
+
+    /// The run's live value, if the driver set one of this type.
+    pub fn live<T: 'static>(&mut self) -> Option<&mut T> {
+        self.live.as_mut().and_then(|live| live.0.downcast_mut())
+    }
+
+    pub fn set_live<T: Send + 'static>(&mut self, value: T) {
+        self.live = Some(Live(Box::new(value)));
+    }
+
+    pub fn take_live<T: 'static>(&mut self) -> Option<T> {
+        let live = self.live.take()?;
+        live.0.downcast().ok().map(|value| *value)
+    }
 }
 
 /// Why a source stopped: an interaction the user must complete, or a classified failure. Each
@@ -175,7 +208,7 @@ impl SourceError {
 pub type SourceResult<T> = Result<T, SourceError>;
 
 /// One way of reaching a bank. A run calls `login`, then `accounts`, then `transactions` for each
-/// account the user consented to, all with the same session.
+/// account the user consented to, all with the same session, and `end` whatever happened.
 #[async_trait]
 pub trait Source: Send + Sync {
     /// Opens (or reuses) an authenticated session. May ask for an interaction.
@@ -193,6 +226,10 @@ pub trait Source: Send + Sync {
         account_webid: &str,
         since: Option<NaiveDate>,
     ) -> SourceResult<Vec<BankTransaction>>;
+
+    /// The run is over, however it went: the last word on the session's `state` before it is
+    /// saved, and the moment to release what the run kept alive.
+    async fn end(&self, _session: &mut SourceSession) {}
 }
 
 /// `pairs` as an `application/x-www-form-urlencoded` query.
@@ -204,8 +241,8 @@ pub fn encode_pairs(pairs: &[(&str, &str)]) -> String {
 pub struct DriverContext<'a> {
     /// bankd's base URL: an `api.base_url` that is a path (`/sandbox/xs2a`) is on bankd itself.
     pub own_url: &'a str,
-    /// The Python that runs woob's modules.
-    pub woob_python: &'a str,
+    /// How woob's modules are run.
+    pub woob: &'a woob::helper::WoobRuntime,
 }
 
 /// The implementation of every source of the catalog, built once at start.
@@ -239,7 +276,7 @@ impl Drivers {
                 let driver: Arc<dyn Source> = match (source.driver.as_str(), &source.api) {
                     (name @ ("xs2a" | "stet"), Some(api)) => psd2::build(name, api, own_url).map_err(fail)?,
                     ("web", Some(api)) => Arc::new(web::sandbox_web::SandboxWeb::new(api, own_url).map_err(fail)?),
-                    ("woob", _) => Arc::new(woob::WoobModule::new(source, context.woob_python).map_err(fail)?),
+                    ("woob", _) => Arc::new(woob::WoobModule::new(source, context.woob).map_err(fail)?),
                     (name @ ("xs2a" | "stet" | "web"), None) => {
                         return Err(fail(format!("the {name} driver needs [connector.source.api]")));
                     }
@@ -274,7 +311,9 @@ mod tests {
 
     fn build(source: &str) -> Result<Drivers, String> {
         let sandbox: Arc<dyn Source> = Arc::new(crate::simulators::sandbox_bank::SandboxBank::new("http://bankd"));
-        let context = DriverContext { own_url: "http://bankd", woob_python: "python3" };
+        let woob =
+            woob::helper::WoobRuntime::new("python3", std::path::Path::new("/nonexistent"), Duration::from_secs(1), 1);
+        let context = DriverContext { own_url: "http://bankd", woob: &woob };
         Drivers::build(&catalog(source), &context, &[("sandbox", sandbox)]).map_err(|e| e.to_string())
     }
 

@@ -21,6 +21,7 @@ pub mod sqlite_reads;
 pub mod transactions;
 pub mod users;
 pub mod webhooks;
+pub mod woob;
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -167,6 +167,9 @@ impl Syncer {
             {
                 tracing::error!(connection = connection.id, error = %e, "could not record the web authentication");
             }
+            if let Some(module) = connector.source(row.id_connector_source).and_then(|s| s.module.as_deref()) {
+                self.watch_module(connector, module, &result, started).await;
+            }
             attempt.record(&row, result, session, started);
             let retry_elsewhere = matches!(&attempt.result, Err(e) if e.state().next_move() == NextMove::Retry);
             if !retry_elsewhere {
@@ -174,6 +177,35 @@ impl Syncer {
             }
         }
         attempt
+    }
+
+    /// Counts a woob module's syncs by outcome; one that ends in `bug` for most of its users (its
+    /// bank changed its site, most likely) is reported, since every user of it breaks at once.
+    async fn watch_module(
+        &self,
+        connector: &Connector,
+        module: &str,
+        result: &Result<Counts, SourceError>,
+        started: DateTime<Utc>,
+    ) {
+        let state = result.as_ref().err().map_or("ok", |e| e.state().as_str());
+        crate::telemetry::record_woob_sync(module, state);
+        if state != ConnectionState::Bug.as_str() {
+            return;
+        }
+        match self.store.connector_health(started - Duration::hours(24)).await {
+            Ok(health) => {
+                if let Some(h) = health.iter().find(|h| h.id_connector == connector.id && h.is_broken()) {
+                    tracing::warn!(
+                        module,
+                        users = h.users,
+                        failing = h.broken,
+                        "woob module failing for most of its users"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(module, error = %e, "could not read the module's health"),
+        }
     }
 
     /// The connection's sources that may run, in priority order, with their implementation.
@@ -209,8 +241,9 @@ impl Syncer {
             Ok(state) => state,
             Err(e) => return (Err(store_failure(e)), SourceSession::default()),
         };
-        let mut session = SourceSession { state, ..SourceSession::default() };
+        let mut session = SourceSession::new(state);
         let result = self.fetch(driver, request, &mut session, connection, row, sync).await;
+        driver.end(&mut session).await;
         (result, session)
     }
 

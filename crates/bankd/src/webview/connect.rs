@@ -7,7 +7,8 @@
 use std::collections::HashSet;
 
 use axum::extract::{Multipart, State};
-use axum::response::Response;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::i18n::Lang;
@@ -59,10 +60,28 @@ pub async fn banks(
     let q = query.str("q").ok().flatten().unwrap_or_default();
     let needle = q.trim().to_lowercase();
     let banks: Vec<Value> = (state.catalog.connectors.iter())
-        .filter(|c| offers(&session, c) && c.name.to_lowercase().contains(&needle))
-        .map(|c| json!({"uuid": c.uuid.to_string(), "name": c.name, "countries": c.countries}))
+        .filter(|c| offers(&session, c) && matches(c, &needle))
+        .map(
+            |c| json!({"uuid": c.uuid.to_string(), "name": c.name, "countries": c.countries, "icon": c.icon.is_some()}),
+        )
         .collect();
     Ok(page(&state, &session, lang, "banks.html", json!({"banks": banks, "q": q})))
+}
+
+/// A bank answers a search by its name or its slug (`cragr`, `bnp`), whatever the case.
+fn matches(connector: &Connector, needle: &str) -> bool {
+    connector.name.to_lowercase().contains(needle)
+        || connector.slug.as_ref().is_some_and(|slug| slug.to_lowercase().contains(needle))
+}
+
+/// `GET icons/{uuid}.png`: a bank's icon, served from the file its catalog entry names (woob
+/// modules ship theirs), never fetched from the bank's site.
+pub async fn icon(State(state): State<AppState>, Path(file): Path<String>) -> PageResult {
+    let uuid = file.strip_suffix(".png").and_then(|u| u.parse().ok()).ok_or(WebviewError::NotFound)?;
+    let path = state.catalog.connector_by_uuid(uuid).and_then(|c| c.icon.clone()).ok_or(WebviewError::NotFound)?;
+    let png = tokio::fs::read(path).await.map_err(|_| WebviewError::NotFound)?;
+    let headers = [(CONTENT_TYPE, "image/png"), (CACHE_CONTROL, "public, max-age=86400")];
+    Ok((headers, png).into_response())
 }
 
 /// `GET banks/{uuid}`: the bank's credential form, or the upload form of statement files.

@@ -41,6 +41,7 @@ pub fn router(max_upload_bytes: u64) -> Router<AppState> {
     let upload_limit = usize::try_from(max_upload_bytes).unwrap_or(usize::MAX).saturating_add(1 << 20);
     Router::new()
         .route("/webview/static/webview.css", get(stylesheet))
+        .route("/webview/icons/{file}", get(connect::icon))
         .route("/webview/{flow}", get(entry_without_lang))
         .route("/webview/{lang}/{flow}", get(entry))
         .route("/webview/{lang}/banks", get(connect::banks))

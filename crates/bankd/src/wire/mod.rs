@@ -134,6 +134,9 @@ pub struct FieldView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub regex: Option<String>,
     pub values: Option<Vec<FieldValueView>>,
+    /// The value used when none is given (Powens' legacy `value`): a list's preselected entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
     /// Names of the sources that need this field.
     pub connector_sources: Vec<String>,
     pub auth_mechanisms: Vec<String>,
@@ -156,6 +159,7 @@ impl FieldView {
             values: field.values.as_ref().map(|values| {
                 values.iter().map(|v| FieldValueView { label: v.label.clone(), value: v.value.clone() }).collect()
             }),
+            value: field.default.clone(),
             connector_sources: connector
                 .map(|c| c.sources.iter().map(|s| s.name.clone()).collect())
                 .unwrap_or_default(),

@@ -23,3 +23,4 @@ mod webhooks;
 mod webview;
 mod webview_browser;
 mod woob;
+mod woob_modules;

@@ -10,20 +10,20 @@ use crate::helpers::{SANDBOX_UUID, TestApp, TestUser};
 const REDIRECT: &str = "https://app.example/callback";
 
 /// A browser: its own cookie jar, redirects inside the webview followed by hand.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     base: String,
 }
 
 impl Browser {
-    fn new(app: &TestApp) -> Browser {
+    pub(crate) fn new(app: &TestApp) -> Browser {
         let http =
             reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Browser { http, base: app.base.clone() }
     }
 
     /// GETs `path`, following the webview's 303s; returns the last status and body.
-    async fn get(&self, path: &str) -> (StatusCode, String) {
+    pub(crate) async fn get(&self, path: &str) -> (StatusCode, String) {
         let response = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
         self.follow(response).await
     }
@@ -58,13 +58,13 @@ fn returned_to(page: &str) -> String {
     escaped.replace("&#x2f;", "/").replace("&amp;", "&")
 }
 
-async fn code(app: &TestApp, user: &TestUser) -> String {
+pub(crate) async fn code(app: &TestApp, user: &TestUser) -> String {
     let (status, code) = app.get("/2.0/auth/token/code?type=singleAccess", &user.token).await;
     assert_eq!(status, StatusCode::OK, "{code}");
     code["code"].as_str().unwrap().to_owned()
 }
 
-fn entry(app: &TestApp, flow: &str, extra: &[(&str, &str)]) -> String {
+pub(crate) fn entry(app: &TestApp, flow: &str, extra: &[(&str, &str)]) -> String {
     let mut pairs = vec![("client_id", app.client_id.as_str()), ("redirect_uri", REDIRECT), ("state", "s t&ate")];
     pairs.extend_from_slice(extra);
     format!("/webview/en/{flow}?{}", serde_urlencoded::to_string(&pairs).unwrap())

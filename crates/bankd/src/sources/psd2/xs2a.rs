@@ -108,7 +108,7 @@ impl Memory {
 }
 
 fn field(name: &str, label: &str, kind: FieldKind, values: Option<Vec<FieldValue>>) -> Field {
-    Field { name: name.into(), label: label.into(), kind, required: true, regex: None, values }
+    Field { name: name.into(), label: label.into(), kind, required: true, regex: None, values, default: None }
 }
 
 fn ask(field: Field, message: impl Into<String>) -> SourceError {

@@ -158,6 +158,7 @@ fn otp_needed(message: String) -> SourceError {
             required: true,
             regex: Some("^[0-9]{6}$".into()),
             values: None,
+            default: None,
         }],
         message: Some(message),
     }

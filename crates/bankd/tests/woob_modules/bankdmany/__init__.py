@@ -1,0 +1,4 @@
+# Offline woob module used by bankd's tests of the woob bridge.
+from .module import BankdManyModule
+
+__all__ = ['BankdManyModule']
