@@ -35,10 +35,23 @@ const ONE_TIME_KEYS: [&str; 12] = [
     "security_code",
 ];
 
-/// Bank modules of banks outside France, by country (ISO 3166); every other woob bank module is a
-/// French bank's. Modules missing here and not French get `FR` wrongly: add them.
-const COUNTRIES: [(&str, &str); 6] =
-    [("n26", "DE"), ("hsbchk", "HK"), ("degiro", "NL"), ("bitstamp", "LU"), ("binck", "NL"), ("kraken", "US")];
+/// Bank modules of banks outside France, with their countries (ISO 3166; none for services that
+/// are not a country's); every other woob bank module reads a French bank. A module missing here
+/// that is not French is listed under `FR` wrongly: add it.
+const COUNTRIES: [(&str, &[&str]); 12] = [
+    ("amazonstorecard", &["US"]),
+    ("binance", &[]),
+    ("binck", &["NL"]),
+    ("bitstamp", &[]),
+    ("citibank", &["US"]),
+    ("degiro", &["NL"]),
+    ("hsbchk", &["HK"]),
+    ("kiwibank", &["NZ"]),
+    ("kraken", &[]),
+    ("n26", &["DE"]),
+    ("paypal", &[]),
+    ("vicseccard", &["US"]),
+];
 
 /// One module, as the helper read it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -116,7 +129,7 @@ impl ModuleInfo {
     /// The connector this module becomes, with the `id` persisted for it; its one source has the
     /// same id.
     pub fn connector(&self, id: i64, modules_path: &Path) -> Connector {
-        let country = COUNTRIES.iter().find(|(module, _)| *module == self.name).map_or("FR", |(_, c)| c);
+        let countries = COUNTRIES.iter().find(|(module, _)| *module == self.name).map_or(&["FR"][..], |(_, c)| c);
         Connector {
             id,
             uuid: uuid(&self.name),
@@ -128,7 +141,7 @@ impl ModuleInfo {
             auth_mechanism: "credentials".into(),
             sync_periodicity: 1.0,
             months_to_fetch: None,
-            countries: vec![country.to_owned()],
+            countries: countries.iter().map(|c| (*c).to_owned()).collect(),
             hidden: false,
             // Selenium modules also need a browser and its driver on the machine, which bankd
             // cannot check: offered, but as what they are.
@@ -428,6 +441,8 @@ mod tests {
         assert_eq!(connector.uuid, uuid("bank"));
         assert_eq!(connector.sources[0].module.as_deref(), Some("bank"));
         assert_eq!(connector.countries, ["FR"]);
+        let abroad = ModuleInfo { name: "n26".into(), ..module(Vec::new()) }.connector(100_004, path);
+        assert_eq!(abroad.countries, ["DE"]);
     }
 
     #[test]
