@@ -16,6 +16,14 @@ pub fn random_secret() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A fresh random secret as 64 lowercase hex digits (32 bytes): only letters and digits, for
+/// secrets that travel inside a URL's user and password (SimpleFIN's access URLs).
+pub fn random_hex_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// What the database keeps of a token or client secret.
 pub fn secret_hash(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()

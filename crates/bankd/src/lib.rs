@@ -20,6 +20,7 @@ pub mod crypto;
 pub mod domain;
 pub mod http;
 pub mod import;
+pub mod simplefin;
 pub mod simulators;
 pub mod sources;
 pub mod startup;

@@ -8,8 +8,9 @@ use bankd::config::Settings;
 use bankd::crypto::MasterKey;
 use bankd::import::{ImportOptions, csv_mapping, import};
 use bankd::sources::woob::helper::{Helper, UPDATES_SOURCES_LIST};
-use bankd::startup::{App, open_store, run_worker, shutdown_signal, woob_runtime};
+use bankd::startup::{App, open_store, public_url, run_worker, shutdown_signal, woob_runtime};
 use bankd::store::outbox::Event;
+use bankd::usecases::simplefin::setup_token;
 use bankd::webhooks::safety::check_webhook_url;
 use indicatif::{ProgressBar, ProgressStyle};
 use statements::Format;
@@ -85,12 +86,28 @@ enum Command {
         #[command(flatten)]
         settings: Settings,
     },
+    /// SimpleFIN, for budgeting apps (Actual Budget, Firefly III, Home Assistant).
+    Simplefin {
+        #[command(subcommand)]
+        command: SimplefinCommand,
+        #[command(flatten)]
+        settings: Settings,
+    },
     /// woob's bank modules: which ones bankd offers as connectors, and where they come from.
     Woob {
         #[command(subcommand)]
         command: WoobCommand,
         #[command(flatten)]
         settings: Settings,
+    },
+}
+
+#[derive(Subcommand)]
+enum SimplefinCommand {
+    /// Print a one-use setup token of the user (valid 24 hours), to paste into the budgeting app.
+    SetupToken {
+        #[arg(long)]
+        user: i64,
     },
 }
 
@@ -194,6 +211,12 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Webhook { command, settings } => webhook(command, &settings).await,
+        Command::Simplefin { command: SimplefinCommand::SetupToken { user }, settings } => {
+            let store = open_store(&settings).await?;
+            store.user(user).await?.with_context(|| format!("no user {user}"))?;
+            println!("{}", setup_token(&store, &public_url(&settings), user).await?);
+            Ok(())
+        }
         Command::Woob { command: WoobCommand::Modules { refresh }, settings } => woob_modules(refresh, &settings).await,
         Command::Woob { command: WoobCommand::Update, settings } => woob_update(&settings).await,
         Command::Client { command: ClientCommand::Create { name, redirect_uris, settings } } => {

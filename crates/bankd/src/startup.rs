@@ -105,7 +105,7 @@ pub async fn run_worker(settings: Settings, shutdown: impl Future<Output = ()>) 
 }
 
 /// The whole HTTP surface of `bankd serve`: the API (with its OpenAPI document and `/docs`), the
-/// webview, the simulated banks under `/sandbox` (unless switched off), `/health` and `/metrics`,
+/// webview, SimpleFIN, the simulated banks under `/sandbox` (unless switched off), `/health` and `/metrics`,
 /// inside the layers every request crosses.
 pub fn router(state: AppState) -> Router {
     let sandbox: Router<AppState> = if state.settings.sandbox {
@@ -118,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::api::router(max_upload_bytes))
         .nest("/sandbox", sandbox)
         .merge(crate::webview::router(max_upload_bytes))
+        .merge(crate::simplefin::router())
         .merge(crate::http::ops::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -249,7 +250,8 @@ pub fn drivers(catalog: &Catalog, public_url: &str, woob: &WoobRuntime) -> anyho
     Ok(Drivers::build(catalog, &context, &[("sandbox", sandbox)])?)
 }
 
-fn public_url(settings: &Settings) -> String {
+/// Base of the links bankd hands out: `BANKD_PUBLIC_URL`, else `http://<listen>`.
+pub fn public_url(settings: &Settings) -> String {
     let url = settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.listen));
     url.trim_end_matches('/').to_owned()
 }

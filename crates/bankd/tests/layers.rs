@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["state", "webhooks"],
     &["usecases"],
     &["http"],
-    &["api", "webview"],
+    &["api", "webview", "simplefin"],
     &["startup"],
 ];
 

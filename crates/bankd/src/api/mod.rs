@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod auth;
 pub mod connections;
 pub mod connectors;
+pub mod simplefin;
 pub mod statements;
 pub mod transactions;
 pub mod users;
@@ -60,6 +61,7 @@ pub fn router(max_upload_bytes: u64) -> Router<AppState> {
         .merge(statements::routes(max_upload_bytes))
         .merge(webauth::routes())
         .merge(webhooks::routes())
+        .merge(simplefin::routes())
         .merge(webview::routes());
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/2.0", api).split_for_parts();
     api.merge(SwaggerUi::new("/docs").url("/2.0/openapi.json", openapi))

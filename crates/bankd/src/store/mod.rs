@@ -17,6 +17,7 @@ pub mod imports;
 pub mod jobs;
 pub mod outbox;
 pub mod rows;
+pub mod simplefin;
 pub mod sqlite_reads;
 pub mod transactions;
 pub mod users;

@@ -12,6 +12,7 @@ use crate::http::extract::Path;
 use crate::state::AppState;
 use crate::usecases::accounts::consent;
 use crate::usecases::connections::set_source_disabled;
+use crate::usecases::simplefin::setup_token;
 use crate::wire::error::ApiError;
 
 /// States in which the person, not bankd, must act.
@@ -158,4 +159,17 @@ pub async fn toggle_source(
     let source = state.store.user_source(session.user()?, id).await?.ok_or(WebviewError::NotFound)?;
     set_source_disabled(&state, &source, form.get("enabled") != Some("true")).await?;
     Ok(to(&state, &session, lang, "connections"))
+}
+
+/// `POST simplefin`: a SimpleFIN setup token of the person, for their budgeting app.
+pub async fn simplefin(
+    State(state): State<AppState>,
+    session: Session,
+    Path(lang_code): Path<String>,
+    form: Form,
+) -> PageResult {
+    let lang = lang(&lang_code)?;
+    session.check_csrf(form.get("csrf"))?;
+    let token = setup_token(&state.store, &state.public_url, session.user()?).await?;
+    Ok(page(&state, &session, lang, "simplefin.html", json!({"token": token})))
 }

@@ -59,6 +59,7 @@ pub fn router(max_upload_bytes: u64) -> Router<AppState> {
         .route("/webview/{lang}/connections/{id}/delete", get(manage::delete_page).post(manage::delete))
         .route("/webview/{lang}/accounts/{id}", axum::routing::post(manage::toggle_account))
         .route("/webview/{lang}/sources/{id}", axum::routing::post(manage::toggle_source))
+        .route("/webview/{lang}/simplefin", axum::routing::post(manage::simplefin))
         .route("/webview/{lang}/close", axum::routing::post(connect::close))
         .layer(middleware::from_fn(security_headers))
 }

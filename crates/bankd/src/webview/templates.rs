@@ -27,6 +27,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("manage.html", include_str!("templates/manage.html")),
         ("delete.html", include_str!("templates/delete.html")),
         ("error.html", include_str!("templates/error.html")),
+        ("simplefin.html", include_str!("templates/simplefin.html")),
     ] {
         // The templates are part of the binary: one that does not parse fails every test.
         env.add_template(name, source).expect("a webview template parses");

@@ -15,6 +15,7 @@ mod powens_spec;
 mod processes;
 mod psd2;
 mod secrets;
+mod simplefin;
 mod statements;
 mod transactions;
 mod users;

@@ -28,7 +28,7 @@ impl Browser {
         self.follow(response).await
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+    pub(crate) async fn post(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
         let response = self.http.post(format!("{}{path}", self.base)).form(form).send().await.unwrap();
         self.follow(response).await
     }
@@ -43,12 +43,12 @@ impl Browser {
 }
 
 /// The first capture of `pattern` in a page.
-fn find(page: &str, pattern: &str) -> String {
+pub(crate) fn find(page: &str, pattern: &str) -> String {
     let re = regex::Regex::new(pattern).unwrap();
     re.captures(page).unwrap_or_else(|| panic!("{pattern} not in {page}"))[1].to_owned()
 }
 
-fn csrf(page: &str) -> String {
+pub(crate) fn csrf(page: &str) -> String {
     find(page, r#"name="csrf" value="([^"]+)""#)
 }
 
