@@ -18,6 +18,7 @@ pub mod catalog;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod export;
 pub mod http;
 pub mod import;
 pub mod simplefin;

@@ -6,10 +6,13 @@ use clap::{Parser, Subcommand};
 use bankd::catalog::Catalog;
 use bankd::config::Settings;
 use bankd::crypto::MasterKey;
+use bankd::export::Format as ExportFormat;
 use bankd::import::{ImportOptions, csv_mapping, import};
 use bankd::sources::woob::helper::{Helper, UPDATES_SOURCES_LIST};
 use bankd::startup::{App, open_store, public_url, run_worker, shutdown_signal, woob_runtime};
 use bankd::store::outbox::Event;
+use bankd::store::transactions::DateWindow;
+use bankd::store::users::TokenKind;
 use bankd::usecases::simplefin::setup_token;
 use bankd::webhooks::safety::check_webhook_url;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -86,6 +89,43 @@ enum Command {
         #[command(flatten)]
         settings: Settings,
     },
+    /// Manage users (for a person running bankd for their own money, with no client app of theirs).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Print a link to the Connect webview for a user (a single-use code inside, valid 30 minutes):
+    /// open it in a browser to connect a bank.
+    ConnectUrl {
+        #[arg(long)]
+        user: i64,
+        /// en or fr.
+        #[arg(long, default_value = "en")]
+        lang: String,
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Write a user's statements to stdout: OFX, camt.053, CSV, beancount or ledger.
+    Export {
+        #[arg(long)]
+        user: i64,
+        /// One account (default: all the user's enabled accounts; CSV needs one).
+        #[arg(long)]
+        account: Option<i64>,
+        /// ofx, camt053, csv, beancount or ledger.
+        #[arg(long)]
+        format: String,
+        /// First day (YYYY-MM-DD).
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        /// Last day (YYYY-MM-DD), included.
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        #[command(flatten)]
+        settings: Settings,
+    },
     /// SimpleFIN, for budgeting apps (Actual Budget, Firefly III, Home Assistant).
     Simplefin {
         #[command(subcommand)]
@@ -99,6 +139,17 @@ enum Command {
         command: WoobCommand,
         #[command(flatten)]
         settings: Settings,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; prints {"id_user", "auth_token"} (the permanent token, shown this once).
+    Create {
+        /// The client application the user belongs to, created (with no redirect URI) if there is
+        /// none of that name.
+        #[arg(long, default_value = "Personal")]
+        client: String,
     },
 }
 
@@ -211,6 +262,13 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Webhook { command, settings } => webhook(command, &settings).await,
+        Command::User { command: UserCommand::Create { client }, settings } => create_user(&client, &settings).await,
+        Command::ConnectUrl { user, lang, settings } => connect_url(user, &lang, &settings).await,
+        Command::Export { user, account, format, from, to, settings } => {
+            let format = ExportFormat::parse(&format).with_context(|| format!("unknown format {format}"))?;
+            let window = DateWindow { from, until: to.and_then(|last| last.succ_opt()) };
+            export_to_stdout(user, account, format, window, &settings).await
+        }
         Command::Simplefin { command: SimplefinCommand::SetupToken { user }, settings } => {
             let store = open_store(&settings).await?;
             store.user(user).await?.with_context(|| format!("no user {user}"))?;
@@ -287,6 +345,58 @@ async fn webhook(command: WebhookCommand, settings: &Settings) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+/// `bankd user create`: a user of the named client app, the app made on first use.
+async fn create_user(client: &str, settings: &Settings) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&settings.data_dir).context("creating the data dir")?;
+    let store = open_store(settings).await?;
+    let app = match store.client_by_name(client).await? {
+        Some(app) => app,
+        None => store.create_client(client, &[]).await?.client,
+    };
+    let user = store.create_user(Some(app.id), "cli").await?;
+    let token = store.issue_token(user.id, TokenKind::Permanent, false, None).await?;
+    println!("{}", serde_json::json!({"id_user": user.id, "auth_token": token.secret}));
+    Ok(())
+}
+
+/// `bankd connect-url`: the webview's connect journey for the user, through their app; without a
+/// redirect URI when the app has none (a person's own), so the journey ends on "you can close
+/// this page".
+async fn connect_url(user: i64, lang: &str, settings: &Settings) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    let found = store.user(user).await?.with_context(|| format!("no user {user}"))?;
+    let id_client = found.id_client.with_context(|| format!("user {user} belongs to no client app"))?;
+    let app = store.client(id_client).await?.context("the user's client app is gone")?;
+    let code = store.issue_token(user, TokenKind::Code, true, Some(chrono::Duration::minutes(30))).await?;
+    let mut query = vec![("client_id", app.client_id), ("code", code.secret)];
+    if let Some(uri) = store.client_redirect_uris(app.id).await?.into_iter().next() {
+        query.push(("redirect_uri", uri));
+    }
+    println!("{}/webview/{lang}/connect?{}", public_url(settings), serde_urlencoded::to_string(&query)?);
+    Ok(())
+}
+
+/// `bankd export`: the file as it is written, to stdout.
+async fn export_to_stdout(
+    user: i64,
+    account: Option<i64>,
+    format: ExportFormat,
+    window: DateWindow,
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let store = open_store(settings).await?;
+    let catalog = bankd::startup::catalog(settings, &store).await?;
+    let mut chunks = bankd::usecases::exports::export(&store, &catalog, user, account, format, window)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut stdout = std::io::stdout().lock();
+    while let Some(chunk) = chunks.recv().await {
+        stdout.write_all(&chunk?)?;
+    }
+    Ok(stdout.flush()?)
 }
 
 /// `bankd woob modules`.

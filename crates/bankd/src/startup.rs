@@ -175,14 +175,11 @@ async fn drain(stop: CancellationToken, tasks: Vec<JoinHandle<()>>) {
 async fn build_engine(settings: &Settings) -> anyhow::Result<(Store, Engine, Arc<Catalog>)> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
-    let mut catalog = Catalog::load(settings.catalog.as_deref(), settings.sandbox)?;
     let key = Arc::new(MasterKey::load(std::env::var("BANKD_MASTER_KEY").ok().as_deref(), &settings.data_dir)?);
     let store = open_store(settings).await?;
     crate::telemetry::metrics();
+    let catalog = catalog(settings, &store).await?;
     let woob = woob_runtime(settings);
-    if let Some(modules) = woob_modules(settings, &woob, false).await? {
-        add_woob_connectors(&mut catalog, &store, &modules).await?;
-    }
     if catalog.connectors.iter().flat_map(|c| &c.sources).any(|s| s.driver == "woob") {
         woob.prepare_home().context("preparing woob's home")?;
         woob.check().await.map_err(anyhow::Error::msg)?;
@@ -197,6 +194,16 @@ async fn build_engine(settings: &Settings) -> anyhow::Result<(Store, Engine, Arc
         webauth_callback: format!("{public_url}/2.0/webauth/callback"),
     };
     Ok((store, Engine::new(syncer, settings.engine.clone()), catalog))
+}
+
+/// The connector catalog: the TOML file (or the built-in one), and woob's bank modules when a
+/// modules folder is known.
+pub async fn catalog(settings: &Settings, store: &Store) -> anyhow::Result<Catalog> {
+    let mut catalog = Catalog::load(settings.catalog.as_deref(), settings.sandbox)?;
+    if let Some(modules) = woob_modules(settings, &woob_runtime(settings), false).await? {
+        add_woob_connectors(&mut catalog, store, &modules).await?;
+    }
+    Ok(catalog)
 }
 
 /// How this process runs woob's modules: its Python, woob's home in the data dir, the call timeout

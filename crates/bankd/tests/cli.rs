@@ -213,3 +213,79 @@ fn import_writes_beside_a_running_server() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("mt940 statement, line 3"), "{refused:?}");
 }
+
+/// A person alone, as the README's SimpleFIN section goes: `bankd user create`, `bankd connect-url`
+/// opened in a browser (here an HTTP client) to connect the Sandbox Bank, `bankd simplefin
+/// setup-token` claimed as a budgeting app does, then the accounts read over SimpleFIN; and
+/// `bankd export` writes a statement.
+#[tokio::test]
+async fn a_person_alone_goes_from_the_command_line_to_simplefin() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| -> String {
+        let output = bankd(dir.path()).args(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let created: serde_json::Value = serde_json::from_str(run(&["user", "create"]).trim()).unwrap();
+    let user = created["id_user"].to_string();
+    assert!(created["auth_token"].as_str().unwrap().len() >= 32, "{created}");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let listen = format!("127.0.0.1:{port}");
+    let _server = KillOnDrop(bankd(dir.path()).args(["serve", "--listen", &listen]).spawn().unwrap());
+    let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    wait_until_serving(&http, &base).await;
+
+    let link = run(&["connect-url", "--user", &user, "--listen", &listen]);
+    let banks = http.get(link.trim()).send().await.unwrap().text().await.unwrap();
+    assert!(banks.contains("Sandbox Bank"), "{banks}");
+    let form_path = format!("{base}/webview/en/banks/338178e6-3d01-564f-9a7b-52ca442459bf");
+    let form = http.get(&form_path).send().await.unwrap().text().await.unwrap();
+    let csrf = regex::Regex::new(r#"name="csrf" value="([^"]+)""#).unwrap().captures(&form).unwrap()[1].to_owned();
+    let fields = [("csrf", csrf.as_str()), ("login", "demo"), ("password", "1234")];
+    let choose = http.post(&form_path).form(&fields).send().await.unwrap().text().await.unwrap();
+    let accounts: Vec<String> = regex::Regex::new(r#"name="account" value="(\d+)""#)
+        .unwrap()
+        .captures_iter(&choose)
+        .map(|c| c[1].to_owned())
+        .collect();
+    let share =
+        regex::Regex::new(r#"action="(/webview/en/connections/\d+/accounts)""#).unwrap().captures(&choose).unwrap()[1]
+            .to_owned();
+    let csrf = regex::Regex::new(r#"name="csrf" value="([^"]+)""#).unwrap().captures(&choose).unwrap()[1].to_owned();
+    let mut ticked = vec![("csrf", csrf.as_str())];
+    ticked.extend(accounts.iter().map(|id| ("account", id.as_str())));
+    let done = http.post(format!("{base}{share}")).form(&ticked).send().await.unwrap().text().await.unwrap();
+    assert!(done.contains("You can close this page"), "no app to return to: {done}");
+
+    let token = run(&["simplefin", "--listen", &listen, "setup-token", "--user", &user]);
+    let claim_url =
+        String::from_utf8(base64::Engine::decode(&base64::engine::general_purpose::STANDARD, token.trim()).unwrap())
+            .unwrap();
+    let access = reqwest::Client::new().post(&claim_url).send().await.unwrap().text().await.unwrap();
+    let access = reqwest::Url::parse(&access).unwrap();
+    let sfin: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base}/simplefin/accounts"))
+        .basic_auth(access.username(), access.password())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sfin["accounts"].as_array().unwrap().len(), 3, "{sfin}");
+    assert!(!sfin["accounts"][0]["transactions"].as_array().unwrap().is_empty());
+
+    let ledger = run(&["export", "--user", &user, "--format", "ledger"]);
+    assert_eq!(ledger.matches("* Closing balance").count(), 3, "{ledger}");
+}
+
+/// A spawned server, stopped however the test ends (a panic included).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        _ = self.0.kill();
+        _ = self.0.wait();
+    }
+}

@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["sources"],
     &["store", "simulators"],
     &["sync", "import", "wire"],
-    &["state", "webhooks"],
+    &["state", "webhooks", "export"],
     &["usecases"],
     &["http"],
     &["api", "webview", "simplefin"],

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod auth;
 pub mod connections;
 pub mod connectors;
+pub mod exports;
 pub mod simplefin;
 pub mod statements;
 pub mod transactions;
@@ -62,6 +63,7 @@ pub fn router(max_upload_bytes: u64) -> Router<AppState> {
         .merge(webauth::routes())
         .merge(webhooks::routes())
         .merge(simplefin::routes())
+        .merge(exports::routes())
         .merge(webview::routes());
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/2.0", api).split_for_parts();
     api.merge(SwaggerUi::new("/docs").url("/2.0/openapi.json", openapi))

@@ -32,10 +32,24 @@ pub fn round_to(value: Decimal, decimals: u32) -> Decimal {
     value.round_dp_with_strategy(decimals, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
 }
 
+/// 10⁻⁴ units as text with exactly `decimals` digits after the point (`"-12.30"`), as statement
+/// files and SimpleFIN write amounts.
+pub fn units_text(units: i64, decimals: u32) -> String {
+    format!("{:.prec$}", round_to(from_units(units), decimals), prec = decimals as usize)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rust_decimal_macros::dec;
+
+    #[test]
+    fn amounts_are_written_with_exactly_the_currency_s_decimals() {
+        assert_eq!(units_text(-123_000, 2), "-12.30");
+        assert_eq!(units_text(5_000_000, 0), "500");
+        assert_eq!(units_text(12_346, 3), "1.235");
+        assert_eq!(units_text(0, 2), "0.00");
+    }
 
     #[test]
     fn round_trips_exactly() {

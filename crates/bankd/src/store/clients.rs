@@ -101,6 +101,17 @@ impl Store {
         Ok(row)
     }
 
+    /// The client named `name`, the oldest if several are.
+    pub async fn client_by_name(&self, name: &str) -> StoreResult<Option<Client>> {
+        let row = on_db!(&self.db, pool =>
+            sqlx::query_as("SELECT id, name, client_id, created FROM clients WHERE name = $1 ORDER BY id LIMIT 1")
+                .bind(name)
+                .fetch_optional(pool)
+                .await?
+        );
+        Ok(row)
+    }
+
     /// The client with this row id.
     pub async fn client(&self, id: i64) -> StoreResult<Option<Client>> {
         let row = on_db!(&self.db, pool =>

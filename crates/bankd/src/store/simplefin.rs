@@ -1,9 +1,8 @@
 //! SimpleFIN's secrets: one-use setup tokens and the access credentials they are claimed for, both
-//! stored as SHA-256 only; and the rows a SimpleFIN client reads.
+//! stored as SHA-256 only.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
-use super::rows::{TRANSACTION_COLUMNS, Transaction};
 use super::{BeginWrite, Store, StoreResult, now, on_db};
 use crate::crypto::{random_hex_secret, secret_hash};
 
@@ -127,25 +126,5 @@ impl Store {
                 .rows_affected()
         );
         Ok(done == 1)
-    }
-
-    /// An account's live transactions dated in `[from, until)` (either bound open), booked ones
-    /// and, with `pending`, pending ones, oldest first: the `(id_account, date)` index serves it.
-    pub async fn transactions_between(
-        &self,
-        id_account: i64,
-        from: Option<NaiveDate>,
-        until: Option<NaiveDate>,
-        pending: bool,
-    ) -> StoreResult<Vec<Transaction>> {
-        let sql = format!(
-            "SELECT {TRANSACTION_COLUMNS} FROM transactions
-             WHERE id_account = $1 AND deleted IS NULL AND ($2 IS NULL OR date >= $2) AND ($3 IS NULL OR date < $3)
-               AND ($4 OR NOT coming)
-             ORDER BY date, id"
-        );
-        Ok(on_db!(&self.db, pool =>
-            sqlx::query_as(&sql).bind(id_account).bind(from).bind(until).bind(pending).fetch_all(pool).await?
-        ))
     }
 }

@@ -95,6 +95,23 @@ impl TransactionFilter {
     }
 }
 
+/// Days `[from, until)`, either bound open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DateWindow {
+    pub from: Option<NaiveDate>,
+    pub until: Option<NaiveDate>,
+}
+
+/// An account's booked transactions in a window (see [`Store::booked_sums`]), in 10⁻⁴ units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BookedSums {
+    pub within: i64,
+    pub after: i64,
+    /// The first booked date in the window, and the last.
+    pub first: Option<NaiveDate>,
+    pub last: Option<NaiveDate>,
+}
+
 /// A page of a listing and the facts about its whole scope.
 #[derive(Debug, Clone)]
 pub struct TransactionPage {
@@ -355,6 +372,59 @@ impl Store {
             plans.push((sql, plan.join("\n")));
         }
         Ok(plans)
+    }
+
+    /// A page of an account's live transactions dated in `window`, booked ones and, with `pending`,
+    /// pending ones, oldest first, after the row `after` (a `(date, id)` cursor): the readers that
+    /// go through a whole history a page at a time (exports, SimpleFIN). The `(id_account, date)`
+    /// index serves it.
+    pub async fn transactions_between(
+        &self,
+        id_account: i64,
+        window: &DateWindow,
+        pending: bool,
+        after: Option<(NaiveDate, i64)>,
+        limit: i64,
+    ) -> StoreResult<Vec<Transaction>> {
+        let sql = format!(
+            "SELECT {TRANSACTION_COLUMNS} FROM transactions
+             WHERE id_account = $1 AND deleted IS NULL AND ($2 IS NULL OR date >= $2) AND ($3 IS NULL OR date < $3)
+               AND ($4 OR NOT coming) AND ($5 IS NULL OR date > $5 OR (date = $5 AND id > $6))
+             ORDER BY date, id LIMIT $7"
+        );
+        let (after_date, after_id) = (after.map(|a| a.0), after.map_or(0, |a| a.1));
+        Ok(on_db!(&self.db, pool =>
+            sqlx::query_as(&sql)
+                .bind(id_account)
+                .bind(window.from)
+                .bind(window.until)
+                .bind(pending)
+                .bind(after_date)
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        ))
+    }
+
+    /// The booked sums of an account around `window`: what the window holds, and what came after
+    /// it, so a statement can state its opening and closing balances from the account's current one.
+    pub async fn booked_sums(&self, id_account: i64, window: &DateWindow) -> StoreResult<BookedSums> {
+        let row: (Option<i64>, Option<i64>, Option<NaiveDate>, Option<NaiveDate>) = on_db!(&self.db, pool =>
+            sqlx::query_as(
+                // PostgreSQL sums BIGINTs as NUMERIC: cast back.
+                "SELECT CAST(SUM(CASE WHEN $3 IS NULL OR date < $3 THEN value ELSE 0 END) AS BIGINT),
+                        CAST(SUM(CASE WHEN $3 IS NOT NULL AND date >= $3 THEN value ELSE 0 END) AS BIGINT),
+                        MIN(date), MAX(CASE WHEN $3 IS NULL OR date < $3 THEN date END)
+                 FROM transactions WHERE id_account = $1 AND deleted IS NULL AND NOT coming AND ($2 IS NULL OR date >= $2)",
+            )
+            .bind(id_account)
+            .bind(window.from)
+            .bind(window.until)
+            .fetch_one(pool)
+            .await?
+        );
+        Ok(BookedSums { within: row.0.unwrap_or(0), after: row.1.unwrap_or(0), first: row.2, last: row.3 })
     }
 
     pub async fn transaction(&self, id_user: i64, id: i64) -> StoreResult<Option<Transaction>> {

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod connections;
+pub mod exports;
 pub mod simplefin;
 pub mod statements;
 

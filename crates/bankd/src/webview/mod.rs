@@ -200,11 +200,14 @@ async fn start(State(state): State<AppState>, lang: Lang, flow: &str, Query(quer
     let client_id = text("client_id").ok_or_else(|| bad("client_id is missing"))?;
     let client = state.store.client_by_client_id(&client_id).await?.ok_or_else(|| bad("unknown client_id"))?;
     let redirect_uri = text("redirect_uri");
-    if redirect_uri.is_none() && flow != Flow::Manage {
+    let registered = state.store.client_redirect_uris(client.id).await?;
+    // An app with no redirect URI at all is a person's own (`bankd user create`): its journeys
+    // end on "you can close this page".
+    if redirect_uri.is_none() && flow != Flow::Manage && !registered.is_empty() {
         return Err(bad("redirect_uri is missing"));
     }
     if let Some(uri) = &redirect_uri
-        && !state.store.client_redirect_uris(client.id).await?.contains(uri)
+        && !registered.contains(uri)
     {
         return Err(bad("redirect_uri is not registered for this application"));
     }

@@ -7,6 +7,7 @@ mod connections;
 mod connectors;
 mod engine;
 mod errors;
+mod exports;
 mod helpers;
 mod isolation;
 mod powens_client;
