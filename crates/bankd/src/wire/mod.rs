@@ -420,9 +420,9 @@ pub struct WarningView {
     /// A line (`line 17`) or an XML element path (`Document/BkToCstmrStmt/Stmt[1]/Bal[2]`).
     #[serde(rename = "where")]
     pub location: String,
-    /// What the file does: `amount `500` without its decimal comma`.
+    /// What the file does (an amount without its decimal comma, a balance without its side).
     pub what: String,
-    /// How it was read: `500,00: whole units`.
+    /// How it was read (`500,00: whole units`).
     pub assumed: String,
 }
 
