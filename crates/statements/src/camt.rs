@@ -820,7 +820,8 @@ impl Statement {
     /// The date of an entry without `BookgDt` and `ValDt`, and where it comes from: the end of the
     /// statement's period, within which the bank booked what it lists, else its creation.
     fn date(&self) -> Option<(NaiveDate, &'static str)> {
-        (self.period_end.map(|date| (date, "FrToDt/ToDtTm"))).or(self.created.map(|date| (date, "CreDtTm")))
+        let period_end = self.period_end.map(|date| (date, "FrToDt/ToDtTm"));
+        period_end.or(self.created.map(|date| (date, "CreDtTm")))
     }
 }
 
