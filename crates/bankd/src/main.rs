@@ -473,6 +473,25 @@ async fn import_files(
             imported.unchanged,
             imported.connection.id
         );
+        print_warnings(&imported.warnings);
     }
     Ok(())
+}
+
+/// Warnings printed by `bankd import`: enough to see what the file does, the rest is in the log row.
+const WARNINGS_PRINTED: usize = 5;
+
+/// How many deviations the file was read with, and the first few.
+fn print_warnings(warnings: &statements::Warnings) {
+    if warnings.is_empty() {
+        return;
+    }
+    println!("  {} warning(s): read as assumed", warnings.total());
+    for w in warnings.kept().iter().take(WARNINGS_PRINTED) {
+        println!("  {}: {}; assumed {}", w.location, w.what, w.assumed);
+    }
+    let more = warnings.total() - warnings.kept().len().min(WARNINGS_PRINTED) as u64;
+    if more > 0 {
+        println!("  … and {more} more (GET /2.0/users/me/connections/{{id}}/logs shows the first 100)");
+    }
 }

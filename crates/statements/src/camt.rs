@@ -25,7 +25,9 @@
 //! banks send instead of `OPBD`) are the opening balance, `CLBD` the closing, `CLAV` the closing
 //! available, `ITBD` the interim booked. The forward and intraday-available kinds (`OPAV`, `FWAV`,
 //! `ITAV`, `INFO`, …) and proprietary types are skipped: they are forecasts, not balances the
-//! entries can be reconciled against. `CdtDbtInd` `DBIT` makes the amount negative.
+//! entries can be reconciled against. `CdtDbtInd` `DBIT` makes the amount negative; a balance
+//! without `CdtDbtInd` (some camt.053.001.08 exports) is a credit, with a warning: the indicator
+//! exists to flag the debit balance.
 //!
 //! # Entries
 //!
@@ -42,7 +44,9 @@
 //! - **Dates.** `BookgDt` and `ValDt` are either `Dt` or `DtTm`; a date-time gives its date as
 //!   written (`2023-10-04T23:30:00-05:00` is the 4th): banks write their own local time, and
 //!   converting to UTC would move late entries to the wrong day. An entry without `BookgDt`
-//!   (pending entries often lack one) is dated by its value date; one with neither is an error.
+//!   (pending entries often lack one) is dated by its value date. One with neither is dated by the
+//!   statement, with a warning naming which date: the end of its period (`FrToDt/ToDtTm`), within
+//!   which the bank booked what it lists, else its creation (`CreDtTm`); with neither, an error.
 //! - **Reference.** `AcctSvcrRef`, else `NtryRef`, else the first detail's `Refs/AcctSvcrRef`,
 //!   else its `Refs/EndToEndId` unless that is `NOTPROVIDED` (the placeholder the standard uses).
 //! - **Wording.** The detail's `RmtInf/Ustrd` lines joined with a space, else the first
@@ -91,8 +95,8 @@
 //! # Not read
 //!
 //! camt.054 notifications (`BkToCstmrDbtCdtNtfctn`) are refused as another message. Charges,
-//! exchange rates, instructed amounts, ultimate parties, agents, purpose codes, return reasons,
-//! `FrToDt` and pagination are not read: the model has no place for them.
+//! exchange rates, instructed amounts, ultimate parties, agents, purpose codes, return reasons
+//! and pagination are not read: the model has no place for them.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -106,7 +110,7 @@ use rust_decimal::Decimal;
 
 use crate::limits::{MAX_DEPTH, MAX_TEXT};
 use crate::text::Charset;
-use crate::{Account, Balance, BalanceKind, Entry, Error, Event, Format, Result};
+use crate::{Account, Balance, BalanceKind, Entry, Error, Event, Format, Result, Warning};
 
 /// The most bytes one XML event (a text, a tag with its attributes, a comment) may take: a text
 /// of [`MAX_TEXT`] bytes, plus room for the markup around the longest attribute.
@@ -142,6 +146,7 @@ enum Name {
     Cdtr,
     CdtrAcct,
     CdtrRefInf,
+    CreDtTm,
     Dbtr,
     DbtrAcct,
     Document,
@@ -151,6 +156,7 @@ enum Name {
     EndToEndId,
     FinInstnId,
     Fmly,
+    FrToDt,
     IBAN,
     Id,
     Nm,
@@ -171,6 +177,7 @@ enum Name {
     Sts,
     SubFmlyCd,
     Svcr,
+    ToDtTm,
     Tp,
     TxAmt,
     TxDtls,
@@ -204,6 +211,7 @@ impl Name {
             b"Cdtr" => Cdtr,
             b"CdtrAcct" => CdtrAcct,
             b"CdtrRefInf" => CdtrRefInf,
+            b"CreDtTm" => CreDtTm,
             b"Dbtr" => Dbtr,
             b"DbtrAcct" => DbtrAcct,
             b"Document" => Document,
@@ -213,6 +221,7 @@ impl Name {
             b"EndToEndId" => EndToEndId,
             b"FinInstnId" => FinInstnId,
             b"Fmly" => Fmly,
+            b"FrToDt" => FrToDt,
             b"IBAN" => IBAN,
             b"Id" => Id,
             b"Nm" => Nm,
@@ -233,6 +242,7 @@ impl Name {
             b"Sts" => Sts,
             b"SubFmlyCd" => SubFmlyCd,
             b"Svcr" => Svcr,
+            b"ToDtTm" => ToDtTm,
             b"Tp" => Tp,
             b"TxAmt" => TxAmt,
             b"TxDtls" => TxDtls,
@@ -507,6 +517,8 @@ fn check_message(path: &Path) -> Result<()> {
 #[derive(Clone, Copy)]
 enum Field {
     StatementEnd,
+    StatementCreated,
+    StatementPeriodEnd,
     AccountEnd,
     AccountIban,
     AccountNumber,
@@ -562,6 +574,8 @@ fn field(names: &[Name]) -> Option<Field> {
     let [_, _, Stmt | Rpt, rest @ ..] = names else { return None };
     Some(match rest {
         [] => Field::StatementEnd,
+        [CreDtTm] => Field::StatementCreated,
+        [FrToDt, ToDtTm] => Field::StatementPeriodEnd,
         [Acct] => Field::AccountEnd,
         [Acct, Id, IBAN] => Field::AccountIban,
         [Acct, Id, Othr, Id] => Field::AccountNumber,
@@ -780,6 +794,11 @@ impl EntryDraft {
         self.held <= MAX_ENTRY_BYTES
     }
 
+    /// An `INFO` entry: sent for information, not on the account.
+    fn is_information(&self) -> bool {
+        self.status.as_deref().is_some_and(|status| status.eq_ignore_ascii_case("INFO"))
+    }
+
     /// The entry's own reference (no detail's).
     fn own_reference(&self) -> Option<&String> {
         self.servicer_ref.as_ref().or(self.entry_ref.as_ref())
@@ -790,8 +809,20 @@ impl EntryDraft {
 struct Statement {
     account: Account,
     announced: bool,
+    /// `CreDtTm` and `FrToDt/ToDtTm`: the dates of an entry that has none of its own.
+    created: Option<NaiveDate>,
+    period_end: Option<NaiveDate>,
     balance: Option<BalanceDraft>,
     entry: Option<EntryDraft>,
+}
+
+impl Statement {
+    /// The date of an entry without `BookgDt` and `ValDt`, and where it comes from: the end of the
+    /// statement's period, within which the bank booked what it lists, else its creation.
+    fn date(&self) -> Option<(NaiveDate, &'static str)> {
+        let period_end = self.period_end.map(|date| (date, "FrToDt/ToDtTm"));
+        period_end.or(self.created.map(|date| (date, "CreDtTm")))
+    }
 }
 
 struct Parser<'s> {
@@ -959,6 +990,9 @@ impl<'s> Parser<'s> {
         let path = &self.path;
         let account = &mut statement.account;
         match field {
+            // Read only for entries without dates: an unreadable one is no reason to refuse the file.
+            Field::StatementCreated => statement.created = date_part(text.trim()),
+            Field::StatementPeriodEnd => statement.period_end = date_part(text.trim()),
             Field::AccountIban => set(&mut account.iban, text),
             Field::AccountNumber => set(&mut account.number, text),
             Field::AccountCurrency => set(&mut account.currency, text),
@@ -990,20 +1024,39 @@ impl<'s> Parser<'s> {
         let Some((amount, currency)) = draft.amount else { return Err(self.path.error("balance without Amt")) };
         let side = match draft.side {
             Some(side) => side,
-            // The side of nothing does not matter; of anything else it does.
+            // The side of nothing does not matter.
             None if amount.is_zero() => Side::Credit,
-            None => return Err(self.path.error("balance without CdtDbtInd")),
+            // Banks that leave it out (in camt.053.001.08 exports) mean a positive balance: a debit
+            // balance is the exception the indicator exists to flag.
+            None => {
+                self.warn("balance without CdtDbtInd", format!("CRDT: a credit balance of {amount}"));
+                Side::Credit
+            }
         };
         (self.sink)(Event::Balance(Balance { kind, amount: signed(amount, side), currency, date: draft.date }));
         Ok(())
     }
 
     fn finish_entry(&mut self) -> Result<()> {
-        let Some(draft) = self.statement.as_mut().and_then(|s| s.entry.take()) else { return Ok(()) };
+        let Some(statement) = self.statement.as_mut() else { return Ok(()) };
+        let Some(mut draft) = statement.entry.take() else { return Ok(()) };
+        if draft.booking.is_none()
+            && draft.value.is_none()
+            && !draft.is_information()
+            && let Some((date, source)) = statement.date()
+        {
+            draft.booking = Some(date);
+            self.warn("entry with neither BookgDt nor ValDt", format!("booked on {date}, the statement's {source}"));
+        }
         for entry in entries(draft, &self.path)? {
             (self.sink)(Event::Entry(entry));
         }
         Ok(())
+    }
+
+    /// Reports a deviation at the element being closed.
+    fn warn(&mut self, what: &str, assumed: String) {
+        (self.sink)(Event::Warning(Warning::new(self.path.location(), what, assumed)));
     }
 
     fn finish(self) -> Result<()> {
@@ -1122,7 +1175,7 @@ fn entries(mut draft: EntryDraft, path: &Path) -> Result<Vec<Entry>> {
     let Some((amount, currency)) = draft.amount.take() else { return Err(path.error("entry without Amt")) };
     let Some(side) = draft.side else { return Err(path.error("entry without CdtDbtInd")) };
     let status = |code: &str| draft.status.as_deref().is_some_and(|status| status.eq_ignore_ascii_case(code));
-    if status("INFO") {
+    if draft.is_information() {
         return Ok(Vec::new());
     }
     let Some(booking_date) = draft.booking.or(draft.value) else {

@@ -6,6 +6,12 @@
 //! account, its balances, its entries — so memory does not grow with the file. Amounts are exact
 //! `Decimal`s; dates are calendar dates (statements carry no time zone worth trusting).
 //!
+//! A file that bends its format's standard where only one reading is possible (an MT940 amount
+//! without its decimal comma, a camt balance without its side) is read, and each such deviation is
+//! reported as an [`Event::Warning`] — where, what, and what was assumed — in the stream, so a
+//! warning costs no memory here; [`Warnings`] keeps a bounded list of them for whoever reports them.
+//! What cannot be read without guessing is still refused.
+//!
 //! Bad input is an [`Error`] naming the format, where (a line, or an element path), and why; a
 //! parser never panics, and refuses lines, texts and XML depths beyond [`limits`], so a hostile
 //! file cannot exhaust memory.
@@ -23,7 +29,7 @@ pub mod text;
 use std::io::BufRead;
 
 pub use error::{Error, Result};
-pub use model::{Account, Balance, BalanceKind, Entry, Event, Format};
+pub use model::{Account, Balance, BalanceKind, Entry, Event, Format, Warning, Warnings};
 
 /// How to read a file whose format says too little about itself (CSV's columns, say).
 #[derive(Debug, Clone, Default)]

@@ -7,3 +7,5 @@ pub const MAX_LINE: usize = 64 * 1024;
 pub const MAX_TEXT: usize = 64 * 1024;
 /// The deepest XML nesting (camt.053 goes about 12 levels deep).
 pub const MAX_DEPTH: usize = 64;
+/// The warnings of one file kept in full ([`Warnings`](crate::Warnings) counts the rest).
+pub const MAX_WARNINGS: usize = 100;

@@ -3,6 +3,8 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
+use crate::limits::MAX_WARNINGS;
+
 /// A statement file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
@@ -33,12 +35,67 @@ impl Format {
 }
 
 /// What a parser reports, in file order. `Statement` opens a statement: the balances and entries
-/// that follow belong to it, until the next `Statement`.
+/// that follow belong to it, until the next `Statement`. A `Warning` says that what follows it (or
+/// the statement it is in) was read from a file that bends its standard, and how.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Statement(Account),
     Balance(Balance),
     Entry(Entry),
+    Warning(Warning),
+}
+
+/// A deviation from the format's standard that was read anyway, because it has only one reading:
+/// where (as an [`Error`](crate::Error) says it: `line 12`, or an element path), what the file
+/// does, and what was assumed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub location: String,
+    pub what: String,
+    pub assumed: String,
+}
+
+impl Warning {
+    pub fn new(location: impl Into<String>, what: impl Into<String>, assumed: impl Into<String>) -> Warning {
+        Warning { location: location.into(), what: what.into(), assumed: assumed.into() }
+    }
+}
+
+/// A file's warnings, bounded: the first [`MAX_WARNINGS`] are kept, the rest only counted, since a
+/// file of a million entries may bend the standard on each of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Warnings {
+    kept: Vec<Warning>,
+    omitted: u64,
+}
+
+impl Warnings {
+    pub fn push(&mut self, warning: Warning) {
+        if self.kept.len() < MAX_WARNINGS {
+            self.kept.push(warning);
+        } else {
+            self.omitted += 1;
+        }
+    }
+
+    /// The first warnings, in file order.
+    pub fn kept(&self) -> &[Warning] {
+        &self.kept
+    }
+
+    /// How many warnings came after the kept ones.
+    pub fn omitted(&self) -> u64 {
+        self.omitted
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kept.is_empty()
+    }
+
+    /// Every warning, kept or not.
+    pub fn total(&self) -> u64 {
+        self.kept.len() as u64 + self.omitted
+    }
 }
 
 /// Who the statement is about. Every field is optional: formats say more or less.
@@ -101,4 +158,20 @@ pub struct Entry {
     /// The format's own kind of operation (OFX `TRNTYPE`, MT940's type code, camt's bank transaction
     /// code as `DOMN-FMLY-SBFMLY`, …), for mapping to a transaction type.
     pub kind: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_keep_the_first_hundred_and_count_the_rest() {
+        let mut warnings = Warnings::default();
+        for line in 1..=250 {
+            warnings.push(Warning::new(format!("line {line}"), "what", "assumed"));
+        }
+        assert_eq!(warnings.kept().len(), MAX_WARNINGS);
+        assert_eq!(warnings.kept().last().map(|w| w.location.as_str()), Some("line 100"));
+        assert_eq!((warnings.omitted(), warnings.total()), (150, 250));
+    }
 }

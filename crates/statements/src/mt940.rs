@@ -44,7 +44,11 @@
 //! - **Debit/credit.** `D` and `RC` (reversal of a credit) take money out: negative amounts; `C`
 //!   and `RD` (reversal of a debit) bring it in. A letter after the mark is the funds code (third
 //!   letter of the currency): `DR119,35` is a debit of 119.35 with funds code `R`, not a reversal.
-//! - **Amounts** use a decimal comma (`1234,56`; `1234,` is 1234); one without it is an error.
+//! - **Amounts** use a decimal comma (`1234,56`; `1234,` is 1234). One without it (Knab writes
+//!   `C500NTRF`) is whole units, with a warning: the comma is the only way to write a fraction.
+//! - **A balance without currency** (`:62M:C020315105000,00`, in a German export): the amount
+//!   follows the date at once, so there is no code to misread; it is in the statement's currency
+//!   (from `:25:` or the opening balance), with a warning.
 //! - **The transaction type** is a letter and three characters (`NTRF`, `FCHK`, `S103`) and
 //!   becomes [`Entry::kind`]. SWIFT allows the letters N, F and S; any capital letter is accepted
 //!   since files write others (`MCI0`), the code only being informative.
@@ -96,7 +100,7 @@ use rust_decimal::Decimal;
 
 use crate::limits::MAX_TEXT;
 use crate::text::Lines;
-use crate::{Account, Balance, BalanceKind, Entry, Error, Event, Format, Result};
+use crate::{Account, Balance, BalanceKind, Entry, Error, Event, Format, Result, Warning};
 
 /// The width of an MT940 line: a free-text `:86:` line that fills it was cut by the bank.
 const LINE_WIDTH: usize = 65;
@@ -250,8 +254,10 @@ impl Message {
             "62F" | "62M" => self.balance(BalanceKind::Closing, value, line, sink)?,
             "64" => self.balance(BalanceKind::Available, value, line, sink)?,
             "61" => {
-                let booked = statement_line(value).map_err(|reason| error(line, reason))?;
+                let mut deviations = Vec::new();
+                let booked = statement_line(value, &mut deviations).map_err(|reason| error(line, reason))?;
                 self.report(sink);
+                warn(deviations, line, sink);
                 let mut entry = PendingEntry { booked, supplementary: String::new(), information: Vec::new(), size: 0 };
                 let extra = entry.booked.extra.clone();
                 entry.add_supplementary(&extra, line)?;
@@ -286,12 +292,26 @@ impl Message {
     }
 
     fn balance(&mut self, kind: BalanceKind, value: &str, line: usize, sink: &mut dyn FnMut(Event)) -> Result<()> {
-        let (amount, currency, date) = balance(value).map_err(|reason| error(line, reason))?;
-        if kind == BalanceKind::Opening && !self.reported {
-            self.account.currency = Some(currency.clone());
+        let mut deviations = Vec::new();
+        let (amount, currency, date) = balance(value, &mut deviations).map_err(|reason| error(line, reason))?;
+        let currency = match currency {
+            Some(currency) => Some(currency),
+            None => {
+                let known = self.account.currency.clone();
+                let assumed = match &known {
+                    Some(currency) => format!("the statement's currency, {currency}"),
+                    None => "no currency: the statement names none".to_owned(),
+                };
+                deviations.push(Deviation::new("balance without its currency code", assumed));
+                known
+            }
+        };
+        if kind == BalanceKind::Opening && !self.reported && currency.is_some() {
+            self.account.currency.clone_from(&currency);
         }
         self.report(sink);
-        sink(Event::Balance(Balance { kind, amount, currency: Some(currency), date: Some(date) }));
+        warn(deviations, line, sink);
+        sink(Event::Balance(Balance { kind, amount, currency, date: Some(date) }));
         Ok(())
     }
 
@@ -340,6 +360,25 @@ impl Message {
         if self.account_seen {
             self.report(sink);
         }
+    }
+}
+
+/// A deviation from the standard met in a field, read anyway: what the field does, what was assumed.
+struct Deviation {
+    what: String,
+    assumed: String,
+}
+
+impl Deviation {
+    fn new(what: impl Into<String>, assumed: impl Into<String>) -> Deviation {
+        Deviation { what: what.into(), assumed: assumed.into() }
+    }
+}
+
+/// Reports the deviations of the field at `line`.
+fn warn(deviations: Vec<Deviation>, line: usize, sink: &mut dyn FnMut(Event)) {
+    for Deviation { what, assumed } in deviations {
+        sink(Event::Warning(Warning::new(format!("line {line}"), what, assumed)));
     }
 }
 
@@ -459,7 +498,7 @@ struct StatementLine {
 }
 
 /// `YYMMDD[MMDD](D|C|RD|RC)[funds code]amount(N|F|S)xxx[customer reference][//bank reference]`.
-fn statement_line(value: &str) -> std::result::Result<StatementLine, String> {
+fn statement_line(value: &str, deviations: &mut Vec<Deviation>) -> std::result::Result<StatementLine, String> {
     let (value_date, rest) = date(value, "value date")?;
     let (entry_date, rest) = match digits(rest, 4) {
         Some((mmdd, rest)) => {
@@ -474,7 +513,7 @@ fn statement_line(value: &str) -> std::result::Result<StatementLine, String> {
     let rest = rest.strip_prefix(|c: char| c.is_ascii_alphabetic()).unwrap_or(rest);
     let end = rest.find(|c: char| !c.is_ascii_digit() && c != ',').unwrap_or(rest.len());
     let (amount, rest) = rest.split_at_checked(end).unwrap_or((rest, ""));
-    let amount = self::amount(amount)?;
+    let amount = self::amount(amount, deviations)?;
     let (kind, rest) = transaction_type(rest)?;
     let (customer, bank, extra) = match rest.split_once("//") {
         Some((customer, after)) => {
@@ -536,8 +575,12 @@ fn split_chars(text: &str, n: usize) -> (&str, &str) {
     }
 }
 
-/// A balance, `C240131EUR1234,56`: signed amount, currency, date.
-fn balance(value: &str) -> std::result::Result<(Decimal, String, NaiveDate), String> {
+/// A balance, `C240131EUR1234,56`: signed amount, currency (none when the amount follows the date
+/// at once: a digit cannot begin a currency code), date.
+fn balance(
+    value: &str,
+    deviations: &mut Vec<Deviation>,
+) -> std::result::Result<(Decimal, Option<String>, NaiveDate), String> {
     let (credit, rest) = match value.chars().next() {
         Some('C') => (true, value.get(1..).unwrap_or_default()),
         Some('D') => (false, value.get(1..).unwrap_or_default()),
@@ -545,24 +588,30 @@ fn balance(value: &str) -> std::result::Result<(Decimal, String, NaiveDate), Str
     };
     let (date, rest) = date(rest, "balance date")?;
     let (currency, rest) = match rest.split_at_checked(3) {
-        Some((currency, rest)) if is_currency(currency) => (currency, rest),
+        _ if rest.starts_with(|c: char| c.is_ascii_digit()) => (None, rest),
+        Some((currency, rest)) if is_currency(currency) => (Some(currency.to_owned()), rest),
         _ => return Err(format!("expected the balance's currency (3 capital letters), found `{rest}`")),
     };
-    let amount = amount(rest.trim_end())?;
-    Ok((if credit { amount } else { -amount }, currency.to_owned(), date))
+    let amount = amount(rest.trim_end(), deviations)?;
+    Ok((if credit { amount } else { -amount }, currency, date))
 }
 
-/// An amount with a decimal comma: `1234,56`, `1234,`, `0000001234,5`.
-fn amount(text: &str) -> std::result::Result<Decimal, String> {
+/// An amount with a decimal comma: `1234,56`, `1234,`, `0000001234,5`; one without (`500`, as
+/// Knab writes some) is whole units, since the comma is the only way MT940 writes a fraction.
+fn amount(text: &str, deviations: &mut Vec<Deviation>) -> std::result::Result<Decimal, String> {
     if text.is_empty() {
         return Err("expected an amount (digits with a decimal comma), found nothing".into());
     }
     if !text.bytes().all(|b| b.is_ascii_digit() || b == b',') {
         return Err(format!("amount `{text}` is not digits with a decimal comma"));
     }
-    let Some((units, cents)) = text.split_once(',') else {
-        return Err(format!("amount `{text}` has no decimal comma"));
-    };
+    let (units, cents) = text.split_once(',').unwrap_or_else(|| {
+        deviations.push(Deviation::new(
+            format!("amount `{text}` without its decimal comma"),
+            format!("{text},00: whole units"),
+        ));
+        (text, "")
+    });
     if cents.contains(',') {
         return Err(format!("amount `{text}` has more than one decimal comma"));
     }
@@ -916,6 +965,28 @@ mod tests {
         super::date(text, "date").unwrap().0
     }
 
+    // The field parsers, for tests that look at values and not at deviations.
+    fn statement_line(text: &str) -> std::result::Result<StatementLine, String> {
+        super::statement_line(text, &mut Vec::new())
+    }
+
+    fn balance(text: &str) -> std::result::Result<(Decimal, Option<String>, NaiveDate), String> {
+        super::balance(text, &mut Vec::new())
+    }
+
+    fn amount(text: &str) -> std::result::Result<Decimal, String> {
+        super::amount(text, &mut Vec::new())
+    }
+
+    #[test]
+    fn an_amount_without_its_decimal_comma_is_whole_units() {
+        let mut deviations = Vec::new();
+        assert_eq!(super::amount("500", &mut deviations), Ok(dec!(500)));
+        let [deviation] = deviations.as_slice() else { panic!("one deviation") };
+        assert_eq!(deviation.what, "amount `500` without its decimal comma");
+        assert_eq!(deviation.assumed, "500,00: whole units");
+    }
+
     #[test]
     fn amounts_have_a_decimal_comma() {
         assert_eq!(amount("1234,56"), Ok(dec!(1234.56)));
@@ -923,7 +994,6 @@ mod tests {
         assert_eq!(amount("000000001000,00"), Ok(dec!(1000.00)));
         assert_eq!(amount("0,"), Ok(dec!(0)));
         assert_eq!(amount(",5"), Err("amount `,5` has no digit before its decimal comma".into()));
-        assert_eq!(amount("12"), Err("amount `12` has no decimal comma".into()));
         assert_eq!(amount(""), Err("expected an amount (digits with a decimal comma), found nothing".into()));
         assert_eq!(amount("1 000,00"), Err("amount `1 000,00` is not digits with a decimal comma".into()));
         let huge = format!("{},", "9".repeat(40));
@@ -932,8 +1002,9 @@ mod tests {
 
     #[test]
     fn balances() {
-        assert_eq!(balance("C240131EUR1234,56"), Ok((dec!(1234.56), "EUR".into(), date(2024, 1, 31))));
-        assert_eq!(balance("D240131EUR5, "), Ok((dec!(-5), "EUR".into(), date(2024, 1, 31))));
+        assert_eq!(balance("C240131EUR1234,56"), Ok((dec!(1234.56), Some("EUR".into()), date(2024, 1, 31))));
+        assert_eq!(balance("D240131EUR5, "), Ok((dec!(-5), Some("EUR".into()), date(2024, 1, 31))));
+        assert_eq!(balance("C020315105000,00"), Ok((dec!(105000.00), None, date(2002, 3, 15))));
         assert_eq!(
             balance("C240131EUR"),
             Err("expected an amount (digits with a decimal comma), found nothing".into())

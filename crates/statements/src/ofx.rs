@@ -1269,6 +1269,7 @@ mod tests {
                 Event::Statement(account) => (0, account.number.clone().unwrap()),
                 Event::Entry(entry) => (1, entry.amount.to_string()),
                 Event::Balance(balance) => (2, balance.amount.to_string()),
+                Event::Warning(warning) => (3, warning.what.clone()),
             })
             .collect();
         assert_eq!(amounts, [(0, "9".into()), (1, "1".into()), (1, "2".into()), (2, "3".into())]);

@@ -306,6 +306,7 @@ impl Output<'_> {
         self.held_bytes += match &held {
             Held::Entry(entry, _) | Held::Event(Event::Entry(entry)) => text(entry),
             Held::Event(Event::Statement(account)) => account.name.as_ref().map_or(0, String::len),
+            Held::Event(Event::Warning(warning)) => warning.what.len() + warning.assumed.len(),
             Held::Event(Event::Balance(_)) => 0,
         };
         self.held.push(held);

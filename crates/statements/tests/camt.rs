@@ -9,7 +9,7 @@ use std::io::{BufReader, Read};
 
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
-use statements::{Account, Balance, BalanceKind, Entry, Error, Event, Format, camt};
+use statements::{Account, Balance, BalanceKind, Entry, Error, Event, Format, Warning, camt};
 
 /// The events read before the end or the error, and the outcome.
 fn read_bytes(bytes: &[u8]) -> (Vec<Event>, Result<(), Error>) {
@@ -24,6 +24,7 @@ struct Statement {
     account: Account,
     balances: Vec<Balance>,
     entries: Vec<Entry>,
+    warnings: Vec<Warning>,
 }
 
 fn group(events: Vec<Event>) -> Vec<Statement> {
@@ -33,6 +34,7 @@ fn group(events: Vec<Event>) -> Vec<Statement> {
             Event::Statement(account) => statements.push(Statement { account, ..Statement::default() }),
             Event::Balance(balance) => statements.last_mut().expect("a statement first").balances.push(balance),
             Event::Entry(entry) => statements.last_mut().expect("a statement first").entries.push(entry),
+            Event::Warning(warning) => statements.last_mut().expect("a statement first").warnings.push(warning),
         }
     }
     statements
@@ -592,4 +594,77 @@ fn broken_xml_and_values_are_refused_with_their_path() {
     assert!(error.reason.starts_with("not well-formed XML"), "{error}");
     let error = refused(b"<Document><BkToCstmrStmt><Stmt>");
     assert_eq!(error.location, "Document/BkToCstmrStmt/Stmt[1]", "{error}");
+}
+
+// --- Deviations from the standard, read with a warning (files written for these tests) ---
+
+/// A camt.053.001.08 statement whose `Stmt` holds `dates` and then `body`.
+fn statement_v08(dates: &str, body: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt>
+<GrpHdr><MsgId>M1</MsgId><CreDtTm>2024-03-02T06:00:00</CreDtTm></GrpHdr>
+<Stmt><Id>S1</Id>{dates}<Acct><Id><IBAN>DE89370400440532013000</IBAN></Id><Ccy>EUR</Ccy></Acct>{body}</Stmt>
+</BkToCstmrStmt></Document>"#
+    )
+}
+
+const UNDATED_ENTRY: &str = r#"<Ntry><Amt Ccy="EUR">12.50</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>
+<AcctSvcrRef>R1</AcctSvcrRef></Ntry>"#;
+
+fn only_statement(xml: &str) -> Statement {
+    let (events, outcome) = read_bytes(xml.as_bytes());
+    outcome.unwrap();
+    let mut statements = group(events);
+    assert_eq!(statements.len(), 1);
+    statements.remove(0)
+}
+
+#[test]
+fn a_balance_without_cdtdbtind_is_a_credit() {
+    let bal = r#"<Bal><Tp><CdOrPrtry><Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">1234.56</Amt><Dt><Dt>2024-02-29</Dt></Dt></Bal>"#;
+    let statement = only_statement(&statement_v08("", bal));
+    assert_eq!(statement.balances, [balance(BalanceKind::Closing, dec!(1234.56), "EUR", day(2024, 2, 29))]);
+    assert_eq!(
+        statement.warnings,
+        [Warning::new(
+            "Document/BkToCstmrStmt/Stmt[1]/Bal[1]",
+            "balance without CdtDbtInd",
+            "CRDT: a credit balance of 1234.56"
+        )]
+    );
+}
+
+#[test]
+fn an_entry_without_dates_takes_the_end_of_the_statements_period() {
+    let dates = "<CreDtTm>2024-03-01T08:00:00+01:00</CreDtTm>\
+                 <FrToDt><FrDtTm>2024-02-01T00:00:00</FrDtTm><ToDtTm>2024-02-29T23:59:59</ToDtTm></FrToDt>";
+    let statement = only_statement(&statement_v08(dates, UNDATED_ENTRY));
+    assert_eq!(summary_of(&statement), [(day(2024, 2, 29), None, dec!(-12.50))]);
+    assert_eq!(
+        statement.warnings,
+        [Warning::new(
+            "Document/BkToCstmrStmt/Stmt[1]/Ntry[1]",
+            "entry with neither BookgDt nor ValDt",
+            "booked on 2024-02-29, the statement's FrToDt/ToDtTm"
+        )]
+    );
+}
+
+#[test]
+fn an_entry_without_dates_takes_the_statements_creation_when_it_has_no_period() {
+    let statement = only_statement(&statement_v08("<CreDtTm>2024-03-01T08:00:00+01:00</CreDtTm>", UNDATED_ENTRY));
+    assert_eq!(summary_of(&statement), [(day(2024, 3, 1), None, dec!(-12.50))]);
+    assert_eq!(statement.warnings[0].assumed, "booked on 2024-03-01, the statement's CreDtTm");
+}
+
+#[test]
+fn an_entry_without_any_date_to_take_stays_refused() {
+    let error = refused(statement_v08("", UNDATED_ENTRY).as_bytes());
+    assert_eq!(error.location, "Document/BkToCstmrStmt/Stmt[1]/Ntry[1]");
+    assert_eq!(error.reason, "entry with neither BookgDt nor ValDt");
+}
+
+fn summary_of(statement: &Statement) -> Vec<(chrono::NaiveDate, Option<chrono::NaiveDate>, Decimal)> {
+    statement.entries.iter().map(|e| (e.booking_date, e.value_date, e.amount)).collect()
 }

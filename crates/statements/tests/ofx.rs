@@ -48,6 +48,7 @@ fn statements(name: &str) -> Vec<Statement> {
             (Event::Statement(account), _) => statements.push(Statement { account, balances: vec![], entries: vec![] }),
             (Event::Balance(balance), Some(statement)) => statement.balances.push(balance),
             (Event::Entry(entry), Some(statement)) => statement.entries.push(entry),
+            (Event::Warning(warning), Some(_)) => panic!("{name}: OFX reads without deviations: {warning:?}"),
             (event, None) => panic!("{name}: {event:?} before any statement"),
         }
     }

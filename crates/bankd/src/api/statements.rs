@@ -15,7 +15,7 @@ use crate::http::extract::{Caller, Path, receive_upload, too_large};
 use crate::state::AppState;
 use crate::usecases::statements::import_received;
 use crate::wire::error::{ApiResult, ErrorBody};
-use crate::wire::{AccountView, ConnectionView};
+use crate::wire::{AccountView, ConnectionView, WarningView};
 
 pub fn routes(max_upload_bytes: u64) -> OpenApiRouter<AppState> {
     // The handler counts the file's bytes itself; the form's few other fields fit in a megabyte.
@@ -37,11 +37,19 @@ pub struct ImportView {
     added: i64,
     updated: i64,
     unchanged: i64,
+    /// Where the file bends its format's standard and was read anyway, with what was assumed (the
+    /// first 100; empty for a file read as written).
+    warnings: Vec<WarningView>,
+    /// Warnings after the first 100, counted but not kept (absent when none were).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warnings_omitted: Option<u64>,
 }
 
 /// Import a statement file (OFX/QFX, camt.052/053, MT940/MT942, QIF or CSV) into the user's
 /// Statement-files connection: its accounts (enabled: the upload is the consent) and transactions.
-/// Re-importing the same or an overlapping file adds nothing.
+/// Re-importing the same or an overlapping file adds nothing. A file that bends its format's standard
+/// where only one reading is possible is read, and each deviation comes back in `warnings`; one that
+/// cannot be read without guessing is refused.
 #[utoipa::path(post, path = "/users/{id_user}/statements", tag = "statements", security(("bearer" = [])),
     params(("id_user" = String, Path, description = "user id or `me`")),
     request_body(content_type = "multipart/form-data", content = inline(Object),
@@ -79,6 +87,8 @@ async fn upload(
         added: imported.added,
         updated: imported.updated,
         unchanged: imported.unchanged,
+        warnings: imported.warnings.kept().iter().map(WarningView::from).collect(),
+        warnings_omitted: Some(imported.warnings.omitted()).filter(|omitted| *omitted > 0),
     };
     Ok((StatusCode::CREATED, Json(view)))
 }

@@ -12,6 +12,8 @@
 //!   are created enabled: uploading a file is the user's consent. An account missing from a file
 //!   is not archived — a file is not a list of all the user's accounts.
 //! - **Transactions** are recognised by their webid (see [`mapping::Webids`]).
+//! - **Warnings**: what the parser read from a file that bends its standard (see `statements`)
+//!   is reported with the result and kept in the log row, bounded (the first 100, then a count).
 //! - **The balance** is the closing balance of the newest statement seen: an older file imported
 //!   later does not roll it back (the source's state remembers each account's balance date). A
 //!   format without balances (QIF, CSV) moves the balance by what the file added.
@@ -57,6 +59,9 @@ pub struct Imported {
     pub added: i64,
     pub updated: i64,
     pub unchanged: i64,
+    /// Where the file bends its format's standard, and what was assumed there (the first 100,
+    /// and a count of the rest): also kept in the import's log row.
+    pub warnings: statements::Warnings,
 }
 
 #[derive(Debug, thiserror::Error)]

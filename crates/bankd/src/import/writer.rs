@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use statements::{BalanceKind, Event, Format};
+use statements::{BalanceKind, Event, Format, Warnings};
 
 use super::mapping::{Webids, bank_transaction, identity};
 use super::{ImportError, Imported};
@@ -19,7 +19,7 @@ use crate::domain::money::{from_units, to_units};
 use crate::domain::reconcile::{Change, Stored, reconcile};
 use crate::store::accounts::AccountData;
 use crate::store::accounts::SourceRef;
-use crate::store::connections::ConnectionLog;
+use crate::store::connections::{ConnectionLog, LogWarning, LogWarnings};
 use crate::store::imports::Import;
 use crate::store::rows::{Account, Connection};
 use crate::store::{Store, now};
@@ -49,6 +49,7 @@ pub(super) struct Writer<'s> {
     accounts: Vec<FileAccount>,
     current: Option<usize>,
     statements: usize,
+    warnings: Warnings,
 }
 
 /// What a committed import did (see [`Imported`]).
@@ -59,6 +60,7 @@ pub(super) struct Summary {
     entries: i64,
     added: i64,
     updated: i64,
+    warnings: Warnings,
 }
 
 impl Summary {
@@ -71,6 +73,7 @@ impl Summary {
             added: self.added,
             updated: self.updated,
             unchanged: self.entries - self.added - self.updated,
+            warnings: self.warnings,
         }
     }
 }
@@ -131,6 +134,7 @@ impl<'s> Writer<'s> {
             accounts: Vec::new(),
             current: None,
             statements: 0,
+            warnings: Warnings::default(),
         })
     }
 
@@ -157,6 +161,7 @@ impl<'s> Writer<'s> {
                         self.write_batch(index).await?;
                     }
                 }
+                Event::Warning(warning) => self.warnings.push(warning),
             }
         }
         Ok(())
@@ -184,6 +189,7 @@ impl<'s> Writer<'s> {
             nb_accounts: ids.len() as i64,
             nb_transactions: entries,
             unattended: false,
+            warnings: log_warnings(&self.warnings).to_column(),
         };
         let session = serde_json::to_value(&self.memory).map_err(|e| ImportError::Read(e.to_string()))?;
         let summary = Summary {
@@ -193,6 +199,7 @@ impl<'s> Writer<'s> {
             added: self.accounts.iter().map(|a| a.added).sum(),
             updated: self.accounts.iter().map(|a| a.updated).sum(),
             accounts: ids,
+            warnings: std::mem::take(&mut self.warnings),
         };
         self.import.commit(&session, &log, self.key).await?;
         Ok(summary)
@@ -322,6 +329,18 @@ impl<'s> Writer<'s> {
         let changed = account.added + account.updated > 0 || !vanished.is_empty();
         self.import.finish_account(stored.id, &bank, &data, changed).await?;
         Ok(stored.id)
+    }
+}
+
+/// The warnings as the log row keeps them.
+fn log_warnings(warnings: &Warnings) -> LogWarnings {
+    LogWarnings {
+        warnings: warnings
+            .kept()
+            .iter()
+            .map(|w| LogWarning { location: w.location.clone(), what: w.what.clone(), assumed: w.assumed.clone() })
+            .collect(),
+        omitted: warnings.omitted(),
     }
 }
 

@@ -76,6 +76,42 @@ pub struct ConnectionLog {
     pub nb_transactions: i64,
     /// No user was present (a background sync).
     pub unattended: bool,
+    /// A statement import's [`LogWarnings`] as JSON; `None` for syncs and files read as written.
+    pub warnings: Option<String>,
+}
+
+/// What an import's log row keeps of the deviations its file was read with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LogWarnings {
+    /// The first ones, in file order.
+    pub warnings: Vec<LogWarning>,
+    /// How many more there were.
+    #[serde(default)]
+    pub omitted: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LogWarning {
+    /// A line (`line 12`) or an element path.
+    #[serde(rename = "where")]
+    pub location: String,
+    pub what: String,
+    pub assumed: String,
+}
+
+impl ConnectionLog {
+    /// The import's warnings, if it had any (a value this code wrote: unreadable is none).
+    pub fn warnings(&self) -> Option<LogWarnings> {
+        self.warnings.as_deref().and_then(|json| serde_json::from_str(json).ok())
+    }
+}
+
+impl LogWarnings {
+    /// As the `warnings` column keeps them: `None` when there are none.
+    pub fn to_column(&self) -> Option<String> {
+        // A struct of strings and a number always serializes.
+        (!self.warnings.is_empty()).then(|| serde_json::to_string(self).expect("JSON serialization"))
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -113,8 +149,8 @@ macro_rules! insert_log {
         let log = $log;
         sqlx::query(
             "INSERT INTO connection_logs (id_connection, id_user, id_connector, id_source, started, ended, state,
-                    error_message, nb_accounts, nb_transactions, unattended)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    error_message, nb_accounts, nb_transactions, unattended, warnings)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(log.id_connection)
         .bind(log.id_user)
@@ -127,6 +163,7 @@ macro_rules! insert_log {
         .bind(log.nb_accounts)
         .bind(log.nb_transactions)
         .bind(log.unattended)
+        .bind(&log.warnings)
         .execute(&mut *$tx)
         .await?;
     }};
@@ -446,7 +483,7 @@ impl Store {
              AND ($4 IS NULL OR id_source = $4)";
         let list = format!(
             "SELECT id, id_connection, id_user, id_connector, id_source, started, ended, state, error_message,
-                    nb_accounts, nb_transactions, unattended
+                    nb_accounts, nb_transactions, unattended, warnings
              FROM connection_logs {WHERE} ORDER BY id DESC LIMIT $5 OFFSET $6"
         );
         let count = format!("SELECT COUNT(*) FROM connection_logs {WHERE}");

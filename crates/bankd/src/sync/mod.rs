@@ -334,6 +334,7 @@ impl Syncer {
             nb_accounts: counts.accounts,
             nb_transactions: counts.transactions,
             unattended: request.unattended,
+            warnings: None,
         };
         if let Some(e) = &error {
             tracing::info!(connection = connection.id, state = %e.state(), error = %e, "sync stopped");

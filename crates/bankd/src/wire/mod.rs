@@ -26,7 +26,7 @@ use uuid::Uuid;
 use crate::catalog::{Connector, ConnectorSource, Field};
 use crate::domain::bank::AccountType;
 use crate::domain::money;
-use crate::store::connections::{ConnectionLog, ConnectionSource};
+use crate::store::connections::{ConnectionLog, ConnectionSource, LogWarning};
 use crate::store::rows::{Account, Connection, Transaction, User, parse_counterparty};
 use error::{ApiError, ApiResult};
 
@@ -385,10 +385,17 @@ pub struct ConnectionLogView {
     pub error_message: Option<String>,
     pub nb_accounts: i64,
     pub nb_transactions: i64,
+    /// A statement import's deviations from its file's standard, when it had any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<Vec<WarningView>>,
+    /// Warnings after the first 100, counted but not kept (absent when none were).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warnings_omitted: Option<u64>,
 }
 
 impl ConnectionLogView {
     pub fn new(l: &ConnectionLog, clock: &ApiClock) -> Self {
+        let warnings = l.warnings();
         ConnectionLogView {
             id: l.id,
             id_connection: l.id_connection,
@@ -401,7 +408,33 @@ impl ConnectionLogView {
             error_message: l.error_message.clone(),
             nb_accounts: l.nb_accounts,
             nb_transactions: l.nb_transactions,
+            warnings: warnings.as_ref().map(|w| w.warnings.iter().map(WarningView::from).collect()),
+            warnings_omitted: warnings.map(|w| w.omitted).filter(|omitted| *omitted > 0),
         }
+    }
+}
+
+/// Where a statement file bends its format's standard, and what was assumed to read it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WarningView {
+    /// A line (`line 17`) or an XML element path (`Document/BkToCstmrStmt/Stmt[1]/Bal[2]`).
+    #[serde(rename = "where")]
+    pub location: String,
+    /// What the file does (an amount without its decimal comma, a balance without its side).
+    pub what: String,
+    /// How it was read (`500,00: whole units`).
+    pub assumed: String,
+}
+
+impl From<&statements::Warning> for WarningView {
+    fn from(w: &statements::Warning) -> Self {
+        WarningView { location: w.location.clone(), what: w.what.clone(), assumed: w.assumed.clone() }
+    }
+}
+
+impl From<&LogWarning> for WarningView {
+    fn from(w: &LogWarning) -> Self {
+        WarningView { location: w.location.clone(), what: w.what.clone(), assumed: w.assumed.clone() }
     }
 }
 

@@ -244,3 +244,49 @@ async fn one_file_uploaded_twice_at_once_is_added_once() {
     added.sort();
     assert_eq!(added, [0, 500]);
 }
+
+#[tokio::test]
+async fn files_that_bend_their_standard_are_read_with_warnings_kept_in_the_log() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    // An MT940 amount without its decimal comma (as Knab writes some): whole units.
+    let mt940 = ":20:STMT1\n:25:NL91ABNA0417164300\n:28C:1/1\n:60F:C261102EUR100,00\n\
+                 :61:261103C500NTRFNONREF//B1\n:86:Refund\n:62F:C261103EUR600,00\n-\n";
+    let (status, answer) = upload(&app, &user, "knab.sta", mt940.into(), &[]).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert_eq!(answer["added"], 1);
+    assert_eq!(
+        answer["warnings"],
+        serde_json::json!([{"where": "line 5", "what": "amount `500` without its decimal comma",
+                            "assumed": "500,00: whole units"}])
+    );
+    assert!(answer.get("warnings_omitted").is_none(), "nothing was dropped: {answer}");
+    // A camt.053.001.08 balance without CdtDbtInd: a credit.
+    let camt = r#"<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt><GrpHdr><MsgId>M1</MsgId></GrpHdr>
+<Stmt><Id>S1</Id><Acct><Id><IBAN>DE89370400440532013000</IBAN></Id><Ccy>EUR</Ccy></Acct>
+<Bal><Tp><CdOrPrtry><Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">1234.56</Amt><Dt><Dt>2026-11-30</Dt></Dt></Bal>
+</Stmt></BkToCstmrStmt></Document>"#;
+    let (status, answer) = upload(&app, &user, "statement.xml", camt.into(), &[]).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert_eq!(answer["accounts"][0]["balance"].as_f64(), Some(1234.56));
+    assert_eq!(
+        answer["warnings"],
+        serde_json::json!([{"where": "Document/BkToCstmrStmt/Stmt[1]/Bal[1]", "what": "balance without CdtDbtInd",
+                            "assumed": "CRDT: a credit balance of 1234.56"}])
+    );
+    // A file read as written has none.
+    let clean = imported(&app, &user, ofx(&NOVEMBER[..1], "1.00", 3)).await;
+    assert_eq!(clean["warnings"], serde_json::json!([]));
+
+    // Each import's log row keeps its warnings; the clean one shows none.
+    let path = format!("/2.0/users/me/connections/{}/logs", answer["connection"]["id"]);
+    let (_, logs) = app.get(&path, &user.token).await;
+    let logs = logs["connectionlogs"].as_array().unwrap();
+    let [ofx_log, camt_log, mt940_log] = logs.as_slice() else { panic!("three imports: {logs:?}") };
+    assert!(ofx_log.get("warnings").is_none(), "{ofx_log}");
+    assert_eq!(camt_log["warnings"][0]["what"], "balance without CdtDbtInd", "{camt_log}");
+    assert_eq!(mt940_log["warnings"][0]["where"], "line 5", "{mt940_log}");
+    assert_eq!(mt940_log["warnings"][0]["assumed"], "500,00: whole units");
+    assert!(mt940_log.get("warnings_omitted").is_none());
+}
