@@ -515,6 +515,11 @@ impl BalanceView {
     }
 }
 
+/// Stored units as the bank would print them, in the currency's decimals (see [`format_amount`]).
+pub fn formatted_amount(units: i64, currency: &CurrencyView) -> String {
+    format_amount(amount(Some(units), currency).unwrap_or_default(), currency)
+}
+
 /// `7 481,01 €` / `$1,234.50`: how the bank would print it.
 fn format_amount(value: Decimal, currency: &CurrencyView) -> String {
     let fixed = format!("{:.*}", currency.precision as usize, value.abs());

@@ -1,5 +1,6 @@
 //! Balance history (bankd's extension): each sync and each statement import records every
-//! account's balance of the day, the latest of the day winning; the API lists them oldest first.
+//! account's balance of the day, the latest of the day winning; the API lists them oldest first
+//! and the webview's manage page draws them.
 
 use bankd::store::on_db;
 use chrono::NaiveDate;
@@ -8,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestUser, assert_error};
 use crate::statements::{ofx, upload};
+use crate::webview::{Browser, code, entry};
 
 fn path(id_account: i64, query: &str) -> String {
     format!("/2.0/users/me/accounts/{id_account}/balances{query}")
@@ -95,4 +97,17 @@ async fn a_statement_import_records_the_files_closing_balance() {
     let id = imported["accounts"][0]["id"].as_i64().unwrap();
     let days = history(&app, &user, id, "").await;
     assert_eq!(days["balances"], json!([{"date": today().to_string(), "balance": 1500.0, "coming": null}]));
+}
+
+#[tokio::test]
+async fn the_manage_page_draws_each_shared_accounts_balance() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    let connection = app.connected(&user, "demo").await;
+    let ids = app.enable_accounts(&user, &connection["id"]).await;
+    let (status, page) = Browser::new(&app).get(&entry(&app, "manage", &[("code", &code(&app, &user).await)])).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page.matches("<svg").count(), ids.len(), "one curve per shared account: {page}");
+    assert_eq!(page.matches(r#"role="img" aria-label="Balance over 90 days: "#).count(), ids.len(), "{page}");
+    assert!(page.contains("<polyline points=\"0.0,28.0 320.0,28.0\""), "one day: a level line {page}");
 }
