@@ -16,16 +16,16 @@ use crate::state::AppState;
 use crate::store::accounts::{AccountEdit, AccountScope};
 use crate::store::rows::Account;
 use crate::usecases::accounts::edit_account;
-use crate::wire::AccountView;
 use crate::wire::error::{ApiError, ApiResult, ErrorBody};
 use crate::wire::params::parse_id;
+use crate::wire::{AccountView, BalanceView};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_accounts)).routes(routes!(list_connection_accounts)).routes(routes!(
-        get_account,
-        update_account,
-        update_account_put
-    ))
+    OpenApiRouter::new()
+        .routes(routes!(list_accounts))
+        .routes(routes!(list_connection_accounts))
+        .routes(routes!(get_account, update_account, update_account_put))
+        .routes(routes!(list_balances))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -172,4 +172,35 @@ async fn update_account_put(
     body: Body,
 ) -> ApiResult<Json<AccountView>> {
     update_account(state, caller, path, body).await
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BalanceList {
+    /// One per day the account was synced or imported, oldest first.
+    balances: Vec<BalanceView>,
+    total: usize,
+}
+
+/// The account's balance at the end of each day it was synced or imported (bankd's extension, not
+/// in Powens' API). A disabled account shows none, like its balance.
+#[utoipa::path(get, path = "/users/{id_user}/accounts/{id_account}/balances", tag = "accounts", security(("bearer" = [])),
+    params(("id_user" = String, Path), ("id_account" = i64, Path),
+        ("min_date" = Option<String>, Query, description = "first day, `YYYY-MM-DD`"),
+        ("max_date" = Option<String>, Query, description = "last day, `YYYY-MM-DD`")),
+    responses((status = 200, body = BalanceList), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn list_balances(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((user, id)): Path<(String, String)>,
+    Query(query): Query,
+) -> ApiResult<Json<BalanceList>> {
+    let account = user_account(&state, &caller, &user, &id).await?;
+    let (min, max) = (query.date("min_date")?, query.date("max_date")?);
+    let days = match account.disabled {
+        Some(_) => Vec::new(),
+        None => state.store.balance_history(account.id, min, max).await?,
+    };
+    let balances: Vec<BalanceView> =
+        days.iter().map(|day| BalanceView::new(day, account.currency.as_deref())).collect();
+    Ok(Json(BalanceList { total: balances.len(), balances }))
 }

@@ -11,6 +11,7 @@
 //! of 10⁻⁴ units (see `domain::money`).
 
 pub mod accounts;
+pub mod balances;
 pub mod clients;
 pub mod connections;
 pub mod imports;

@@ -166,11 +166,12 @@ impl SplitChanges {
 // The writes below are macros, as `on_db!` gives each backend its own transaction type: a sync
 // writes one account per database transaction, an import all of a file's accounts in one.
 
-/// Sets an account's balances and identifiers as its source last gave them, inside the open
-/// database transaction `$tx`.
+/// Sets an account's balances and identifiers as its source last gave them, and records the
+/// balance as the day's in its history, inside the open database transaction `$tx`.
 macro_rules! write_account_data {
     ($tx:ident, $id_account:expr, $data:expr, $at:expr) => {{
-        let data: &$crate::store::accounts::AccountData = $data;
+        let (id, data, at): (i64, &$crate::store::accounts::AccountData, chrono::DateTime<chrono::Utc>) =
+            ($id_account, $data, $at);
         sqlx::query(
             "UPDATE accounts SET balance = $1, coming = $2, number = $3, iban = $4, bic = $5, last_update = $6,
                     error = NULL
@@ -181,10 +182,11 @@ macro_rules! write_account_data {
         .bind(&data.number)
         .bind(&data.iban)
         .bind(&data.bic)
-        .bind($at)
-        .bind($id_account)
+        .bind(at)
+        .bind(id)
         .execute(&mut *$tx)
         .await?;
+        sqlx::query($crate::store::balances::RECORD_BALANCE).bind(id).bind(at.date_naive()).execute(&mut *$tx).await?;
     }};
 }
 pub(super) use write_account_data;

@@ -144,6 +144,11 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("accounts", "Accounts", "Comptes"),
     ("sources", "Ways to reach the bank", "Accès à la banque"),
     ("shared", "shared", "partagé"),
+    (
+        "balance_curve",
+        "Balance over 90 days: {first} on {first_date}, {last} on {last_date}",
+        "Solde sur 90 jours : {first} le {first_date}, {last} le {last_date}",
+    ),
     ("not_shared", "not shared", "non partagé"),
     ("enable", "Enable", "Activer"),
     ("disable", "Disable", "Désactiver"),

@@ -1,19 +1,25 @@
 //! The manage pages — a person's connections with their state, the accounts shared with the app
-//! and the sources used, to enable, disable, reconnect or delete — and the reconnect page, which a
-//! `reconnect` link opens directly.
+//! (each with its balance over the last 90 days) and the sources used, to enable, disable,
+//! reconnect or delete — and the reconnect page, which a `reconnect` link opens directly.
 
 use axum::extract::State;
+use chrono::{Duration, NaiveDate};
 use serde_json::{Value, json};
 
+use super::chart::polyline_points;
 use super::connect::{connection_of, connector_of, state_text, sync_and_continue};
+use super::i18n::Lang;
 use super::session::Session;
 use super::{Form, PageResult, WebviewError, lang, page, to};
 use crate::http::extract::Path;
 use crate::state::AppState;
+use crate::store::now;
+use crate::store::rows::Account;
 use crate::usecases::accounts::consent;
 use crate::usecases::connections::set_source_disabled;
 use crate::usecases::simplefin::setup_token;
 use crate::wire::error::ApiError;
+use crate::wire::{CurrencyView, formatted_amount};
 
 /// States in which the person, not bankd, must act.
 const NEEDS_YOU: [&str; 6] =
@@ -25,14 +31,7 @@ pub async fn list(State(state): State<AppState>, session: Session, Path(lang_cod
     let mut connections = Vec::new();
     for connection in state.store.connections_of_user(session.user()?, true).await? {
         let connector = connector_of(&state, &connection)?;
-        let accounts: Vec<Value> = state
-            .store
-            .accounts_of_connection(connection.id)
-            .await?
-            .iter()
-            .filter(|a| a.deleted.is_none())
-            .map(|a| json!({"id": a.id, "name": a.name.as_ref().unwrap_or(&a.original_name), "shared": a.disabled.is_none()}))
-            .collect();
+        let accounts = account_rows(&state, lang, connection.id).await?;
         let sources: Vec<Value> = state
             .store
             .connection_sources(connection.id)
@@ -56,6 +55,55 @@ pub async fn list(State(state): State<AppState>, session: Session, Path(lang_cod
         }));
     }
     Ok(page(&state, &session, lang, "manage.html", json!({"connections": connections})))
+}
+
+/// The connection's present accounts, each shared one with its balance curve.
+async fn account_rows(state: &AppState, lang: Lang, id_connection: i64) -> Result<Vec<Value>, WebviewError> {
+    let mut rows = Vec::new();
+    for a in state.store.accounts_of_connection(id_connection).await?.iter().filter(|a| a.deleted.is_none()) {
+        let shared = a.disabled.is_none();
+        let curve = if shared { balance_curve(state, lang, a).await? } else { None };
+        let name = a.name.as_ref().unwrap_or(&a.original_name);
+        rows.push(json!({"id": a.id, "name": name, "shared": shared, "curve": curve}));
+    }
+    Ok(rows)
+}
+
+/// The days a curve shows: the last 90, today included.
+const CURVE_DAYS: i64 = 90;
+/// The box the curve is drawn in, in the SVG's units (manage.html puts the labels around it).
+const CURVE_WIDTH: u32 = 320;
+const CURVE_HEIGHT: u32 = 56;
+
+/// What manage.html needs to draw an account's balance over the last days; `None` without history.
+async fn balance_curve(state: &AppState, lang: Lang, account: &Account) -> Result<Option<Value>, WebviewError> {
+    let since = now().date_naive() - Duration::days(CURVE_DAYS - 1);
+    let days = state.store.balance_history(account.id, Some(since), None).await?;
+    let (Some(first), Some(last)) = (days.first(), days.last()) else { return Ok(None) };
+    let currency = CurrencyView::of(account.currency.as_deref().unwrap_or_default());
+    let money = |units: i64| formatted_amount(units, &currency);
+    let rows: Vec<(NaiveDate, i64)> = days.iter().map(|day| (day.date, day.balance)).collect();
+    let (low, high) = (rows.iter().map(|r| r.1).min(), rows.iter().map(|r| r.1).max());
+    let (first_date, last_date) = (first.date.to_string(), last.date.to_string());
+    let label = lang.fill(
+        "balance_curve",
+        &[
+            ("first", &money(first.balance)),
+            ("first_date", &first_date),
+            ("last", &money(last.balance)),
+            ("last_date", &last_date),
+        ],
+    );
+    Ok(Some(json!({
+        "points": polyline_points(&rows, f64::from(CURVE_WIDTH), f64::from(CURVE_HEIGHT)),
+        "width": CURVE_WIDTH,
+        "height": CURVE_HEIGHT,
+        "first_date": first_date,
+        "last_date": last_date,
+        "min": low.map(money),
+        "max": high.map(money),
+        "label": label,
+    })))
 }
 
 /// `GET connections/{id}/reconnect`: what went wrong and a button to authenticate again — with

@@ -12,6 +12,7 @@
 //! — and its single-use `code` is exchanged at once for the [`session`] cookie, so the code does not
 //! linger in the address bar or the history.
 
+mod chart;
 mod connect;
 mod i18n;
 mod manage;

@@ -26,6 +26,7 @@ use uuid::Uuid;
 use crate::catalog::{Connector, ConnectorSource, Field};
 use crate::domain::bank::AccountType;
 use crate::domain::money;
+use crate::store::balances::DayBalance;
 use crate::store::connections::{ConnectionLog, ConnectionSource, LogWarning};
 use crate::store::rows::{Account, Connection, Transaction, User, parse_counterparty};
 use error::{ApiError, ApiResult};
@@ -520,6 +521,36 @@ impl AccountView {
             loan: None,
         }
     }
+}
+
+/// A day of an account's balance history (bankd's extension), with its currency's decimals.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BalanceView {
+    pub date: NaiveDate,
+    #[serde(with = "rust_decimal::serde::float")]
+    #[schema(value_type = f64)]
+    pub balance: Decimal,
+    /// Sum of pending operations that day.
+    #[serde(with = "rust_decimal::serde::float_option")]
+    #[schema(value_type = Option<f64>)]
+    pub coming: Option<Decimal>,
+}
+
+impl BalanceView {
+    /// `account_currency` counts for a day that recorded none.
+    pub fn new(day: &DayBalance, account_currency: Option<&str>) -> Self {
+        let currency = CurrencyView::of(day.currency.as_deref().or(account_currency).unwrap_or_default());
+        BalanceView {
+            date: day.date,
+            balance: amount(Some(day.balance), &currency).unwrap_or_default(),
+            coming: amount(day.coming, &currency),
+        }
+    }
+}
+
+/// Stored units as the bank would print them, in the currency's decimals (see [`format_amount`]).
+pub fn formatted_amount(units: i64, currency: &CurrencyView) -> String {
+    format_amount(amount(Some(units), currency).unwrap_or_default(), currency)
 }
 
 /// `7 481,01 €` / `$1,234.50`: how the bank would print it.

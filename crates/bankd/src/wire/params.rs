@@ -3,6 +3,7 @@
 //! id and paging parameters every listing shares. Errors name the parameter (`invalidValue`,
 //! `missingParameter`); they never echo a value, which may be a secret.
 
+use chrono::NaiveDate;
 use serde_json::{Map, Value};
 
 use super::error::{ApiError, ApiResult};
@@ -80,6 +81,13 @@ impl Params {
 
     pub fn require_i64(&self, name: &str) -> ApiResult<i64> {
         self.i64(name)?.ok_or_else(|| ApiError::missing(name))
+    }
+
+    /// A calendar day, `YYYY-MM-DD`.
+    pub fn date(&self, name: &str) -> ApiResult<Option<NaiveDate>> {
+        let Some(text) = self.str(name)? else { return Ok(None) };
+        let date = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d");
+        date.map(Some).map_err(|_| ApiError::invalid(name, "expected YYYY-MM-DD"))
     }
 }
 

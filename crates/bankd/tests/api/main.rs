@@ -3,6 +3,7 @@
 
 mod accounts;
 mod auth;
+mod balances;
 mod connections;
 mod connectors;
 mod engine;
