@@ -391,10 +391,13 @@ impl Store {
         let sql = format!(
             "SELECT {TRANSACTION_COLUMNS} FROM transactions
              WHERE id_account = $1 AND deleted IS NULL AND ($2 IS NULL OR date >= $2) AND ($3 IS NULL OR date < $3)
-               AND ($4 OR NOT coming) AND ($5 IS NULL OR date > $5 OR (date = $5 AND id > $6))
+               AND ($4 OR NOT coming) AND (date, id) > ($5, $6)
              ORDER BY date, id LIMIT $7"
         );
-        let (after_date, after_id) = (after.map(|a| a.0), after.map_or(0, |a| a.1));
+        // A row-value comparison the `(id_account, date, id)` index can seek to; from the start, a
+        // cursor before every row (year 1: PostgreSQL's dates do not reach chrono's minimum).
+        let before_all = NaiveDate::from_ymd_opt(1, 1, 1).expect("a valid date");
+        let (after_date, after_id) = after.unwrap_or((before_all, 0));
         Ok(on_db!(&self.db, pool =>
             sqlx::query_as(&sql)
                 .bind(id_account)
