@@ -171,6 +171,16 @@ async fn a_pending_transaction_is_booked_under_the_same_id_and_a_broken_connecti
     assert_eq!(unattended["state"], "SCARequired", "{unattended}");
     let (_, body) = accounts(&app, &access, "balances-only=1").await;
     assert_eq!(body["errors"], json!(["Connection to Sandbox Bank may need attention"]));
+
+    // And one whose password the bank now refuses.
+    let refused = app.connected(&user, "demo").await;
+    let path = format!("/2.0/users/me/connections/{}", refused["id"]);
+    let (status, _) = app.post(&path, Some(&user.token), json!({"password": "0000"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "wrongpass");
+    let (_, connection) = app.get(&path, &user.token).await;
+    assert_eq!(connection["state"], "wrongpass", "{connection}");
+    let (_, body) = accounts(&app, &access, "balances-only=1").await;
+    assert_eq!(body["errors"].as_array().unwrap().len(), 2, "{body}");
 }
 
 #[tokio::test]
