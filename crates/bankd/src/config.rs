@@ -25,6 +25,15 @@ pub struct Settings {
     #[arg(long, env = "BANKD_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// PEM certificate chain to serve HTTPS with (with `--tls-key`); reloaded on SIGHUP, so a
+    /// renewed certificate (certbot, acme.sh) is used without a restart.
+    #[arg(long, env = "BANKD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, env = "BANKD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
     /// Serve the sandbox banks and list their connectors.
     #[arg(long, env = "BANKD_SANDBOX", default_value_t = true, action = ArgAction::Set)]
     pub sandbox: bool,
@@ -169,6 +178,11 @@ impl Settings {
     /// installs: inside the data dir, never the user's home, so nothing else's woob is touched.
     pub fn woob_home(&self) -> PathBuf {
         self.data_dir.join("woob")
+    }
+
+    /// The certificate and key files, when bankd serves HTTPS itself.
+    pub fn tls(&self) -> Option<(&std::path::Path, &std::path::Path)> {
+        Some((self.tls_cert.as_deref()?, self.tls_key.as_deref()?))
     }
 
     pub fn database_url(&self) -> String {

@@ -20,6 +20,7 @@ pub mod crypto;
 pub mod domain;
 pub mod export;
 pub mod http;
+pub mod https;
 pub mod import;
 pub mod simplefin;
 pub mod simulators;

@@ -17,8 +17,12 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use axum::Router;
+use axum::http::HeaderValue;
+use axum::http::header::STRICT_TRANSPORT_SECURITY;
 use axum::middleware;
+use axum_server::tls_rustls::RustlsConfig;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::catalog::Catalog;
 use crate::config::Settings;
@@ -45,6 +49,8 @@ pub struct App {
     listener: TcpListener,
     state: AppState,
     deliverer: Deliverer,
+    /// HTTPS, when a certificate is configured.
+    tls: Option<RustlsConfig>,
 }
 
 impl App {
@@ -53,12 +59,16 @@ impl App {
             TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
         // With port 0 the real address is known only now.
         settings.listen = listener.local_addr()?;
+        let tls = match settings.tls() {
+            Some((cert, key)) => Some(crate::https::load(cert, key).await?),
+            None => None,
+        };
         let (store, engine, catalog) = build_engine(&settings).await?;
         let deliverer = deliverer(&settings, &engine)?;
         let clock = ApiClock { tz: settings.api_timezone };
         let public_url = public_url(&settings);
         let state = AppState { store, settings: Arc::new(settings), clock, catalog, engine, public_url };
-        Ok(App { listener, state, deliverer })
+        Ok(App { listener, state, deliverer, tls })
     }
 
     pub fn port(&self) -> u16 {
@@ -84,9 +94,22 @@ impl App {
         );
         let stop = CancellationToken::new();
         let tasks = if workers { background_tasks(&self.state.engine, &self.deliverer, &stop) } else { Vec::new() };
-        let router = router(self.state);
-        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
+        let files = self.state.settings.tls().map(|(cert, key)| (cert.to_owned(), key.to_owned()));
+        let service = router(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let served = match (self.tls, files) {
+            (Some(config), Some((cert, key))) => {
+                crate::https::reload_on_sighup(config.clone(), cert, key);
+                let handle = axum_server::Handle::new();
+                let stopping = handle.clone();
+                tokio::spawn(async move {
+                    shutdown.await;
+                    stopping.graceful_shutdown(Some(DRAIN));
+                });
+                let listener = self.listener.into_std()?;
+                axum_server::from_tcp_rustls(listener, config)?.handle(handle).serve(service).await
+            }
+            _ => axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await,
+        };
         drain(stop, tasks).await;
         Ok(served?)
     }
@@ -114,6 +137,8 @@ pub fn router(state: AppState) -> Router {
         Router::new()
     };
     let max_upload_bytes = state.settings.max_upload_bytes;
+    // Served over TLS, browsers are told to come back only that way.
+    let hsts = state.settings.tls().map(|_| HeaderValue::from_static("max-age=31536000"));
     Router::new()
         .merge(crate::api::router(max_upload_bytes))
         .nest("/sandbox", sandbox)
@@ -124,6 +149,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(panic_envelope))
         .layer(middleware::from_fn(request_context))
+        .layer(SetResponseHeaderLayer::if_not_present(STRICT_TRANSPORT_SECURITY, hsts))
         .with_state(state)
 }
 
@@ -257,9 +283,10 @@ pub fn drivers(catalog: &Catalog, public_url: &str, woob: &WoobRuntime) -> anyho
     Ok(Drivers::build(catalog, &context, &[("sandbox", sandbox)])?)
 }
 
-/// Base of the links bankd hands out: `BANKD_PUBLIC_URL`, else `http://<listen>`.
+/// Base of the links bankd hands out: `BANKD_PUBLIC_URL`, else `http(s)://<listen>`.
 pub fn public_url(settings: &Settings) -> String {
-    let url = settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.listen));
+    let scheme = if settings.tls().is_some() { "https" } else { "http" };
+    let url = settings.public_url.clone().unwrap_or_else(|| format!("{scheme}://{}", settings.listen));
     url.trim_end_matches('/').to_owned()
 }
 

@@ -289,3 +289,59 @@ impl Drop for KillOnDrop {
         _ = self.0.wait();
     }
 }
+
+/// A certificate for `localhost` and its key, as PEM.
+fn certificate() -> (String, String) {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    (made.cert.pem(), made.key_pair.serialize_pem())
+}
+
+/// An HTTPS client that trusts only `cert`.
+fn trusting(cert: &str) -> reqwest::Client {
+    let root = reqwest::Certificate::from_pem(cert.as_bytes()).unwrap();
+    reqwest::Client::builder().tls_built_in_root_certs(false).add_root_certificate(root).build().unwrap()
+}
+
+/// `--tls-cert`/`--tls-key` serve HTTPS (with HSTS); a renewed certificate written over the files
+/// is used after SIGHUP for new connections, while an open one carries on.
+#[tokio::test]
+async fn https_is_served_and_a_renewed_certificate_is_taken_on_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let (first, first_key) = certificate();
+    std::fs::write(&cert_path, &first).unwrap();
+    std::fs::write(&key_path, &first_key).unwrap();
+    let port = free_port();
+    let server = KillOnDrop(
+        bankd(dir.path())
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--tls-cert", cert_path.to_str().unwrap(), "--tls-key", key_path.to_str().unwrap()])
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("https://localhost:{port}");
+    let old = trusting(&first);
+    wait_until_serving(&old, &base).await;
+    let health = old.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(health.headers()["strict-transport-security"], "max-age=31536000");
+
+    let (renewed, renewed_key) = certificate();
+    std::fs::write(&cert_path, &renewed).unwrap();
+    std::fs::write(&key_path, &renewed_key).unwrap();
+    Command::new("kill").args(["-HUP", &server.0.id().to_string()]).status().unwrap();
+    let new = trusting(&renewed);
+    let mut served_new = false;
+    for _ in 0..50 {
+        if new.get(format!("{base}/health")).send().await.is_ok() {
+            served_new = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(served_new, "the renewed certificate is served after SIGHUP");
+    assert!(old.get(format!("{base}/health")).send().await.is_ok(), "the open connection carries on");
+    assert!(
+        trusting(&first).get(format!("{base}/health")).send().await.is_err(),
+        "new connections: the new certificate"
+    );
+}

@@ -64,6 +64,8 @@ pub async fn test_settings(data_dir: &TempDir) -> Settings {
         data_dir: data_dir.path().to_path_buf(),
         database_url: Some(test_database_url().await.unwrap_or_else(|| sqlite_url(data_dir))),
         public_url: None,
+        tls_cert: None,
+        tls_key: None,
         sandbox: true,
         catalog: None,
         api_timezone: chrono_tz::Europe::Paris,
