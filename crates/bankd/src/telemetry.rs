@@ -21,8 +21,13 @@ pub fn metrics() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
         const SECONDS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0];
+        // A bank's sync takes seconds to minutes (a woob call may run 300 s): percentiles need buckets there.
+        const SYNC_SECONDS: [f64; 11] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
         PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS)
+            .and_then(|builder| {
+                builder.set_buckets_for_metric(Matcher::Full("bankd_sync_duration_seconds".into()), &SYNC_SECONDS)
+            })
             .and_then(|builder| builder.install_recorder())
             // Installing fails only if another recorder is installed, and this is the only place.
             .expect("install the metrics recorder")
@@ -47,6 +52,15 @@ pub fn record_delivery(event: &str, outcome: &str, latency: Option<Duration>) {
     if let Some(latency) = latency {
         metrics::histogram!("bankd_webhook_latency_seconds").record(latency.as_secs_f64());
     }
+}
+
+/// A sync of a connection with `connector` (its catalog slug, else id) ended in `state` (`ok` or the
+/// connection's state), after `elapsed`.
+pub fn record_sync(connector: &str, state: &str, elapsed: Duration) {
+    let labels = [("connector", connector.to_owned()), ("state", state.to_owned())];
+    metrics::counter!("bankd_syncs_total", &labels).increment(1);
+    metrics::histogram!("bankd_sync_duration_seconds", "connector" => connector.to_owned())
+        .record(elapsed.as_secs_f64());
 }
 
 /// A sync of a woob module ended in `state` (`ok` or the connection's state).

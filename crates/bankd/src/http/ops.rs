@@ -42,6 +42,11 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     );
     let connections = state.store.connection_state_counts().await?;
     write_gauge(&mut text, "bankd_connections", "Connections, by state (ok: healthy).", &connections);
+    let expiring = state.store.connections_expiring(chrono::Duration::days(7)).await?;
+    let _ = writeln!(
+        text,
+        "# HELP bankd_connections_expiring Active connections whose PSD2 consent ends within the window.\n# TYPE bankd_connections_expiring gauge\nbankd_connections_expiring{{within=\"7d\"}} {expiring}"
+    );
     let deliveries = state.store.delivery_counts().await?;
     write_gauge(&mut text, "bankd_webhook_deliveries", "Webhook deliveries, by state.", &deliveries);
     write_broken_modules(&mut text, &state).await?;

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 
 use super::outbox::{Event, EventScope, emit};
 use super::rows::{CONNECTION_COLUMNS, Connection};
@@ -600,5 +600,18 @@ impl Store {
                 .await?
         );
         Ok(rows)
+    }
+
+    /// Active connections whose strong authentication ends within `within` from now (not ended yet).
+    pub async fn connections_expiring(&self, within: Duration) -> StoreResult<i64> {
+        let at = now();
+        let (count,): (i64,) = on_db!(&self.db, pool =>
+            sqlx::query_as("SELECT COUNT(*) FROM connections WHERE expire > $1 AND expire <= $2 AND active")
+                .bind(at)
+                .bind(at + within)
+                .fetch_one(pool)
+                .await?
+        );
+        Ok(count)
     }
 }

@@ -336,6 +336,9 @@ impl Syncer {
             unattended: request.unattended,
             warnings: None,
         };
+        let slug = connector.and_then(|c| c.slug.clone()).unwrap_or_else(|| connection.id_connector.to_string());
+        let state = error.as_ref().map_or("ok", |e| e.state().as_str());
+        crate::telemetry::record_sync(&slug, state, (ended - started).to_std().unwrap_or_default());
         if let Some(e) = &error {
             tracing::info!(connection = connection.id, state = %e.state(), error = %e, "sync stopped");
         } else {

@@ -11,6 +11,7 @@ mod errors;
 mod exports;
 mod helpers;
 mod isolation;
+mod metrics_kit;
 mod powens_client;
 mod powens_compat;
 mod powens_spec;

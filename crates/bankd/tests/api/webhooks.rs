@@ -133,7 +133,12 @@ async fn auth_provider(app: &TestApp) -> (i64, String) {
 }
 
 /// Subscribes the receiver's URL of each event; returns the subscriptions' ids by event.
-async fn subscribe(app: &TestApp, receiver: &Receiver, events: &[&str], id_auth: Option<i64>) -> HashMap<String, i64> {
+pub async fn subscribe(
+    app: &TestApp,
+    receiver: &Receiver,
+    events: &[&str],
+    id_auth: Option<i64>,
+) -> HashMap<String, i64> {
     let mut ids = HashMap::new();
     for event in events {
         let body = json!({"event": event, "url": receiver.url(event), "id_auth": id_auth});
