@@ -311,7 +311,9 @@ async fn doctor(settings: &Settings) -> anyhow::Result<()> {
     }
     let failed = checks.iter().filter(|c| c.status == DoctorStatus::Fail).count();
     if failed > 0 {
-        anyhow::bail!("{failed} check(s) failed");
+        // The lines above are the report: an error's trace would only bury them.
+        eprintln!("{failed} check(s) failed");
+        std::process::exit(1);
     }
     Ok(())
 }
