@@ -153,6 +153,7 @@ fn passwords_never_reach_the_logs() {
     child.wait().unwrap();
     let logs = std::fs::read_to_string(&log_path).unwrap();
     assert!(logs.contains("sync done"), "the run was logged at all: {logs}");
+    assert!(!logs.contains("\x1b["), "no colour codes in a file");
     for leak in ["\"1234\"", "=1234", "password: \"", "password=1"] {
         assert!(!logs.contains(leak), "{leak} in the logs");
     }
