@@ -154,6 +154,11 @@ fn passwords_never_reach_the_logs() {
     let logs = std::fs::read_to_string(&log_path).unwrap();
     assert!(logs.contains("sync done"), "the run was logged at all: {logs}");
     assert!(!logs.contains("\x1b["), "no colour codes in a file");
+    let sync_done = logs.lines().find(|line| line.contains("sync done")).unwrap();
+    for field in ["job{job=", "connection=", "request_id="] {
+        assert!(sync_done.contains(field), "a sync's line carries {field}: {sync_done}");
+    }
+    assert!(!logs.contains(REFUSED), "a refused password reached the logs");
     for leak in ["\"1234\"", "=1234", "password: \"", "password=1"] {
         assert!(!logs.contains(leak), "{leak} in the logs");
     }
