@@ -61,15 +61,25 @@ impl MasterKey {
         MasterKey::from_bytes(&bytes)
     }
 
-    /// `BANKD_MASTER_KEY` if set, else `<data_dir>/master.key`, generated (mode 0600) on first start.
-    pub fn load(env_value: Option<&str>, data_dir: &std::path::Path) -> Result<MasterKey, SealError> {
+    /// `BANKD_MASTER_KEY` if set, else `<data_dir>/master.key`; `None` when neither is there.
+    pub fn load_existing(env_value: Option<&str>, data_dir: &std::path::Path) -> Result<Option<MasterKey>, SealError> {
         if let Some(text) = env_value {
-            return MasterKey::from_base64(text);
+            return MasterKey::from_base64(text).map(Some);
         }
         let path = data_dir.join("master.key");
         match std::fs::read_to_string(&path) {
-            Ok(text) => MasterKey::from_base64(&text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(text) => MasterKey::from_base64(&text).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(SealError::Key(format!("reading {}: {e}", path.display()))),
+        }
+    }
+
+    /// `BANKD_MASTER_KEY` if set, else `<data_dir>/master.key`, generated (mode 0600) on first start.
+    pub fn load(env_value: Option<&str>, data_dir: &std::path::Path) -> Result<MasterKey, SealError> {
+        match MasterKey::load_existing(env_value, data_dir)? {
+            Some(key) => Ok(key),
+            None => {
+                let path = data_dir.join("master.key");
                 let mut bytes = [0u8; 32];
                 rand::rngs::OsRng.fill_bytes(&mut bytes);
                 match write_private(&path, &base64::engine::general_purpose::STANDARD.encode(bytes)) {
@@ -84,7 +94,6 @@ impl MasterKey {
                 );
                 MasterKey::from_bytes(&bytes)
             }
-            Err(e) => Err(SealError::Key(format!("reading {}: {e}", path.display()))),
         }
     }
 

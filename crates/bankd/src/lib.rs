@@ -3,6 +3,7 @@
 //! Imports flow one way, from [`startup`] (the composition root) down to [`domain`]; the test
 //! `tests/layers.rs` holds the house to it. Top to bottom:
 //! - [`startup`]: builds the state, mounts every HTTP surface on one router, starts the workers;
+//!   above it only [`doctor`], which checks a configuration and the world it needs with startup's own parts;
 //! - [`api`] (the Powens routes) and [`webview`] (the Connect pages): two front ends, side by side;
 //! - [`http`]: the extractors, middleware and operator endpoints both stand on;
 //! - [`usecases`]: what both front ends do (connect, answer the bank, consent, import a file);
@@ -17,6 +18,7 @@ pub mod api;
 pub mod catalog;
 pub mod config;
 pub mod crypto;
+pub mod doctor;
 pub mod domain;
 pub mod export;
 pub mod http;

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use bankd::catalog::Catalog;
 use bankd::config::Settings;
 use bankd::crypto::MasterKey;
+use bankd::doctor::Status as DoctorStatus;
 use bankd::export::Format as ExportFormat;
 use bankd::import::{ImportOptions, csv_mapping, import};
 use bankd::sources::woob::helper::{Helper, UPDATES_SOURCES_LIST};
@@ -37,6 +38,12 @@ enum Command {
     },
     /// Run sync workers and the scheduler only (scale-out on PostgreSQL).
     Worker {
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Check the configuration and what bankd needs (database, master key, catalog, woob, disk, …);
+    /// one line per check, exit status 1 when one fails. Changes nothing.
+    Doctor {
         #[command(flatten)]
         settings: Settings,
     },
@@ -235,6 +242,7 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped(shutdown_signal(), !no_worker).await
         }
         Command::Worker { settings } => run_worker(settings, shutdown_signal()).await,
+        Command::Doctor { settings } => doctor(&settings).await,
         Command::Migrate { settings } => {
             open_store(&settings).await?;
             tracing::info!("migrations applied");
@@ -290,6 +298,24 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `bankd doctor`: each check on one line, status first; a failed check fails the command.
+async fn doctor(settings: &Settings) -> anyhow::Result<()> {
+    let checks = bankd::doctor::run(settings).await;
+    for check in &checks {
+        let fix = check.fix.as_ref().map_or(String::new(), |fix| format!(" — fix: {fix}"));
+        // One line per check, whatever the error said (a TOML error spans several).
+        let detail = check.detail.split_whitespace().collect::<Vec<_>>().join(" ");
+        println!("{:<4}  {:<11} {detail}{fix}", check.status.as_str(), check.name);
+    }
+    let failed = checks.iter().filter(|c| c.status == DoctorStatus::Fail).count();
+    if failed > 0 {
+        // The lines above are the report: an error's trace would only bury them.
+        eprintln!("{failed} check(s) failed");
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 /// `bankd webhook …`.

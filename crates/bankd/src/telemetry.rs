@@ -10,7 +10,9 @@ use tracing_subscriber::EnvFilter;
 
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a person at a terminal: escape codes garble a file or a log collector.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let json = std::env::var("BANKD_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     // try_init: tests may call this once per spawned server in one process.
     let _ = if json { builder.json().try_init() } else { builder.try_init() };

@@ -153,6 +153,11 @@ fn passwords_never_reach_the_logs() {
     child.wait().unwrap();
     let logs = std::fs::read_to_string(&log_path).unwrap();
     assert!(logs.contains("sync done"), "the run was logged at all: {logs}");
+    assert!(!logs.contains("\x1b["), "no colour codes in a file");
+    let sync_done = logs.lines().find(|line| line.contains("sync done")).unwrap();
+    for field in ["job{job=", "connection=", "request_id="] {
+        assert!(sync_done.contains(field), "a sync's line carries {field}: {sync_done}");
+    }
     assert!(!logs.contains(REFUSED), "a refused password reached the logs");
     for leak in ["\"1234\"", "=1234", "password: \"", "password=1"] {
         assert!(!logs.contains(leak), "{leak} in the logs");
@@ -344,4 +349,145 @@ async fn https_is_served_and_a_renewed_certificate_is_taken_on_sighup() {
         trusting(&first).get(format!("{base}/health")).send().await.is_err(),
         "new connections: the new certificate"
     );
+}
+
+/// The database `bankd doctor` is pointed at: a fresh schema of `BANKD_TEST_DATABASE_URL` when it
+/// is set (PostgreSQL), else the data dir's SQLite file.
+fn test_database_url(dir: &std::path::Path) -> String {
+    let Some(url) = std::env::var("BANKD_TEST_DATABASE_URL").ok().filter(|url| !url.is_empty()) else {
+        return format!("sqlite://{}", dir.join("bankd.db").display());
+    };
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let pool = sqlx::PgPool::connect(&url).await.expect("BANKD_TEST_DATABASE_URL unreachable");
+        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.unwrap();
+    });
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options[search_path]={schema}")
+}
+
+/// `bankd doctor`'s exit status and its lines by check name: (status, the rest of the line).
+fn doctor(command: &mut Command) -> (bool, std::collections::HashMap<String, (String, String)>) {
+    let output = command.arg("doctor").output().unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    eprintln!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    let mut checks = std::collections::HashMap::new();
+    for line in stdout.lines() {
+        let (status, rest) = line.split_once(' ').unwrap();
+        let (name, detail) = rest.trim_start().split_at(11);
+        checks.insert(name.trim().to_owned(), (status.to_owned(), detail.to_owned()));
+    }
+    (output.status.success(), checks)
+}
+
+#[test]
+fn doctor_is_content_with_a_migrated_setup() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = test_database_url(dir.path());
+    let migrated = bankd(dir.path()).env("BANKD_DATABASE_URL", &url).arg("migrate").output().unwrap();
+    assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
+    let (success, checks) = doctor(bankd(dir.path()).env("BANKD_DATABASE_URL", &url));
+    assert!(success);
+    assert!(checks.values().all(|(status, _)| status == "ok" || status == "warn"), "{checks:?}");
+    for name in ["settings", "database", "migrations", "catalog", "public url", "webhooks", "disk space", "clock"] {
+        assert_eq!(checks[name].0, "ok", "{name}: {checks:?}");
+    }
+    assert_eq!(checks["master key"].0, "warn", "none generated: doctor only looks");
+    assert!(!dir.path().join("master.key").exists());
+}
+
+#[test]
+fn doctor_fails_on_an_unreachable_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("postgres://postgres@127.0.0.1:{}/bankd", free_port());
+    let (success, checks) = doctor(bankd(dir.path()).env("BANKD_DATABASE_URL", url));
+    assert!(!success);
+    assert_eq!(checks["database"].0, "fail", "{checks:?}");
+    assert!(!checks.contains_key("migrations"), "nothing to read migrations from");
+}
+
+#[test]
+fn doctor_tells_of_a_database_never_migrated_and_leaves_it_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = test_database_url(dir.path());
+    std::fs::write(dir.path().join("bankd.db"), b"").unwrap();
+    for _ in 0..2 {
+        let (success, checks) = doctor(bankd(dir.path()).env("BANKD_DATABASE_URL", &url));
+        assert!(success, "a warning alone exits 0");
+        assert_eq!(checks["migrations"].0, "warn", "{checks:?}");
+        assert!(checks["migrations"].1.contains("run `bankd migrate`"), "{checks:?}");
+    }
+}
+
+/// A connection made through the server under one master key: another key does not open it.
+#[test]
+fn doctor_fails_when_the_master_key_does_not_open_a_stored_secret() {
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const OTHER: &str = "HxwdHh8AAQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRo=";
+    let dir = tempfile::tempdir().unwrap();
+    let url = test_database_url(dir.path());
+    let run = |key: &str| {
+        let mut command = bankd(dir.path());
+        command.env("BANKD_DATABASE_URL", &url).env("BANKD_MASTER_KEY", key);
+        command
+    };
+    let client = run(KEY).args(["client", "create", "--name", "doctor"]).output().unwrap();
+    let client: serde_json::Value = serde_json::from_slice(&client.stdout).unwrap();
+    let port = free_port();
+    let server = KillOnDrop(run(KEY).args(["serve", "--listen", &format!("127.0.0.1:{port}")]).spawn().unwrap());
+    let base = format!("http://127.0.0.1:{port}");
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let http = reqwest::Client::new();
+        wait_until_serving(&http, &base).await;
+        let init: serde_json::Value =
+            http.post(format!("{base}/2.0/auth/init")).json(&client).send().await.unwrap().json().await.unwrap();
+        let connect = serde_json::json!({"id_connector": 1, "login": "demo", "password": "1234"});
+        let created = http
+            .post(format!("{base}/2.0/users/me/connections"))
+            .bearer_auth(init["auth_token"].as_str().unwrap())
+            .json(&connect)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+    });
+    drop(server);
+    let (success, checks) = doctor(&mut run(KEY));
+    assert!(success);
+    assert!(checks["master key"].1.contains("opens connection"), "{checks:?}");
+    let (success, checks) = doctor(&mut run(OTHER));
+    assert!(!success);
+    assert_eq!(checks["master key"].0, "fail", "{checks:?}");
+}
+
+#[test]
+fn doctor_fails_on_a_catalog_that_does_not_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("catalog.toml");
+    std::fs::write(&catalog, "[[connector]\nid = ").unwrap();
+    let (success, checks) = doctor(bankd(dir.path()).env("BANKD_CATALOG", &catalog));
+    assert!(!success);
+    assert_eq!(checks["catalog"].0, "fail", "{checks:?}");
+}
+
+#[test]
+fn doctor_fails_when_woob_cannot_be_imported() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("catalog.toml");
+    std::fs::write(
+        &catalog,
+        format!(
+            "[[connector]]\nid = 20\nuuid = \"9c76a8d8-b55d-5125-ad27-c814b9f77210\"\nname = \"Woob bank\"\n\
+             [[connector.field]]\nname = \"login\"\nlabel = \"Login\"\ntype = \"text\"\n\
+             [[connector.source]]\nid = 20\nname = \"directaccess\"\npriority = 1\ndriver = \"woob\"\n\
+             module = \"bankdtest\"\nmodules_path = \"{}/tests/woob_modules\"\n",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+    )
+    .unwrap();
+    let (success, checks) =
+        doctor(bankd(dir.path()).env("BANKD_CATALOG", &catalog).env("BANKD_WOOB_PYTHON", "/nonexistent"));
+    assert!(!success);
+    assert_eq!(checks["catalog"].0, "ok", "{checks:?}");
+    assert_eq!(checks["woob"].0, "fail", "{checks:?}");
 }

@@ -23,6 +23,8 @@ const LAYERS: &[&[&str]] = &[
     &["http"],
     &["api", "webview", "simplefin"],
     &["startup"],
+    // Above startup, not beside it: it checks with startup's own catalog and woob runtime.
+    &["doctor"],
 ];
 
 /// Files outside the rooms: the crate root declares them all, the binary imports through `bankd::`.

@@ -22,7 +22,10 @@ pub async fn request_context(request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     let started = Instant::now();
     let client_ip = client_ip(&request);
-    let mut response = REQUEST_ID.scope(id, CLIENT_IP.scope(client_ip, next.run(request))).await;
+    // Every line logged while serving the request carries its id.
+    let span = tracing::info_span!("request", request_id = id);
+    let served = REQUEST_ID.scope(id, CLIENT_IP.scope(client_ip, next.run(request)));
+    let mut response = tracing::Instrument::instrument(served, span).await;
     response.headers_mut().insert("x-request-id", HeaderValue::from(id));
     crate::telemetry::record_request(method.as_str(), response.status().as_u16(), started.elapsed());
     tracing::info!(

@@ -236,6 +236,13 @@ impl Store {
         Ok(rows)
     }
 
+    /// The first connection with sealed credentials, if any: a row to try the master key on.
+    pub async fn first_sealed_connection(&self) -> StoreResult<Option<i64>> {
+        Ok(on_db!(&self.db, pool => sqlx::query_scalar(
+            "SELECT id FROM connections WHERE credentials IS NOT NULL ORDER BY id LIMIT 1"
+        ).fetch_optional(pool).await?))
+    }
+
     pub async fn connection_credentials(&self, id: i64, key: &MasterKey) -> StoreResult<Credentials> {
         let (sealed,): (Option<Vec<u8>>,) = on_db!(&self.db, pool =>
             sqlx::query_as("SELECT credentials FROM connections WHERE id = $1").bind(id).fetch_one(pool).await?

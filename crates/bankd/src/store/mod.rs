@@ -102,8 +102,27 @@ pub struct Store {
 impl Store {
     /// Connects to `url` (`sqlite://path` or `postgres://…`), creating the SQLite file if needed.
     pub async fn connect(url: &str) -> StoreResult<Store> {
+        Store::connect_to(url, true).await
+    }
+
+    /// Connects to `url` without creating anything: `None` when the SQLite file does not exist
+    /// (for `bankd doctor`, which only looks).
+    pub async fn connect_existing(url: &str) -> StoreResult<Option<Store>> {
+        match Store::connect_to(url, false).await {
+            Ok(store) => Ok(Some(store)),
+            Err(StoreError::Db(sqlx::Error::Database(e)))
+                if is_sqlite_url(url) && e.code().as_deref() == Some("14") =>
+            {
+                // SQLITE_CANTOPEN: the file is not there yet.
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn connect_to(url: &str, create_if_missing: bool) -> StoreResult<Store> {
         let mut reads = None;
-        let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let db = if !is_sqlite_url(url) {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
                 .max_connections(16)
@@ -113,7 +132,7 @@ impl Store {
             Db::Pg(pool)
         } else {
             let options = SqliteConnectOptions::from_str(url)?
-                .create_if_missing(true)
+                .create_if_missing(create_if_missing)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
@@ -135,6 +154,44 @@ impl Store {
             Db::Pg(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
         }
         Ok(())
+    }
+
+    /// The migrations of this backend not applied yet, by description; `None` when the database was
+    /// never migrated. Only reads: `_sqlx_migrations` is compared with the migrator's list.
+    pub async fn pending_migrations(&self) -> StoreResult<Option<Vec<String>>> {
+        let (migrator, exists_sql) = match &self.db {
+            Db::Sqlite(_) => (
+                sqlx::migrate!("migrations/sqlite"),
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+            ),
+            Db::Pg(_) => (
+                sqlx::migrate!("migrations/postgres"),
+                "SELECT COUNT(*) FROM pg_tables WHERE tablename = '_sqlx_migrations' AND schemaname = current_schema()",
+            ),
+        };
+        let exists: i64 = on_db!(&self.db, pool => sqlx::query_scalar(exists_sql).fetch_one(pool).await?);
+        if exists == 0 {
+            return Ok(None);
+        }
+        let applied: Vec<i64> = on_db!(&self.db, pool =>
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(pool).await?);
+        let pending =
+            migrator.iter().filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version));
+        Ok(Some(pending.map(|m| format!("{} {}", m.version, m.description)).collect()))
+    }
+
+    /// The database server's clock, to compare with this machine's.
+    pub async fn database_now(&self) -> StoreResult<DateTime<Utc>> {
+        Ok(match &self.db {
+            // SQLite's CURRENT_TIMESTAMP is text, `YYYY-MM-DD HH:MM:SS` in UTC.
+            Db::Sqlite(pool) => {
+                let text: String = sqlx::query_scalar("SELECT CURRENT_TIMESTAMP").fetch_one(pool).await?;
+                chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S")
+                    .map_err(|e| StoreError::Read(format!("CURRENT_TIMESTAMP {text:?}: {e}")))?
+                    .and_utc()
+            }
+            Db::Pg(pool) => sqlx::query_scalar("SELECT CURRENT_TIMESTAMP").fetch_one(pool).await?,
+        })
     }
 
     /// A cheap round trip, for `/health`.
@@ -161,6 +218,10 @@ impl Store {
             Db::Pg(_) => "postgres",
         }
     }
+}
+
+fn is_sqlite_url(url: &str) -> bool {
+    !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
 }
 
 /// Now, in the precision the store keeps (whole seconds).

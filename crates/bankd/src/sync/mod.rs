@@ -50,6 +50,10 @@ pub struct SyncRequest {
     pub only_source: Option<String>,
     /// No user is present (a background refresh): counts against the PSD2 budget.
     pub unattended: bool,
+    /// The id of the API request that asked for the sync, for its log lines (payloads queued
+    /// before it existed have none).
+    #[serde(default)]
+    pub request_id: Option<i64>,
 }
 
 impl SyncRequest {

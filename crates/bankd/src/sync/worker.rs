@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::SyncRequest;
 use super::engine::{Engine, RESULT_FAILED, RESULT_OK, result_of};
@@ -22,7 +23,18 @@ pub async fn run(engine: Engine, name: String, shutdown: CancellationToken) {
     while !shutdown.is_cancelled() {
         let claimed = engine.syncer.store.claim_job(&name, engine.lease(), engine.settings.connector_concurrency).await;
         match claimed {
-            Ok(Some(job)) => run_job(&engine, &name, job).await,
+            Ok(Some(job)) => {
+                // Every line of the job's run carries it; the request that asked for it is known
+                // once the payload is open (`run_sync`).
+                let span = tracing::info_span!(
+                    "job",
+                    job = job.id,
+                    connection = job.id_connection,
+                    worker = %name,
+                    request_id = tracing::field::Empty
+                );
+                run_job(&engine, &name, job).instrument(span).await
+            }
             Ok(None) => idle(&engine, &shutdown).await,
             Err(e) => {
                 tracing::error!(worker = name, error = %e, "could not claim a job");
@@ -89,6 +101,9 @@ async fn run_sync(engine: &Engine, worker: &str, job: &ClaimedJob) -> Option<&'s
         },
         None => SyncRequest::default(),
     };
+    if let Some(id) = request.request_id {
+        tracing::Span::current().record("request_id", id);
+    }
     let store = &engine.syncer.store;
     let connection = match store.connection_by_id(id_connection).await {
         Ok(Some(connection)) => connection,

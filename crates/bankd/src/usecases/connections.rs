@@ -76,6 +76,7 @@ pub async fn request_sync(
     if !request.unattended {
         request.input.psu_ip = super::CLIENT_IP.try_with(Clone::clone).ok().flatten();
     }
+    request.request_id = crate::wire::error::REQUEST_ID.try_with(|id| *id).ok();
     match state.engine.request(connection, &request, wait).await {
         Ok(requested) => Ok(requested),
         Err(RequestError::Busy) => Err(ApiError::ConnectionLocked),

@@ -73,9 +73,18 @@ impl Deliverer {
         let (event, outcome) = (&delivery.event, attempted.state);
         match &result {
             Ok(answer) => {
-                tracing::info!(delivery = delivery.id, event, status = answer.status, outcome, "webhook delivery")
+                tracing::info!(
+                    delivery = delivery.id,
+                    request_id = attempt_id(&delivery),
+                    event,
+                    status = answer.status,
+                    outcome,
+                    "webhook delivery"
+                )
             }
-            Err(e) => tracing::info!(delivery = delivery.id, event, error = %e, outcome, "webhook delivery"),
+            Err(e) => {
+                tracing::info!(delivery = delivery.id, request_id = attempt_id(&delivery), event, error = %e, outcome, "webhook delivery")
+            }
         }
         crate::telemetry::record_delivery(event, outcome, result.as_ref().ok().map(|a| a.latency));
         match self.store.record_attempt(delivery.id, worker, &attempted).await {
@@ -148,6 +157,7 @@ fn headers(
         ("bankd-event".to_owned(), event.as_str().to_owned()),
         ("webhook-id".to_owned(), id.clone()),
         ("webhook-timestamp".to_owned(), timestamp.to_string()),
+        ("X-Request-ID".to_owned(), attempt_id(delivery)),
     ];
     if let Some(secret) = secret {
         let url =
@@ -159,6 +169,12 @@ fn headers(
         headers.push(("webhook-signature".to_owned(), signature));
     }
     Ok(headers)
+}
+
+/// The id of one attempt of a delivery (`webhook-id` is the same on every attempt, for receivers
+/// to deduplicate; this one tells attempts apart, in their logs and ours).
+fn attempt_id(delivery: &ClaimedDelivery) -> String {
+    format!("dlv_{}_{}", delivery.id, delivery.attempts)
 }
 
 /// The wait before retry number `attempts` (1: the first retry): `base` doubled each time, up to

@@ -354,6 +354,9 @@ async fn a_receiver_down_gets_every_event_in_order_once_back_and_deliveries_repl
     assert_eq!((status, replayed["state"].as_str()), (StatusCode::OK, Some("pending")), "{replayed}");
     let again = &receiver.wait_for("CONNECTION_SYNCED", 4).await[3];
     assert_eq!(again.header("webhook-id"), hits[0].header("webhook-id"));
+    // …but an X-Request-ID of its own: the id of this attempt, as bankd's log line has it.
+    assert!(again.header("x-request-id").starts_with("dlv_"), "{:?}", again.headers);
+    assert_ne!(again.header("x-request-id"), hits[0].header("x-request-id"));
     assert_eq!(again.body, hits[0].body, "the same payload");
 
     // Ended deliveries leave the log when they are old enough (here: all of them).

@@ -93,8 +93,15 @@ impl Api {
 
     /// A request with the headers every PSD2 call carries: a fresh `X-Request-ID`, and the PSU's
     /// IP address when the PSU is present (an unattended read sends none, as the standards expect).
+    ///
+    /// The X-Request-ID stays a fresh UUID rather than bankd's request id: Berlin Group and STET
+    /// require a UUID, unique per call, and bankd's id is an integer shared by every call of a sync.
+    /// Dressing it as a UUID would break uniqueness, so the link is made in the log instead: this
+    /// line carries the UUID and, through the job's span, the `request_id` that asked for the sync.
     pub fn request(&self, method: Method, url: &str, source: &SourceRequest) -> RequestBuilder {
-        let mut request = self.client.request(method, url).header("X-Request-ID", uuid::Uuid::new_v4().to_string());
+        let x_request_id = uuid::Uuid::new_v4().to_string();
+        tracing::debug!(%method, url, x_request_id, "PSD2 call");
+        let mut request = self.client.request(method, url).header("X-Request-ID", x_request_id);
         if let (false, Some(ip)) = (source.unattended, &source.input.psu_ip) {
             request = request.header("PSU-IP-Address", ip);
         }
