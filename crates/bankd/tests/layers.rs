@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 /// do not import each other.
 const LAYERS: &[&[&str]] = &[
     &["domain"],
-    &["config", "crypto", "telemetry"],
+    &["config", "crypto", "telemetry", "https"],
     &["catalog"],
     &["sources"],
     &["store", "simulators"],
