@@ -121,7 +121,7 @@ async fn master_key(settings: &Settings, store: Option<&Store>) -> Check {
         Err(e) => return Check::fail(NAME, e.to_string(), "set BANKD_MASTER_KEY to the base64 of 32 bytes"),
     };
     let sealed = match store {
-        Some(store) => store.first_sealed_connection().await.ok().flatten(),
+        Some(store) => store.first_sealed_connection().await.ok().flatten().map(|id| (store, id)),
         None => None,
     };
     match (key, sealed) {
@@ -130,13 +130,13 @@ async fn master_key(settings: &Settings, store: Option<&Store>) -> Check {
             "none yet, nothing sealed",
             "start `bankd serve` once to generate master.key, then back it up (or set BANKD_MASTER_KEY)",
         ),
-        (None, Some(id)) => Check::fail(
+        (None, Some((_, id))) => Check::fail(
             NAME,
             format!("missing, and connection {id} has sealed credentials"),
             "restore master.key into the data dir or BANKD_MASTER_KEY from your backup",
         ),
         (Some(_), None) => Check::ok(NAME, "present, nothing sealed yet"),
-        (Some(key), Some(id)) => match store.expect("a sealed row was read").connection_credentials(id, &key).await {
+        (Some(key), Some((store, id))) => match store.connection_credentials(id, &key).await {
             Ok(_) => Check::ok(NAME, format!("opens connection {id}'s credentials")),
             Err(e) => Check::fail(
                 NAME,

@@ -51,13 +51,12 @@ impl WoobModule {
     /// login keeps its helper too, so that [`Source::end`] saves the half-done login's storage.
     async fn live<'s>(&self, request: &SourceRequest, session: &'s mut SourceSession) -> SourceResult<&'s mut Live> {
         if session.live::<Live>().is_none() {
-            let helper = Helper::start(&self.runtime, &self.module).await.map_err(source_error)?;
+            let mut helper = Helper::start(&self.runtime, &self.module).await.map_err(source_error)?;
+            let login = helper.call("login", self.login_params(request, session)).await;
             session.set_live(Live { helper, accounts: None });
-            let params = self.login_params(request, session);
-            let live = session.live::<Live>().expect("just set");
-            live.helper.call("login", params).await.map_err(source_error)?;
+            login.map_err(source_error)?;
         }
-        Ok(session.live::<Live>().expect("present"))
+        session.live::<Live>().ok_or_else(|| SourceError::Bug("the woob helper of this sync is gone".into()))
     }
 
     fn login_params(&self, request: &SourceRequest, session: &SourceSession) -> Value {
