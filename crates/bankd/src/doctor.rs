@@ -159,7 +159,7 @@ async fn catalog(settings: &Settings, store: Option<&Store>) -> (Check, Option<C
         let detail = format!("{} connectors", catalog.connectors.len());
         return (Check::ok(NAME, detail), Some(catalog));
     };
-    match crate::startup::catalog(settings, store).await {
+    match crate::startup::catalog(settings, store, &woob_runtime(settings)).await {
         Ok(full) => (Check::ok(NAME, format!("{} connectors with woob's modules", full.connectors.len())), Some(full)),
         Err(e) => (Check::fail(NAME, format!("{e:#}"), "fix BANKD_WOOB_MODULES_PATH or the modules in it"), None),
     }

@@ -414,7 +414,7 @@ async fn export_to_stdout(
 ) -> anyhow::Result<()> {
     use std::io::Write;
     let store = open_store(settings).await?;
-    let catalog = bankd::startup::catalog(settings, &store).await?;
+    let catalog = bankd::startup::catalog(settings, &store, &woob_runtime(settings)).await?;
     let mut chunks = bankd::usecases::exports::export(&store, &catalog, user, account, format, window)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;

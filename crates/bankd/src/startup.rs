@@ -204,8 +204,8 @@ async fn build_engine(settings: &Settings) -> anyhow::Result<(Store, Engine, Arc
     let key = Arc::new(MasterKey::load(std::env::var("BANKD_MASTER_KEY").ok().as_deref(), &settings.data_dir)?);
     let store = open_store(settings).await?;
     crate::telemetry::metrics();
-    let catalog = catalog(settings, &store).await?;
     let woob = woob_runtime(settings);
+    let catalog = catalog(settings, &store, &woob).await?;
     if catalog.connectors.iter().flat_map(|c| &c.sources).any(|s| s.driver == "woob") {
         woob.prepare_home().context("preparing woob's home")?;
         woob.check().await.map_err(anyhow::Error::msg)?;
@@ -223,10 +223,10 @@ async fn build_engine(settings: &Settings) -> anyhow::Result<(Store, Engine, Arc
 }
 
 /// The connector catalog: the TOML file (or the built-in one), and woob's bank modules when a
-/// modules folder is known.
-pub async fn catalog(settings: &Settings, store: &Store) -> anyhow::Result<Catalog> {
+/// modules folder is known (read through `woob`, the runtime whose helpers this process counts).
+pub async fn catalog(settings: &Settings, store: &Store, woob: &WoobRuntime) -> anyhow::Result<Catalog> {
     let mut catalog = Catalog::load(settings.catalog.as_deref(), settings.sandbox)?;
-    if let Some(modules) = woob_modules(settings, &woob_runtime(settings), false).await? {
+    if let Some(modules) = woob_modules(settings, woob, false).await? {
         add_woob_connectors(&mut catalog, store, &modules).await?;
     }
     Ok(catalog)
