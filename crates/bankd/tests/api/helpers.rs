@@ -113,6 +113,11 @@ impl TestApp {
         }
     }
 
+    /// The server's data dir (its master key file among others).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data_dir.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

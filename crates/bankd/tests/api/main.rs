@@ -17,6 +17,7 @@ mod powens_compat;
 mod powens_spec;
 mod processes;
 mod psd2;
+mod rotation;
 mod secrets;
 mod simplefin;
 mod statements;
