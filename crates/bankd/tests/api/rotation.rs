@@ -25,9 +25,12 @@ fn rotate_key(app: &TestApp, new_key_file: &Path) -> Command {
     command
 }
 
+/// How a sealed value's AAD is named from its row.
+type Aad = fn(i64) -> String;
+
 /// Every sealed value in the database, with the AAD it was sealed for.
 async fn sealed_values(app: &TestApp) -> Vec<(Vec<u8>, String)> {
-    let columns: [(&str, fn(i64) -> String); 4] = [
+    let columns: [(&str, Aad); 4] = [
         ("SELECT id, credentials FROM connections WHERE credentials IS NOT NULL", credentials_aad),
         ("SELECT id, session FROM connection_sources WHERE session IS NOT NULL", session_aad),
         ("SELECT id_connection, payload FROM jobs WHERE payload IS NOT NULL", job_payload_aad),
