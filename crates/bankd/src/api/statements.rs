@@ -4,6 +4,7 @@
 //! is refused before anything is parsed.
 
 use axum::Json;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Serialize;
@@ -14,7 +15,7 @@ use utoipa_axum::routes;
 use crate::http::extract::{Caller, Path, receive_upload, too_large};
 use crate::state::AppState;
 use crate::usecases::statements::import_received;
-use crate::wire::error::{ApiResult, ErrorBody};
+use crate::wire::error::{ApiError, ApiResult, ErrorBody};
 use crate::wire::{AccountView, ConnectionView, WarningView};
 
 pub fn routes(max_upload_bytes: u64) -> OpenApiRouter<AppState> {
@@ -61,9 +62,12 @@ async fn upload(
     caller: Caller,
     Path(user): Path<String>,
     headers: HeaderMap,
-    multipart: Multipart,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<ImportView>)> {
+    // Whose statements these would be is settled before the body is looked at, and a body that is
+    // not a multipart form gets the envelope, not axum's plain text.
     let id_user = caller.user_id(&state, &user).await?;
+    let multipart = multipart.map_err(|e| ApiError::invalid("body", e.body_text()))?;
     let limit = state.settings.max_upload_bytes;
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
