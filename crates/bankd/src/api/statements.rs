@@ -51,7 +51,7 @@ pub struct ImportView {
 /// Re-importing the same or an overlapping file adds nothing. A file that bends its format's standard
 /// where only one reading is possible is read, and each deviation comes back in `warnings`; one that
 /// cannot be read without guessing is refused.
-#[utoipa::path(post, path = "/users/{id_user}/statements", tag = "statements", security(("bearer" = [])),
+#[utoipa::path(post, path = "/users/{id_user}/statements", tag = "statements", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path, description = "user id or `me`")),
     request_body(content_type = "multipart/form-data", content = inline(Object),
         description = "`file` (the statement), optional `id_connection`, `format` (auto|ofx|camt|mt940|qif|csv), and for CSV an optional `csv` mapping in JSON (guessed from the header otherwise): `{\"delimiter\": \";\", \"decimal_comma\": true, \"date_format\": \"%d/%m/%Y\", \"date\": \"Date\", \"amount\": \"Montant\", \"wording\": [\"Libellé\"]}` (a column is a header name or an index; `debit` and `credit` replace `amount`)"),
