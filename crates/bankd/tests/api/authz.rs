@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use crate::helpers::{SANDBOX_UUID, TestApp, TestUser};
 use crate::webhooks::Receiver;
 use dump::{differences, dump, settled_dump};
-use webview::{Sessions, manage_session, webview_cases};
+use webview::{Sessions, manage_session, webview_cases, webview_routes};
 
 const REDIRECT: &str = "https://app.example/callback";
 /// Requests in flight at once: enough to finish in seconds, few enough for a shared CI machine.
@@ -632,6 +632,7 @@ async fn operations(app: &TestApp) -> Vec<Operation> {
             operations.push(Operation { method: method.to_owned(), template, security });
         }
     }
+    assert!(operations.len() > 50, "the document lists only {} operations", operations.len());
     operations
 }
 
@@ -871,7 +872,8 @@ async fn no_one_but_the_owner_gets_through() {
     let fx = Fixture::build(&app, &receiver).await;
     let sessions = Sessions { a: manage_session(&app, &fx.a).await, b: manage_session(&app, &fx.b).await };
 
-    let (mut cases, entitled, mut unknown) = api_cases(&operations(&app).await, &fx);
+    let operations = operations(&app).await;
+    let (mut cases, entitled, mut unknown) = api_cases(&operations, &fx);
     let api_count = cases.len();
     let (pages, skipped_pages, unknown_pages) = webview_cases(&fx, &sessions);
     unknown.extend(unknown_pages);
@@ -883,9 +885,11 @@ async fn no_one_but_the_owner_gets_through() {
     let changed = differences(&before, &dump(&app.database_url).await);
 
     eprintln!(
-        "authz matrix: {} cases ({api_count} API, {} webview), {entitled} API and {skipped_pages} webview \
-         combinations entitled and not sent; (expected, status received): {tally:?}; {} failures; \
-         {} rows changed",
+        "authz matrix: {} API operations and {} webview routes; {} cases ({api_count} API, {} webview), \
+         {entitled} API and {skipped_pages} webview combinations entitled and not sent; (expected, status \
+         received): {tally:?}; {} failures; {} rows changed",
+        operations.len(),
+        webview_routes().len(),
         cases.len(),
         cases.len() - api_count,
         failures.len(),

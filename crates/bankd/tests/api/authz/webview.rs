@@ -60,20 +60,25 @@ fn page_rule(method: &str, path: &str) -> Option<PageRule> {
     })
 }
 
-/// The webview's routes, read from its router: `(method, path)` for each handler.
-fn webview_routes() -> Vec<(String, String)> {
+/// The webview's routes, read from its router's source: `(method, path)` for each handler. (The
+/// router is not reachable from here as data: axum keeps no list of its routes.)
+pub(super) fn webview_routes() -> Vec<(String, String)> {
     let source = include_str!("../../../src/webview/mod.rs");
+    let method = regex::Regex::new(r"\b(get|post|put|patch|delete)\(").unwrap();
     let mut routes = Vec::new();
     for chunk in source.split(".route(").skip(1) {
         let path = chunk.trim_start().trim_start_matches('"').split('"').next().unwrap_or_default().to_owned();
-        // The handlers of one route end where the next `.route(` or the router's layer begins.
+        // A route's handlers end where the next `.route(` or the router's own layer begins.
         let handlers = chunk.split(".layer(middleware").next().unwrap_or(chunk);
-        for method in ["get", "post", "put", "delete"] {
-            if handlers.contains(&format!("{method}(")) {
-                routes.push((method.to_owned(), path.clone()));
-            }
-        }
+        let mut methods: Vec<String> = method.captures_iter(handlers).map(|c| c[1].to_owned()).collect();
+        methods.dedup();
+        routes.extend(methods.into_iter().map(|m| (m, path.clone())));
     }
+    // A reading that finds nothing would pass the webview's half of the matrix silently.
+    assert!(
+        routes.iter().any(|(_, path)| path == "/webview/{lang}/{flow}"),
+        "the webview's routes were not found in src/webview/mod.rs: {routes:?}"
+    );
     routes
 }
 
