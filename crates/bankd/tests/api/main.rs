@@ -3,6 +3,7 @@
 
 mod accounts;
 mod auth;
+mod authz;
 mod balances;
 mod connections;
 mod connectors;
