@@ -4,14 +4,14 @@
 //! is refused before anything is parsed.
 
 use axum::Json;
-use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::http::extract::{Caller, Path, receive_upload, too_large};
+use crate::http::extract::{Caller, MultipartForm, Path, receive_upload, too_large};
 use crate::state::AppState;
 use crate::usecases::statements::import_received;
 use crate::wire::error::{ApiResult, ErrorBody};
@@ -61,7 +61,7 @@ async fn upload(
     caller: Caller,
     Path(user): Path<String>,
     headers: HeaderMap,
-    multipart: Multipart,
+    MultipartForm(multipart): MultipartForm,
 ) -> ApiResult<(StatusCode, Json<ImportView>)> {
     let id_user = caller.user_id(&state, &user).await?;
     let limit = state.settings.max_upload_bytes;

@@ -80,6 +80,21 @@ async fn parse_multipart<S: Send + Sync>(req: Request, state: &S) -> ApiResult<P
     Ok(Params::from_pairs(pairs))
 }
 
+/// A `multipart/form-data` body; a request that is not one (no boundary, another content type)
+/// gets the `invalidValue` envelope, not axum's plain-text rejection.
+pub struct MultipartForm(pub Multipart);
+
+impl<S: Send + Sync> FromRequest<S> for MultipartForm {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Multipart::from_request(req, state)
+            .await
+            .map(MultipartForm)
+            .map_err(|e| ApiError::invalid("body", format!("expected a multipart/form-data body: {}", e.body_text())))
+    }
+}
+
 /// The query string as [`Params`].
 pub struct Query(pub Params);
 

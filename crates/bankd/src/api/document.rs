@@ -1,0 +1,85 @@
+//! What every operation of the OpenAPI document shares and its handler's annotation would only
+//! repeat: the error answers of the extractors (`http::extract`) and the form of path ids. Applied
+//! once to the whole document, so that a new route cannot forget them and the document stays true
+//! to what the server answers (checked by `scripts/fuzz-api`).
+
+use utoipa::Modify;
+use utoipa::openapi::path::{Operation, Parameter, ParameterIn};
+use utoipa::openapi::schema::{KnownFormat, Object, SchemaFormat, Type};
+use utoipa::openapi::{OpenApi, RefOr, Response, ResponseBuilder, Schema};
+
+use crate::wire::error::ErrorBody;
+
+pub struct SharedAnswers;
+
+impl Modify for SharedAnswers {
+    fn modify(&self, openapi: &mut OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for operation in operations.into_iter().flatten() {
+                describe_path_ids(operation);
+                add_extractor_errors(operation);
+            }
+        }
+    }
+}
+
+/// `401` from `Caller` when the credentials are missing or wrong, `403` when they are of the other
+/// kind (a user token where client credentials are needed, or another user's id); `400` from
+/// `Path`, `Query` and `Body` when a parameter or the body does not parse.
+fn add_extractor_errors(operation: &mut Operation) {
+    let secured = operation.security.as_ref().is_some_and(|requirements| !requirements.is_empty());
+    if secured {
+        add_error(operation, "401", "`missingToken` or `invalidToken`: no valid credentials");
+        add_error(operation, "403", "`forbidden`: these credentials do not reach this resource");
+    }
+    let has_input = operation.parameters.as_ref().is_some_and(|p| !p.is_empty()) || operation.request_body.is_some();
+    if has_input {
+        add_error(operation, "400", "`invalidValue` or `missingParameter`: the field named in the message");
+    }
+}
+
+fn add_error(operation: &mut Operation, status: &str, description: &str) {
+    operation.responses.responses.entry(status.to_owned()).or_insert_with(|| error_response(description));
+}
+
+fn error_response(description: &str) -> RefOr<Response> {
+    let body = utoipa::openapi::ContentBuilder::new()
+        .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(<ErrorBody as utoipa::ToSchema>::name()))));
+    RefOr::T(ResponseBuilder::new().description(description).content("application/json", body.build()).build())
+}
+
+/// Path ids are positive integers (`parse_id` refuses the rest with `400`); `id_user` is one of
+/// them or `me`, the caller itself.
+fn describe_path_ids(operation: &mut Operation) {
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if !matches!(parameter.parameter_in, ParameterIn::Path) {
+            continue;
+        }
+        if parameter.name == "id_user" {
+            parameter.schema = Some(RefOr::T(Schema::Object(user_segment())));
+        } else if is_integer(parameter) {
+            parameter.schema = Some(RefOr::T(Schema::Object(positive_id())));
+        }
+    }
+}
+
+fn is_integer(parameter: &Parameter) -> bool {
+    matches!(&parameter.schema, Some(RefOr::T(Schema::Object(object))) if object.schema_type == Type::Integer.into())
+}
+
+fn positive_id() -> Object {
+    let mut id = Object::with_type(Type::Integer);
+    id.format = Some(SchemaFormat::KnownFormat(KnownFormat::Int64));
+    id.minimum = Some(1.into());
+    id.maximum = Some(i64::MAX.into());
+    id
+}
+
+fn user_segment() -> Object {
+    let mut segment = Object::with_type(Type::String);
+    segment.pattern = Some("^(me|[1-9][0-9]{0,17})$".to_owned());
+    segment.examples = vec![serde_json::json!("me")];
+    segment.description = Some("the user's id, or `me` for the token's own user".to_owned());
+    segment
+}
