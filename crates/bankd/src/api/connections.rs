@@ -259,10 +259,17 @@ async fn get_source(
     Ok(Json(ConnectionSourceView::new(&source, &state.clock)))
 }
 
+/// `POST …/sources/{id_source}`'s body (the handler reads `Params`; this only describes it).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct SourceSwitch {
+    disabled: bool,
+}
+
 /// Enable or disable one source of the connection (`{"disabled": bool}`).
 #[utoipa::path(post, path = "/users/{id_user}/connections/{id_connection}/sources/{id_source}", tag = "connections", security(("bearer" = [])),
     params(("id_user" = String, Path), ("id_connection" = i64, Path), ("id_source" = i64, Path)),
-    request_body(content = inline(Object), description = "`disabled` (bool)"),
+    request_body(content = SourceSwitch, description = "JSON or form"),
     responses((status = 200, body = ConnectionSourceView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn update_source(
     State(state): State<AppState>,

@@ -4,6 +4,7 @@
 //! to what the server answers (checked by `scripts/fuzz-api`).
 
 use utoipa::Modify;
+use utoipa::openapi::Required;
 use utoipa::openapi::path::{Operation, Parameter, ParameterIn};
 use utoipa::openapi::schema::{KnownFormat, Object, SchemaFormat, Type};
 use utoipa::openapi::{OpenApi, RefOr, Response, ResponseBuilder, Schema};
@@ -18,6 +19,7 @@ impl Modify for SharedAnswers {
             let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
             for operation in operations.into_iter().flatten() {
                 describe_path_ids(operation);
+                forbid_empty_required_text(operation);
                 add_extractor_errors(operation);
             }
         }
@@ -60,6 +62,20 @@ fn describe_path_ids(operation: &mut Operation) {
             parameter.schema = Some(RefOr::T(Schema::Object(user_segment())));
         } else if is_integer(parameter) {
             parameter.schema = Some(RefOr::T(Schema::Object(positive_id())));
+        }
+    }
+}
+
+/// A required text parameter cannot be empty: `Params::require_str` reads `""` as missing.
+fn forbid_empty_required_text(operation: &mut Operation) {
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if !matches!(parameter.required, Required::True) {
+            continue;
+        }
+        if let Some(RefOr::T(Schema::Object(text))) = &mut parameter.schema
+            && text.schema_type == Type::String.into()
+        {
+            text.min_length.get_or_insert(1);
         }
     }
 }

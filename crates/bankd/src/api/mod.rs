@@ -69,5 +69,6 @@ pub fn router(max_upload_bytes: u64) -> Router<AppState> {
     let (api, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/2.0", api).split_for_parts();
     // After the routes are in: ApiDoc's own modifiers run before any path exists.
     document::SharedAnswers.modify(&mut openapi);
+    webhooks::list_events(&mut openapi);
     api.merge(SwaggerUi::new("/docs").url("/2.0/openapi.json", openapi))
 }

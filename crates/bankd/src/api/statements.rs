@@ -45,6 +45,22 @@ pub struct ImportView {
     warnings_omitted: Option<u64>,
 }
 
+/// The upload's form (the handler reads the parts as they arrive; this only describes them).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct StatementUpload {
+    /// The statement file.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// The Statement-files connection to import into (default: the user's own).
+    #[schema(minimum = 1)]
+    id_connection: Option<i64>,
+    #[schema(pattern = "^(auto|ofx|camt|mt940|qif|csv)$")]
+    format: Option<String>,
+    /// For CSV, the columns in JSON (guessed from the header otherwise).
+    csv: Option<String>,
+}
+
 /// Import a statement file (OFX/QFX, camt.052/053, MT940/MT942, QIF or CSV) into the user's
 /// Statement-files connection: its accounts (enabled: the upload is the consent) and transactions.
 /// Re-importing the same or an overlapping file adds nothing. A file that bends its format's standard
@@ -52,7 +68,7 @@ pub struct ImportView {
 /// cannot be read without guessing is refused.
 #[utoipa::path(post, path = "/users/{id_user}/statements", tag = "statements", security(("bearer" = [])),
     params(("id_user" = String, Path, description = "user id or `me`")),
-    request_body(content_type = "multipart/form-data", content = inline(Object),
+    request_body(content_type = "multipart/form-data", content = StatementUpload,
         description = "`file` (the statement), optional `id_connection`, `format` (auto|ofx|camt|mt940|qif|csv), and for CSV an optional `csv` mapping in JSON (guessed from the header otherwise): `{\"delimiter\": \";\", \"decimal_comma\": true, \"date_format\": \"%d/%m/%Y\", \"date\": \"Date\", \"amount\": \"Montant\", \"wording\": [\"Libellé\"]}` (a column is a header name or an index; `debit` and `credit` replace `amount`)"),
     responses((status = 201, body = ImportView), (status = 400, body = ErrorBody, description = "`invalidStatement`: the format, where and why"),
         (status = 413, body = ErrorBody)))]
