@@ -6,7 +6,7 @@
 use utoipa::Modify;
 use utoipa::openapi::Required;
 use utoipa::openapi::path::{Operation, Parameter, ParameterIn};
-use utoipa::openapi::schema::{KnownFormat, Object, SchemaFormat, Type};
+use utoipa::openapi::schema::{KnownFormat, Object, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::{OpenApi, RefOr, Response, ResponseBuilder, Schema};
 
 use crate::wire::error::ErrorBody;
@@ -20,6 +20,7 @@ impl Modify for SharedAnswers {
             for operation in operations.into_iter().flatten() {
                 describe_path_ids(operation);
                 forbid_empty_required_text(operation);
+                allow_null_flags(operation);
                 add_extractor_errors(operation);
             }
         }
@@ -76,6 +77,21 @@ fn forbid_empty_required_text(operation: &mut Operation) {
             && text.schema_type == Type::String.into()
         {
             text.min_length.get_or_insert(1);
+        }
+    }
+}
+
+/// A boolean query parameter may be `null`, read as absent (`Params::bool`): clients generated from
+/// Powens' Swagger file send unset values so.
+fn allow_null_flags(operation: &mut Operation) {
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if !matches!(parameter.parameter_in, ParameterIn::Query) {
+            continue;
+        }
+        if let Some(RefOr::T(Schema::Object(flag))) = &mut parameter.schema
+            && flag.schema_type == Type::Boolean.into()
+        {
+            flag.schema_type = SchemaType::from_iter([Type::Boolean, Type::Null]);
         }
     }
 }
