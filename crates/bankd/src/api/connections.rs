@@ -214,7 +214,7 @@ async fn delete_connection(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}/sources", tag = "connections", security(("bearer" = [])),
+#[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}/sources", operation_id = "list_connection_sources", tag = "connections", security(("bearer" = [])),
     params(("id_user" = String, Path), ("id_connection" = i64, Path)),
     responses((status = 200, body = ConnectionSourceList), (status = 404, body = ErrorBody)))]
 async fn list_sources(
@@ -247,7 +247,7 @@ async fn connection_source(
         .ok_or_else(|| ApiError::not_found("sourceNotFound", "source"))
 }
 
-#[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}/sources/{id_source}", tag = "connections", security(("bearer" = [])),
+#[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}/sources/{id_source}", operation_id = "get_connection_source", tag = "connections", security(("bearer" = [])),
     params(("id_user" = String, Path), ("id_connection" = i64, Path), ("id_source" = i64, Path)),
     responses((status = 200, body = ConnectionSourceView), (status = 404, body = ErrorBody)))]
 async fn get_source(

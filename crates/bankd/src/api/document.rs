@@ -1,10 +1,13 @@
 //! What every operation of the OpenAPI document shares and its handler's annotation would only
-//! repeat: the error answers of the extractors (`http::extract`) and the form of path ids. Applied
-//! once to the whole document, so that a new route cannot forget them and the document stays true
-//! to what the server answers (checked by `scripts/fuzz-api`).
+//! repeat: the error answers of the extractors (`http::extract`) and the form of path ids; and the
+//! links from an answer to the operations its ids open. Applied once to the whole document, so
+//! that a new route cannot forget them and the document stays true to what the server answers
+//! (checked by `scripts/fuzz-api`, whose stateful phase follows the links).
 
 use utoipa::Modify;
 use utoipa::openapi::Required;
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{Operation, Parameter, ParameterIn};
 use utoipa::openapi::schema::{KnownFormat, Object, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::{OpenApi, RefOr, Response, ResponseBuilder, Schema};
@@ -15,6 +18,7 @@ pub struct SharedAnswers;
 
 impl Modify for SharedAnswers {
     fn modify(&self, openapi: &mut OpenApi) {
+        add_links(openapi);
         for item in openapi.paths.paths.values_mut() {
             let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
             for operation in operations.into_iter().flatten() {
@@ -114,4 +118,108 @@ fn user_segment() -> Object {
     segment.examples = vec![serde_json::json!("me")];
     segment.description = Some("the user's id, or `me` for the token's own user".to_owned());
     segment
+}
+
+/// An answer that carries an id, and the operations that id opens: `(method, path, status)`,
+/// the target's path parameter and where the answer holds it, and the targets `(method, path)`.
+struct Follow {
+    from: (&'static str, &'static str, &'static str),
+    id: (&'static str, &'static str),
+    to: &'static [(&'static str, &'static str)],
+}
+
+const CONNECTION: &[(&str, &str)] = &[
+    ("get", "/2.0/users/{id_user}/connections/{id_connection}"),
+    ("put", "/2.0/users/{id_user}/connections/{id_connection}"),
+    ("post", "/2.0/users/{id_user}/connections/{id_connection}"),
+    ("delete", "/2.0/users/{id_user}/connections/{id_connection}"),
+    ("get", "/2.0/users/{id_user}/connections/{id_connection}/accounts"),
+    ("get", "/2.0/users/{id_user}/connections/{id_connection}/logs"),
+    ("get", "/2.0/users/{id_user}/connections/{id_connection}/sources"),
+    ("get", "/2.0/users/{id_user}/connections/{id_connection}/transactions"),
+];
+const ACCOUNT: &[(&str, &str)] = &[
+    ("get", "/2.0/users/{id_user}/accounts/{id_account}"),
+    ("post", "/2.0/users/{id_user}/accounts/{id_account}"),
+    ("put", "/2.0/users/{id_user}/accounts/{id_account}"),
+    ("get", "/2.0/users/{id_user}/accounts/{id_account}/balances"),
+    ("get", "/2.0/users/{id_user}/accounts/{id_account}/transactions"),
+    ("get", "/2.0/users/{id_user}/accounts/{id_account}/export"),
+];
+const TRANSACTION: &[(&str, &str)] = &[
+    ("get", "/2.0/users/{id_user}/transactions/{id_transaction}"),
+    ("post", "/2.0/users/{id_user}/transactions/{id_transaction}"),
+    ("put", "/2.0/users/{id_user}/transactions/{id_transaction}"),
+];
+
+const LINKS: &[Follow] = &[
+    Follow {
+        from: ("post", "/2.0/users/{id_user}/connections", "201"),
+        id: ("id_connection", "$response.body#/id"),
+        to: CONNECTION,
+    },
+    Follow {
+        from: ("get", "/2.0/users/{id_user}/connections", "200"),
+        id: ("id_connection", "$response.body#/connections/0/id"),
+        to: CONNECTION,
+    },
+    Follow {
+        from: ("post", "/2.0/users/{id_user}/statements", "201"),
+        id: ("id_connection", "$response.body#/connection/id"),
+        to: CONNECTION,
+    },
+    Follow {
+        from: ("get", "/2.0/users/{id_user}/accounts", "200"),
+        id: ("id_account", "$response.body#/accounts/0/id"),
+        to: ACCOUNT,
+    },
+    Follow {
+        from: ("get", "/2.0/users/{id_user}/transactions", "200"),
+        id: ("id_transaction", "$response.body#/transactions/0/id"),
+        to: TRANSACTION,
+    },
+    Follow {
+        from: ("post", "/2.0/webhooks", "200"),
+        id: ("id", "$response.body#/id"),
+        to: &[("get", "/2.0/webhooks/{id}/deliveries"), ("delete", "/2.0/webhooks/{id}")],
+    },
+    Follow {
+        from: ("post", "/2.0/webhooks/auth", "200"),
+        id: ("id", "$response.body#/id"),
+        to: &[("delete", "/2.0/webhooks/auth/{id}")],
+    },
+];
+
+fn add_links(openapi: &mut OpenApi) {
+    for follow in LINKS {
+        let (method, path, status) = follow.from;
+        let Some(RefOr::T(response)) =
+            operation_mut(openapi, method, path).and_then(|o| o.responses.responses.get_mut(status))
+        else {
+            continue;
+        };
+        for (to_method, to_path) in follow.to {
+            let target = format!("#/paths/{}/{to_method}", to_path.replace('~', "~0").replace('/', "~1"));
+            // utoipa 5 writes `Link::operation_ref` as `operation_ref`, which no reader knows: the
+            // field is written under its OpenAPI name through the extensions' map instead.
+            let mut link = LinkBuilder::new()
+                .extensions(Some(Extensions::from_iter([("operationRef", target)])))
+                .parameter(follow.id.0, follow.id.1);
+            if to_path.contains("{id_user}") {
+                link = link.parameter("id_user", "$request.path.id_user");
+            }
+            response.links.insert(format!("{to_method} {to_path}"), RefOr::T(link.build()));
+        }
+    }
+}
+
+fn operation_mut<'a>(openapi: &'a mut OpenApi, method: &str, path: &str) -> Option<&'a mut Operation> {
+    let item = openapi.paths.paths.get_mut(path)?;
+    match method {
+        "get" => item.get.as_mut(),
+        "put" => item.put.as_mut(),
+        "post" => item.post.as_mut(),
+        "delete" => item.delete.as_mut(),
+        _ => None,
+    }
 }
