@@ -4,6 +4,7 @@
 //! that a new route cannot forget them and the document stays true to what the server answers
 //! (checked by `scripts/fuzz-api`, whose stateful phase follows the links).
 
+use serde_json::json;
 use utoipa::Modify;
 use utoipa::openapi::Required;
 use utoipa::openapi::extensions::Extensions;
@@ -24,7 +25,7 @@ impl Modify for SharedAnswers {
             for operation in operations.into_iter().flatten() {
                 describe_path_ids(operation);
                 forbid_empty_required_text(operation);
-                allow_null_flags(operation);
+                describe_flags(operation);
                 add_extractor_errors(operation);
             }
         }
@@ -85,9 +86,10 @@ fn forbid_empty_required_text(operation: &mut Operation) {
     }
 }
 
-/// A boolean query parameter may be `null`, read as absent (`Params::bool`): clients generated from
-/// Powens' Swagger file send unset values so.
-fn allow_null_flags(operation: &mut Operation) {
+/// A boolean query parameter reads as `Params::bool` does: `true`/`false`, `1`/`0`, bare (`?all`,
+/// the empty text: true) or `null` (absent; clients generated from Powens' Swagger file send unset
+/// values so).
+fn describe_flags(operation: &mut Operation) {
     for parameter in operation.parameters.iter_mut().flatten() {
         if !matches!(parameter.parameter_in, ParameterIn::Query) {
             continue;
@@ -95,7 +97,8 @@ fn allow_null_flags(operation: &mut Operation) {
         if let Some(RefOr::T(Schema::Object(flag))) = &mut parameter.schema
             && flag.schema_type == Type::Boolean.into()
         {
-            flag.schema_type = SchemaType::from_iter([Type::Boolean, Type::Null]);
+            flag.schema_type = SchemaType::from_iter([Type::Boolean, Type::Integer, Type::String, Type::Null]);
+            flag.enum_values = Some(vec![json!(true), json!(false), json!(1), json!(0), json!(""), json!(null)]);
         }
     }
 }
