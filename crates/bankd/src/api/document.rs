@@ -124,7 +124,8 @@ fn user_segment() -> Object {
 }
 
 /// An answer that carries an id, and the operations that id opens: `(method, path, status)`,
-/// the target's path parameter and where the answer holds it, and the targets `(method, path)`.
+/// the target's parameter (a path parameter, or `query.name`) and where the answer holds it, and
+/// the targets `(method, path)`.
 struct Follow {
     from: (&'static str, &'static str, &'static str),
     id: (&'static str, &'static str),
@@ -190,6 +191,26 @@ const LINKS: &[Follow] = &[
         from: ("post", "/2.0/webhooks/auth", "200"),
         id: ("id", "$response.body#/id"),
         to: &[("delete", "/2.0/webhooks/auth/{id}")],
+    },
+    Follow {
+        from: ("get", "/2.0/webhooks/{id}/deliveries", "200"),
+        id: ("id", "$response.body#/deliveries/0/id"),
+        to: &[("post", "/2.0/webhooks/deliveries/{id}/replay")],
+    },
+    Follow {
+        from: ("get", "/2.0/users/{id_user}/simplefin/access", "200"),
+        id: ("id_access", "$response.body#/access/0/id"),
+        to: &[("delete", "/2.0/users/{id_user}/simplefin/access/{id_access}")],
+    },
+    Follow {
+        from: ("get", "/2.0/users/{id_user}/connections", "200"),
+        id: ("query.id_connection", "$response.body#/connections/0/id"),
+        to: &[("get", "/2.0/webauth-url")],
+    },
+    Follow {
+        from: ("get", "/2.0/users/{id_user}/connections", "200"),
+        id: ("query.connection_id", "$response.body#/connections/0/id"),
+        to: &[("get", "/2.0/webview/reconnect-url")],
     },
 ];
 
