@@ -97,6 +97,7 @@ struct RenewBody {
     /// One of the client's users; a new user when absent.
     #[schema(minimum = 1, maximum = 999_999_999_999_999_999_i64)]
     id_user: Option<i64>,
+    #[schema(schema_with = super::document::optional_flag)]
     revoke_previous: Option<bool>,
 }
 

@@ -263,6 +263,7 @@ async fn get_source(
 #[derive(ToSchema)]
 #[allow(dead_code)]
 struct SourceSwitch {
+    #[schema(schema_with = super::document::required_flag)]
     disabled: bool,
 }
 

@@ -86,9 +86,7 @@ fn forbid_empty_required_text(operation: &mut Operation) {
     }
 }
 
-/// A boolean query parameter reads as `Params::bool` does: `true`/`false`, `1`/`0`, bare (`?all`,
-/// the empty text: true) or `null` (absent; clients generated from Powens' Swagger file send unset
-/// values so).
+/// A boolean query parameter reads as `Params::bool` does: see [`optional_flag`].
 fn describe_flags(operation: &mut Operation) {
     for parameter in operation.parameters.iter_mut().flatten() {
         if !matches!(parameter.parameter_in, ParameterIn::Query) {
@@ -97,10 +95,26 @@ fn describe_flags(operation: &mut Operation) {
         if let Some(RefOr::T(Schema::Object(flag))) = &mut parameter.schema
             && flag.schema_type == Type::Boolean.into()
         {
-            flag.schema_type = SchemaType::from_iter([Type::Boolean, Type::Integer, Type::String, Type::Null]);
-            flag.enum_values = Some(vec![json!(true), json!(false), json!(1), json!(0), json!(""), json!(null)]);
+            *flag = optional_flag();
         }
     }
+}
+
+/// A boolean as `Params::bool` reads it, in a query or a body: `true`/`false`, `1`/`0`, bare
+/// (`?all`, the empty text: true) or `null` (absent; clients generated from Powens' Swagger file
+/// send unset values so).
+pub(super) fn optional_flag() -> Object {
+    let mut flag = required_flag();
+    flag.schema_type = SchemaType::from_iter([Type::Boolean, Type::Integer, Type::String, Type::Null]);
+    flag.enum_values.get_or_insert_with(Vec::new).push(json!(null));
+    flag
+}
+
+/// A boolean that must be given: as [`optional_flag`], without `null`.
+pub(super) fn required_flag() -> Object {
+    let mut flag = Object::with_type(SchemaType::from_iter([Type::Boolean, Type::Integer, Type::String]));
+    flag.enum_values = Some(vec![json!(true), json!(false), json!(1), json!(0), json!("")]);
+    flag
 }
 
 fn is_integer(parameter: &Parameter) -> bool {
