@@ -69,7 +69,7 @@ fn wants_english(query: &Query) -> ApiResult<bool> {
 
 /// Every account type, in id order.
 #[utoipa::path(get, path = "/account_types", tag = "accounts",
-    params(("lang" = Option<String>, Query, description = "labels' language: `fr` (default, as Powens) or `en`")),
+    params(("lang" = Option<String>, Query, pattern = "^(fr|en)$", description = "labels' language: `fr` (default, as Powens) or `en`")),
     responses((status = 200, body = AccountTypeList), (status = 400, body = ErrorBody)))]
 async fn list_account_types(query: Query) -> ApiResult<Json<AccountTypeList>> {
     let english = wants_english(&query)?;
@@ -78,7 +78,7 @@ async fn list_account_types(query: Query) -> ApiResult<Json<AccountTypeList>> {
 }
 
 #[utoipa::path(get, path = "/account_types/{id_type}", tag = "accounts",
-    params(("id_type" = i64, Path), ("lang" = Option<String>, Query, description = "`fr` (default) or `en`")),
+    params(("id_type" = i64, Path), ("lang" = Option<String>, Query, pattern = "^(fr|en)$", description = "`fr` (default) or `en`")),
     responses((status = 200, body = AccountTypeView), (status = 404, body = ErrorBody)))]
 async fn get_account_type(Path(id): Path<String>, query: Query) -> ApiResult<Json<AccountTypeView>> {
     let kind = AccountType::by_id(parse_id(&id, "id_type")?)

@@ -58,6 +58,49 @@ pub struct AuthCode {
     expires_in: i64,
 }
 
+/// `POST /auth/init`: both (a permanent token of the client's new user) or neither (a temporary one).
+/// The handlers read [`Params`]; these types only describe the bodies to the document.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct InitBody {
+    #[schema(min_length = 1)]
+    client_id: Option<String>,
+    #[schema(min_length = 1)]
+    client_secret: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct AccessBody {
+    #[schema(min_length = 1)]
+    client_id: String,
+    #[schema(min_length = 1)]
+    client_secret: String,
+    /// From `GET /auth/token/code`.
+    #[schema(min_length = 1)]
+    code: String,
+    #[schema(pattern = "^authorization_code$")]
+    grant_type: Option<String>,
+    /// One of the client's registered redirect URIs.
+    redirect_uri: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct RenewBody {
+    #[schema(pattern = "^client_credentials$")]
+    grant_type: Option<String>,
+    #[schema(min_length = 1)]
+    client_id: String,
+    #[schema(min_length = 1)]
+    client_secret: String,
+    /// One of the client's users; a new user when absent.
+    #[schema(minimum = 1, maximum = 999_999_999_999_999_999_i64)]
+    id_user: Option<i64>,
+    #[schema(schema_with = super::document::optional_flag)]
+    revoke_previous: Option<bool>,
+}
+
 /// The client named by `client_id` + `client_secret` in the body; both are required.
 async fn client_from(state: &AppState, params: &Params) -> ApiResult<Client> {
     let client_id = params.require_str("client_id")?;
@@ -71,7 +114,7 @@ async fn client_from(state: &AppState, params: &Params) -> ApiResult<Client> {
 
 /// Create a user and its first token: permanent with client credentials, else temporary (30 min).
 #[utoipa::path(post, path = "/auth/init", tag = "auth",
-    request_body(content = inline(Object), description = "`client_id`, `client_secret` (JSON or form)"),
+    request_body(content = Option<InitBody>, description = "JSON or form"),
     responses((status = 200, body = AuthToken), (status = 400, body = ErrorBody)))]
 async fn init(State(state): State<AppState>, Body(params): Body) -> ApiResult<Json<AuthToken>> {
     let anonymous = !params.contains("client_id") && !params.contains("client_secret");
@@ -93,7 +136,7 @@ async fn init(State(state): State<AppState>, Body(params): Body) -> ApiResult<Js
 /// A temporary code for the calling user: `type=singleAccess` (one use, for webview URLs) or
 /// `requestAccess` (the default, reusable until it expires).
 #[utoipa::path(get, path = "/auth/token/code", tag = "auth", security(("bearer" = [])),
-    params(("type" = Option<String>, Query, description = "`requestAccess` (default) or `singleAccess`")),
+    params(("type" = Option<String>, Query, pattern = "^(requestAccess|singleAccess)$", description = "`requestAccess` (default) or `singleAccess`")),
     responses((status = 200, body = AuthCode), (status = 401, body = ErrorBody)))]
 async fn code(
     State(state): State<AppState>,
@@ -129,7 +172,7 @@ async fn code_post(state: State<AppState>, token: UserToken, query: Query) -> Ap
 
 /// Exchange a temporary code for a permanent token of the code's user.
 #[utoipa::path(post, path = "/auth/token/access", tag = "auth",
-    request_body(content = inline(Object), description = "`client_id`, `client_secret`, `code`, optional `grant_type` (`authorization_code`) and `redirect_uri`"),
+    request_body(content = AccessBody, description = "JSON or form"),
     responses((status = 200, body = AccessToken), (status = 400, body = ErrorBody)))]
 async fn access(State(state): State<AppState>, Body(params): Body) -> ApiResult<Json<AccessToken>> {
     expect_grant(&params, "authorization_code")?;
@@ -160,7 +203,7 @@ async fn access(State(state): State<AppState>, Body(params): Body) -> ApiResult<
 
 /// A new permanent token for one of the client's users (a new user when `id_user` is absent).
 #[utoipa::path(post, path = "/auth/renew", tag = "auth",
-    request_body(content = inline(Object), description = "`grant_type` (`client_credentials`), `client_id`, `client_secret`, `id_user`, `revoke_previous`"),
+    request_body(content = RenewBody, description = "JSON or form"),
     responses((status = 200, body = AccessToken), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn renew(State(state): State<AppState>, Body(params): Body) -> ApiResult<Json<AccessToken>> {
     expect_grant(&params, "client_credentials")?;

@@ -214,7 +214,7 @@ async fn delete_connection(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}/sources", tag = "connections", security(("bearer" = []), ("client" = [])),
+#[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}/sources", operation_id = "list_connection_sources", tag = "connections", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path), ("id_connection" = i64, Path)),
     responses((status = 200, body = ConnectionSourceList), (status = 404, body = ErrorBody)))]
 async fn list_sources(
@@ -247,7 +247,7 @@ async fn connection_source(
         .ok_or_else(|| ApiError::not_found("sourceNotFound", "source"))
 }
 
-#[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}/sources/{id_source}", tag = "connections", security(("bearer" = []), ("client" = [])),
+#[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}/sources/{id_source}", operation_id = "get_connection_source", tag = "connections", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path), ("id_connection" = i64, Path), ("id_source" = i64, Path)),
     responses((status = 200, body = ConnectionSourceView), (status = 404, body = ErrorBody)))]
 async fn get_source(
@@ -259,10 +259,18 @@ async fn get_source(
     Ok(Json(ConnectionSourceView::new(&source, &state.clock)))
 }
 
+/// `POST …/sources/{id_source}`'s body (the handler reads `Params`; this only describes it).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct SourceSwitch {
+    #[schema(schema_with = super::document::required_flag)]
+    disabled: bool,
+}
+
 /// Enable or disable one source of the connection (`{"disabled": bool}`).
 #[utoipa::path(post, path = "/users/{id_user}/connections/{id_connection}/sources/{id_source}", tag = "connections", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path), ("id_connection" = i64, Path), ("id_source" = i64, Path)),
-    request_body(content = inline(Object), description = "`disabled` (bool)"),
+    request_body(content = SourceSwitch, description = "JSON or form"),
     responses((status = 200, body = ConnectionSourceView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn update_source(
     State(state): State<AppState>,

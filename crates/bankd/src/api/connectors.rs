@@ -89,7 +89,7 @@ async fn list_connectors(State(state): State<AppState>, query: Query) -> ApiResu
 
 /// A connector by uuid (Powens' current form) or id; several, as a list, by comma-separated ids or uuids.
 #[utoipa::path(get, path = "/connectors/{id_connector}", tag = "connectors",
-    params(("id_connector" = String, Path, description = "connector uuid or id, or a comma-separated list of them")),
+    params(("id_connector" = String, Path, pattern = "^([1-9][0-9]{0,17}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})(,([1-9][0-9]{0,17}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}))*$", description = "connector uuid or id, or a comma-separated list of them")),
     responses((status = 200, body = OneOrMoreConnectors), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_connector(State(state): State<AppState>, Path(ids): Path<String>) -> ApiResult<Json<OneOrMoreConnectors>> {
     if !ids.contains(',') {
@@ -117,14 +117,14 @@ async fn list_banks(State(state): State<AppState>, query: Query) -> ApiResult<Js
 /// Deprecated alias of `GET /connectors/{id_connector}`.
 #[deprecated = "use GET /connectors/{id_connector}"]
 #[utoipa::path(get, path = "/banks/{id_connector}", tag = "connectors",
-    params(("id_connector" = String, Path, description = "connector id or uuid")),
+    params(("id_connector" = String, Path, pattern = "^([1-9][0-9]{0,17}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$", description = "connector id or uuid")),
     responses((status = 200, body = ConnectorView), (status = 404, body = ErrorBody)))]
 async fn get_bank(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ConnectorView>> {
     Ok(Json(ConnectorView::new(find_connector(&state.catalog, &id)?, &state.clock)))
 }
 
 #[utoipa::path(get, path = "/connectors/{id_connector}/sources", tag = "connectors",
-    params(("id_connector" = String, Path, description = "connector uuid or id")),
+    params(("id_connector" = String, Path, pattern = "^([1-9][0-9]{0,17}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$", description = "connector uuid or id")),
     responses((status = 200, body = ConnectorSourceList), (status = 404, body = ErrorBody)))]
 async fn list_sources(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ConnectorSourceList>> {
     let connector = find_connector(&state.catalog, &id)?;
@@ -133,7 +133,7 @@ async fn list_sources(State(state): State<AppState>, Path(id): Path<String>) -> 
 }
 
 #[utoipa::path(get, path = "/connectors/{id_connector}/sources/{id_source}", tag = "connectors",
-    params(("id_connector" = String, Path, description = "connector uuid or id"), ("id_source" = i64, Path)),
+    params(("id_connector" = String, Path, pattern = "^([1-9][0-9]{0,17}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$", description = "connector uuid or id"), ("id_source" = i64, Path)),
     responses((status = 200, body = ConnectorSourceView), (status = 404, body = ErrorBody)))]
 async fn get_source(
     State(state): State<AppState>,

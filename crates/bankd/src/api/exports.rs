@@ -24,10 +24,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// One account's booked transactions and balances as a statement file.
 #[utoipa::path(get, path = "/users/{id_user}/accounts/{id_account}/export", tag = "exports", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path), ("id_account" = i64, Path),
-        ("format" = String, Query, description = "`ofx` (2.2), `camt053` (camt.053.001.08), `csv`, `beancount` or `ledger`"),
-        ("min_date" = Option<String>, Query, description = "first day (YYYY-MM-DD)"),
-        ("max_date" = Option<String>, Query, description = "last day (YYYY-MM-DD), included")),
-    responses((status = 200, description = "the file", content_type = "application/octet-stream"),
+        ("format" = String, Query, pattern = "^(ofx|camt053|csv|beancount|ledger)$", description = "`ofx` (2.2), `camt053` (camt.053.001.08), `csv`, `beancount` or `ledger`"),
+        ("min_date" = Option<String>, Query, format = Date, description = "first day (YYYY-MM-DD)"),
+        ("max_date" = Option<String>, Query, format = Date, description = "last day (YYYY-MM-DD), included")),
+    responses((status = 200, description = "the file: OFX, camt.053 XML, CSV, or beancount and ledger as text", content(("application/x-ofx"), ("application/xml"), ("text/csv; charset=utf-8"), ("text/plain; charset=utf-8"))),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn export_account(
     State(state): State<AppState>,
@@ -43,9 +43,9 @@ async fn export_account(
 /// All of the user's enabled accounts in one file (not in CSV, which holds one account).
 #[utoipa::path(get, path = "/users/{id_user}/export", tag = "exports", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path),
-        ("format" = String, Query, description = "`ofx`, `camt053`, `beancount` or `ledger`"),
-        ("min_date" = Option<String>, Query), ("max_date" = Option<String>, Query)),
-    responses((status = 200, description = "the file", content_type = "application/octet-stream"),
+        ("format" = String, Query, pattern = "^(ofx|camt053|beancount|ledger)$", description = "`ofx`, `camt053`, `beancount` or `ledger`"),
+        ("min_date" = Option<String>, Query, format = Date), ("max_date" = Option<String>, Query, format = Date)),
+    responses((status = 200, description = "the file: OFX, camt.053 XML, or beancount and ledger as text", content(("application/x-ofx"), ("application/xml"), ("text/plain; charset=utf-8"))),
         (status = 400, body = ErrorBody)))]
 async fn export_user(
     State(state): State<AppState>,

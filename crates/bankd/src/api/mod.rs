@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod auth;
 pub mod connections;
 pub mod connectors;
+mod document;
 pub mod exports;
 pub mod simplefin;
 pub mod statements;
@@ -65,6 +66,9 @@ pub fn router(max_upload_bytes: u64) -> Router<AppState> {
         .merge(simplefin::routes())
         .merge(exports::routes())
         .merge(webview::routes());
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/2.0", api).split_for_parts();
+    let (api, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/2.0", api).split_for_parts();
+    // After the routes are in: ApiDoc's own modifiers run before any path exists.
+    document::SharedAnswers.modify(&mut openapi);
+    webhooks::list_events(&mut openapi);
     api.merge(SwaggerUi::new("/docs").url("/2.0/openapi.json", openapi))
 }

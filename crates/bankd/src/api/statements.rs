@@ -46,6 +46,22 @@ pub struct ImportView {
     warnings_omitted: Option<u64>,
 }
 
+/// The upload's form (the handler reads the parts as they arrive; this only describes them).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct StatementUpload {
+    /// The statement file.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// The Statement-files connection to import into (default: the user's own).
+    #[schema(minimum = 1)]
+    id_connection: Option<i64>,
+    #[schema(pattern = "^(auto|ofx|camt|mt940|qif|csv)$")]
+    format: Option<String>,
+    /// For CSV, the columns in JSON (guessed from the header otherwise).
+    csv: Option<String>,
+}
+
 /// Import a statement file (OFX/QFX, camt.052/053, MT940/MT942, QIF or CSV) into the user's
 /// Statement-files connection: its accounts (enabled: the upload is the consent) and transactions.
 /// Re-importing the same or an overlapping file adds nothing. A file that bends its format's standard
@@ -53,7 +69,7 @@ pub struct ImportView {
 /// cannot be read without guessing is refused.
 #[utoipa::path(post, path = "/users/{id_user}/statements", tag = "statements", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path, description = "user id or `me`")),
-    request_body(content_type = "multipart/form-data", content = inline(Object),
+    request_body(content_type = "multipart/form-data", content = StatementUpload,
         description = "`file` (the statement), optional `id_connection`, `format` (auto|ofx|camt|mt940|qif|csv), and for CSV an optional `csv` mapping in JSON (guessed from the header otherwise): `{\"delimiter\": \";\", \"decimal_comma\": true, \"date_format\": \"%d/%m/%Y\", \"date\": \"Date\", \"amount\": \"Montant\", \"wording\": [\"Libellé\"]}` (a column is a header name or an index; `debit` and `credit` replace `amount`)"),
     responses((status = 201, body = ImportView), (status = 400, body = ErrorBody, description = "`invalidStatement`: the format, where and why"),
         (status = 413, body = ErrorBody)))]
@@ -67,7 +83,8 @@ async fn upload(
     // Whose statements these would be is settled before the body is looked at, and a body that is
     // not a multipart form gets the envelope, not axum's plain text.
     let id_user = caller.user_id(&state, &user).await?;
-    let multipart = multipart.map_err(|e| ApiError::invalid("body", e.body_text()))?;
+    let multipart = multipart
+        .map_err(|e| ApiError::invalid("body", format!("expected a multipart/form-data body: {}", e.body_text())))?;
     let limit = state.settings.max_upload_bytes;
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());

@@ -240,10 +240,11 @@ async fn list(state: &AppState, id_user: i64, scope: Scope, query: &Params, path
 
 /// The user's transactions, newest first (`date`, then `id`, descending).
 #[utoipa::path(get, path = "/users/{id_user}/transactions", tag = "transactions", security(("bearer" = []), ("client" = [])),
-    params(("id_user" = String, Path), ("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("offset" = Option<i64>, Query),
+    params(("id_user" = String, Path), ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "default 100"), ("offset" = Option<i64>, Query, minimum = 0),
         ("cursor" = Option<String>, Query, description = "opaque; follow `_links.next.href`"),
-        ("min_date" = Option<String>, Query), ("max_date" = Option<String>, Query), ("filter" = Option<String>, Query, description = "`application_date` (default) or `date`"),
-        ("last_update" = Option<String>, Query), ("income" = Option<bool>, Query), ("deleted" = Option<bool>, Query), ("all" = Option<bool>, Query),
+        ("min_date" = Option<String>, Query, pattern = "^[0-9]{1,4}(-(0[1-9]|1[0-2])(-(0[1-9]|1[0-9]|2[0-8]))?)?$", description = "`YYYY-MM-DD`, `YYYY-MM` or `YYYY`"),
+        ("max_date" = Option<String>, Query, pattern = "^[0-9]{1,4}(-(0[1-9]|1[0-2])(-(0[1-9]|1[0-9]|2[0-8]))?)?$", description = "included; `YYYY-MM-DD`, `YYYY-MM` or `YYYY`"), ("filter" = Option<String>, Query, pattern = "^(application_date|date)$", description = "`application_date` (default) or `date`"),
+        ("last_update" = Option<String>, Query, pattern = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])( ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9])?$", description = "`YYYY-MM-DD[ HH:MM:SS]` in the API's time zone (any real day; the pattern stops at the 28th, as a regular expression cannot know each month's length), or RFC 3339"), ("income" = Option<bool>, Query), ("deleted" = Option<bool>, Query), ("all" = Option<bool>, Query),
         ("value" = Option<String>, Query), ("min_value" = Option<f64>, Query), ("max_value" = Option<f64>, Query), ("wording" = Option<String>, Query), ("search" = Option<String>, Query)),
     responses((status = 200, body = TransactionList), (status = 400, body = ErrorBody)))]
 async fn list_user_transactions(

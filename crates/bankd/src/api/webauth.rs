@@ -67,8 +67,8 @@ async fn prepare(state: &AppState, id_user: i64, query: &Params) -> ApiResult<St
 /// The URL of the bank's page for a connection waiting in `webauthRequired`.
 #[utoipa::path(get, path = "/webauth-url", tag = "connections", security(("bearer" = [])),
     params(("client_id" = String, Query), ("redirect_uri" = String, Query, description = "registered for the client"),
-        ("id_connection" = i64, Query), ("state" = Option<String>, Query, description = "echoed back to redirect_uri")),
-    responses((status = 200, body = WebauthUrl), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        ("id_connection" = i64, Query, minimum = 1), ("state" = Option<String>, Query, description = "echoed back to redirect_uri")),
+    responses((status = 200, body = WebauthUrl), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn webauth_url(
     State(state): State<AppState>,
     UserToken(token): UserToken,
@@ -80,7 +80,7 @@ async fn webauth_url(
 /// Browser entry: redirects to the bank's page (`token` is a temporary code of the user).
 #[utoipa::path(get, path = "/webauth", tag = "connections",
     params(("client_id" = String, Query), ("token" = String, Query, description = "temporary code from /auth/token/code"),
-        ("redirect_uri" = String, Query), ("id_connection" = i64, Query), ("state" = Option<String>, Query)),
+        ("redirect_uri" = String, Query), ("id_connection" = i64, Query, minimum = 1), ("state" = Option<String>, Query)),
     responses((status = 302, description = "to the bank's page"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn webauth(State(state): State<AppState>, Query(query): Query) -> ApiResult<Response> {
     let code = query.require_str("token")?;

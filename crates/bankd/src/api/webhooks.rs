@@ -170,7 +170,7 @@ async fn list_auth_providers(State(state): State<AppState>, caller: Caller) -> A
 /// Create an HMAC auth provider: `type=hmac_signature`, a short alphanumeric `name`. The answer's
 /// `config.secret_key` is shown this once.
 #[utoipa::path(post, path = "/webhooks/auth", tag = "webhooks", security(("client" = [])),
-    params(("type" = Option<String>, Query, description = "hmac_signature"), ("name" = String, Query)),
+    params(("type" = Option<String>, Query, pattern = "^hmac_signature$"), ("name" = String, Query, pattern = "^[A-Za-z0-9_]{1,32}$")),
     responses((status = 200, body = AuthProviderView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn create_auth_provider(
     State(state): State<AppState>,
@@ -218,6 +218,7 @@ async fn list_webhooks(State(state): State<AppState>, caller: Caller) -> ApiResu
 
 /// Subscribe a URL to an event (`event`, `url`, optional `id_auth` to sign with).
 #[utoipa::path(post, path = "/webhooks", tag = "webhooks", security(("client" = [])),
+    request_body(content = NewWebhook, description = "JSON or form"),
     responses((status = 200, body = WebhookView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn create_webhook(
     State(state): State<AppState>,
@@ -239,6 +240,31 @@ async fn create_webhook(
         e => e.into(),
     })?;
     Ok(Json(WebhookView::new(&webhook, &state.clock)))
+}
+
+/// `POST /webhooks`'s body (the handler reads `Params`; this only describes it to the document).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct NewWebhook {
+    /// `USER_CREATED`, `CONNECTION_SYNCED`, `ACCOUNT_SYNCED`, …: the list is [`list_events`]'s.
+    event: String,
+    /// Public http(s) URL the deliveries are POSTed to.
+    #[schema(format = "uri")]
+    url: String,
+    /// One of the client's auth providers, to sign the deliveries.
+    #[schema(minimum = 1)]
+    id_auth: Option<i64>,
+}
+
+/// Names every event `NewWebhook.event` takes, from the list the server parses, so the two
+/// cannot drift apart.
+pub(super) fn list_events(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{RefOr, Schema};
+    let Some(components) = openapi.components.as_mut() else { return };
+    let Some(RefOr::T(Schema::Object(body))) = components.schemas.get_mut("NewWebhook") else { return };
+    if let Some(RefOr::T(Schema::Object(event))) = body.properties.get_mut("event") {
+        event.enum_values = Some(Event::ALL.iter().map(|e| serde_json::json!(e.as_str())).collect());
+    }
 }
 
 /// The client app's subscription with this id.
@@ -266,7 +292,7 @@ async fn delete_webhook(
 
 /// A subscription's deliveries, newest first (`limit`, default 100).
 #[utoipa::path(get, path = "/webhooks/{id}/deliveries", tag = "webhooks", security(("client" = [])),
-    params(("id" = i64, Path), ("limit" = Option<i64>, Query)),
+    params(("id" = i64, Path), ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "default 100")),
     responses((status = 200, body = DeliveryList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_deliveries(
     State(state): State<AppState>,

@@ -71,7 +71,7 @@ async fn build(state: &AppState, id_user: i64, flow: &str, query: &Params) -> Ap
 /// The link of the connect flow (add a bank) for the calling user.
 #[utoipa::path(get, path = "/webview/connect-url", tag = "webview", security(("bearer" = [])),
     params(("redirect_uri" = String, Query, description = "registered for the client"), ("state" = Option<String>, Query),
-        ("connector_uuids" = Option<String>, Query), ("connector_capabilities" = Option<String>, Query), ("lang" = Option<String>, Query, description = "en (default) or fr")),
+        ("connector_uuids" = Option<String>, Query), ("connector_capabilities" = Option<String>, Query), ("lang" = Option<String>, Query, pattern = "^(en|fr)$", description = "en (default) or fr")),
     responses((status = 200, body = WebviewUrl), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn connect_url(
     State(state): State<AppState>,
@@ -83,8 +83,8 @@ async fn connect_url(
 
 /// The link of the reconnect flow (repair a connection) for the calling user.
 #[utoipa::path(get, path = "/webview/reconnect-url", tag = "webview", security(("bearer" = [])),
-    params(("redirect_uri" = String, Query), ("connection_id" = i64, Query), ("state" = Option<String>, Query),
-        ("reset_credentials" = Option<bool>, Query), ("lang" = Option<String>, Query)),
+    params(("redirect_uri" = String, Query), ("connection_id" = i64, Query, minimum = 1), ("state" = Option<String>, Query),
+        ("reset_credentials" = Option<bool>, Query), ("lang" = Option<String>, Query, pattern = "^(en|fr)$")),
     responses((status = 200, body = WebviewUrl), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn reconnect_url(
     State(state): State<AppState>,
@@ -96,7 +96,7 @@ async fn reconnect_url(
 
 /// The link of the manage flow (the person's connections) for the calling user.
 #[utoipa::path(get, path = "/webview/manage-url", tag = "webview", security(("bearer" = [])),
-    params(("redirect_uri" = Option<String>, Query, description = "without it the pages have no way back"), ("state" = Option<String>, Query), ("lang" = Option<String>, Query)),
+    params(("redirect_uri" = Option<String>, Query, description = "without it the pages have no way back"), ("state" = Option<String>, Query), ("lang" = Option<String>, Query, pattern = "^(en|fr)$")),
     responses((status = 200, body = WebviewUrl), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn manage_url(
     State(state): State<AppState>,

@@ -131,3 +131,37 @@ async fn health_docs_and_openapi_are_served() {
     assert_eq!(docs.status(), StatusCode::OK);
     assert!(docs.text().await.unwrap().contains("swagger"));
 }
+
+/// What scripts/fuzz-api relies on the document to say for every operation (api/document.rs):
+/// the credentials' and the parameters' error answers, and ids' form.
+#[tokio::test]
+async fn every_operation_documents_its_extractors_answers_and_its_ids_form() {
+    let app = TestApp::spawn().await;
+    let (_, spec) = read(app.http.get(app.url("/2.0/openapi.json")).send().await.unwrap()).await;
+    let mut operations = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            operations += 1;
+            let responses = &operation["responses"];
+            let secured = operation["security"].as_array().is_some_and(|s| !s.is_empty());
+            if secured {
+                for status in ["401", "403"] {
+                    assert!(responses.get(status).is_some(), "{method} {path}: no {status}");
+                }
+            }
+            let parameters = operation["parameters"].as_array().cloned().unwrap_or_default();
+            if !parameters.is_empty() || operation.get("requestBody").is_some() {
+                assert!(responses.get("400").is_some(), "{method} {path}: no 400");
+            }
+            for parameter in parameters.iter().filter(|p| p["in"] == "path") {
+                let schema = &parameter["schema"];
+                if parameter["name"] == "id_user" {
+                    assert_eq!(schema["pattern"], "^(me|[1-9][0-9]{0,17})$", "{method} {path}");
+                } else if schema["type"] == "integer" {
+                    assert_eq!(schema["minimum"], 1, "{method} {path}: {parameter}");
+                }
+            }
+        }
+    }
+    assert!(operations > 50, "only {operations} operations");
+}

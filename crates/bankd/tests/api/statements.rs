@@ -93,6 +93,18 @@ async fn an_import_creates_enabled_accounts_and_a_reimport_adds_nothing() {
     assert!(synced["state"].is_null(), "{synced}");
 }
 
+/// Found by scripts/fuzz-api: a body that is not multipart got axum's plain-text rejection.
+#[tokio::test]
+async fn an_upload_that_is_not_multipart_gets_the_error_envelope() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    let request = app.http.post(app.url("/2.0/users/me/statements")).bearer_auth(&user.token);
+    let got = read(request.try_clone().unwrap().send().await.unwrap()).await;
+    assert_error(&got, StatusCode::BAD_REQUEST, "invalidValue");
+    let json = request.header("content-type", "application/json").body("{}").send().await.unwrap();
+    assert_error(&read(json).await, StatusCode::BAD_REQUEST, "invalidValue");
+}
+
 #[tokio::test]
 async fn a_malformed_file_is_refused_with_where_and_why_and_nothing_is_written() {
     let app = TestApp::spawn().await;
