@@ -11,6 +11,7 @@ mod errors;
 mod exports;
 mod helpers;
 mod isolation;
+mod limits;
 mod metrics_kit;
 mod powens_client;
 mod powens_compat;
