@@ -3,6 +3,7 @@
 
 mod accounts;
 mod auth;
+mod backups;
 mod balances;
 mod connections;
 mod connectors;
