@@ -79,7 +79,10 @@ fn limiter<K: std::hash::Hash + Eq + Clone>(per_window: u32, window: Duration) -
     Some(RateLimiter::keyed(quota))
 }
 
-fn check<K: std::hash::Hash + Eq + Clone>(limiter: Option<&DefaultKeyedRateLimiter<K>>, key: &K) -> Result<(), Throttled> {
+fn check<K: std::hash::Hash + Eq + Clone>(
+    limiter: Option<&DefaultKeyedRateLimiter<K>>,
+    key: &K,
+) -> Result<(), Throttled> {
     let Some(limiter) = limiter else { return Ok(()) };
     if limiter.len() > KEYS_BEFORE_CLEANUP {
         limiter.retain_recent();

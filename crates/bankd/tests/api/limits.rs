@@ -76,7 +76,8 @@ async fn a_client_app_past_its_allowance_gets_429_from_any_address_another_app_d
 #[tokio::test]
 async fn simplefin_claims_code_exchanges_and_webview_forms_are_counted() {
     let app = TestApp::spawn_with(|s| s.limits.rate_limit_per_ip = 2).await;
-    let from = |address: &'static str| move |request: reqwest::RequestBuilder| request.header("x-forwarded-for", address);
+    let from =
+        |address: &'static str| move |request: reqwest::RequestBuilder| request.header("x-forwarded-for", address);
     let claim = || app.http.post(app.url("/simplefin/claim/bm90LWEtdG9rZW4"));
     let one = from("203.0.113.1");
     for _ in 0..2 {
