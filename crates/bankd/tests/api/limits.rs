@@ -234,6 +234,41 @@ async fn with_a_cap_of_one_a_users_long_syncs_run_one_after_another_and_all_comp
     }
 }
 
+#[tokio::test]
+async fn a_resync_asked_at_the_cap_is_queued_answers_validating_then_runs() {
+    let app = TestApp::spawn_with(|s| {
+        s.engine.user_concurrency = 1;
+        s.engine.sync_wait_seconds = 0;
+    })
+    .await;
+    let user = app.create_user().await;
+    let (big, demo) = (app.connected(&user, "big").await, app.connected(&user, "demo").await);
+    most_running_until_done(&app, 60).await;
+    app.enable_accounts(&user, &big["id"]).await; // its 100,000 transactions take seconds
+    let started = Instant::now();
+    while app.store.job_counts().await.unwrap().running == 0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "the long sync never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let path = format!("/2.0/users/me/connections/{}", demo["id"]);
+    let (status, asked) = app.call(reqwest::Method::PUT, &path, Some(&user.token), None).await;
+    assert!(status.is_success(), "queued, not refused: {asked}");
+    assert_eq!(asked["state"], "validating", "{asked}");
+    let big_path = format!("/2.0/users/me/connections/{}", big["id"]);
+    let mut looks = 0;
+    while app.get(&big_path, &user.token).await.1["state"] == "validating" {
+        let logs = app.get(&format!("{path}/logs"), &user.token).await.1;
+        assert_eq!(logs["total"], 1, "the resync waits for the long sync, workers idle: {logs}");
+        looks += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(looks > 0, "the resync was seen waiting behind the long sync");
+    most_running_until_done(&app, 120).await;
+    let (_, done) = app.get(&path, &user.token).await;
+    assert_eq!(done["state"], Value::Null, "{done}");
+    assert_eq!(app.get(&format!("{path}/logs"), &user.token).await.1["total"], 2, "then it ran");
+}
+
 /// Reads until the server closes the connection; how long that took (panics past `limit`).
 async fn closed_within(stream: &mut (impl AsyncRead + Unpin), limit: Duration) -> Duration {
     let started = Instant::now();
