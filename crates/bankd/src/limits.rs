@@ -91,3 +91,43 @@ fn check<K: std::hash::Hash + Eq + Clone>(
         .check_key(key)
         .map_err(|not_until| Throttled { retry_after: not_until.wait_time_from(DefaultClock::default().now()) })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(per_ip: u32, per_client: u32) -> RateLimits {
+        RateLimits::new(&LimitSettings {
+            rate_limit_per_ip: per_ip,
+            rate_limit_per_client: per_client,
+            rate_limit_window_seconds: 60,
+            ..LimitSettings::default()
+        })
+    }
+
+    #[test]
+    fn the_address_behind_a_trusted_proxy_is_the_last_it_forwarded() {
+        let limits = limits(1, 1);
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let seen = |header| limits.client_address(proxy, header).to_string();
+        assert_eq!(seen(Some("198.51.100.9, 203.0.113.4")), "203.0.113.4", "the first one is the client's own claim");
+        assert_eq!(seen(Some("garbage")), "127.0.0.1");
+        assert_eq!(seen(None), "127.0.0.1");
+        let stranger: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(limits.client_address(stranger, Some("203.0.113.4")), stranger, "not a trusted proxy");
+    }
+
+    #[test]
+    fn a_refusal_says_when_to_come_back_in_whole_seconds() {
+        let limits = limits(2, 0);
+        let address: IpAddr = "203.0.113.4".parse().unwrap();
+        assert!(limits.check_address(address).is_ok() && limits.check_address(address).is_ok());
+        let refused = limits.check_address(address).unwrap_err();
+        // Two a minute: the next one comes back within 30 seconds.
+        assert!((29..=30).contains(&refused.retry_after_seconds()), "{refused:?}");
+        assert!(limits.check_client(7).is_ok() && limits.check_client(7).is_ok(), "0: no client limit");
+        let short = Throttled { retry_after: Duration::from_millis(1) };
+        assert_eq!(short.retry_after_seconds(), 1);
+        assert_eq!(Throttled { retry_after: Duration::from_secs(2) }.retry_after_seconds(), 2);
+    }
+}

@@ -96,22 +96,15 @@ impl App {
             workers = if workers { self.state.engine.settings.workers } else { 0 },
             "bankd serving"
         );
+        let header_timeout = Duration::try_from_secs_f64(self.state.settings.limits.header_timeout_seconds)
+            .ok()
+            .filter(|timeout| !timeout.is_zero())
+            .context("BANKD_HEADER_TIMEOUT_SECONDS must be a positive number of seconds")?;
+        let server = server(self.listener.into_std()?, shutdown, header_timeout)?;
         let stop = CancellationToken::new();
         let tasks = if workers { background_tasks(&self.state.engine, &self.deliverer, &stop) } else { Vec::new() };
         let files = self.state.settings.tls().map(|(cert, key)| (cert.to_owned(), key.to_owned()));
-        let header_timeout = Duration::try_from_secs_f64(self.state.settings.limits.header_timeout_seconds)
-            .context("BANKD_HEADER_TIMEOUT_SECONDS must be a number of seconds")?;
         let service = router(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let handle = axum_server::Handle::new();
-        let stopping = handle.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            stopping.graceful_shutdown(Some(DRAIN));
-        });
-        let mut server = axum_server::from_tcp(self.listener.into_std()?)?.handle(handle);
-        // Plain HTTP and HTTPS alike: a client gets this long to send a request's headers, and a
-        // kept-alive connection this long to start its next request, before it is closed.
-        server.http_builder().http1().header_read_timeout(header_timeout);
         let served = match (self.tls, files) {
             (Some(config), Some((cert, key))) => {
                 crate::https::reload_on_sighup(config.clone(), cert, key);
@@ -122,6 +115,28 @@ impl App {
         drain(stop, tasks).await;
         Ok(served?)
     }
+}
+
+/// The listener's server, plain HTTP (HTTPS gets its acceptor on top), stopping gracefully when
+/// `shutdown` resolves.
+fn server(
+    listener: std::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    header_timeout: Duration,
+) -> std::io::Result<axum_server::Server<std::net::SocketAddr>> {
+    let handle = axum_server::Handle::new();
+    let stopping = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopping.graceful_shutdown(Some(DRAIN));
+    });
+    let mut server = axum_server::from_tcp(listener)?.handle(handle);
+    // Plain HTTP and HTTPS alike: a client gets this long to send a request's headers, and a
+    // kept-alive connection this long to start its next request, before it is closed.
+    server.http_builder().http1().header_read_timeout(header_timeout);
+    // HTTP/2 has no such timeout; a peer that stops answering pings is dropped after as long.
+    server.http_builder().http2().keep_alive_interval(header_timeout).keep_alive_timeout(header_timeout);
+    Ok(server)
 }
 
 /// `bankd worker`: workers and scheduler, no HTTP, until `shutdown` resolves.

@@ -37,6 +37,9 @@ async fn an_address_past_its_allowance_gets_429_others_do_not_and_it_comes_back(
         assert_eq!(init_from(&app, "203.0.113.1").await.status(), StatusCode::OK);
     }
     let retry_after = assert_throttled(init_from(&app, "203.0.113.1").await).await;
+    let (_, openapi) = app.call(reqwest::Method::GET, "/2.0/openapi.json", None, None).await;
+    let documented = &openapi["paths"]["/2.0/auth/init"]["post"]["responses"]["429"];
+    assert!(documented["headers"]["Retry-After"].is_object(), "the 429 is in the OpenAPI document: {documented}");
     assert!(retry_after <= 3, "one attempt comes back each second: {retry_after}");
     assert_eq!(init_from(&app, "203.0.113.2").await.status(), StatusCode::OK, "another address is not held back");
     tokio::time::sleep(Duration::from_secs(retry_after)).await;
