@@ -113,7 +113,7 @@ impl From<crate::store::StoreError> for WebviewError {
 impl IntoResponse for WebviewError {
     fn into_response(self) -> Response {
         // The client's own fault, with what to do about it (`Retry-After`): the envelope says it.
-        if let WebviewError::Api(e @ (ApiError::TooManyRequests { .. } | ApiError::PayloadTooLarge { .. })) = self {
+        if let WebviewError::Api(e @ (ApiError::RateLimited { .. } | ApiError::PayloadTooLarge { .. })) = self {
             return e.into_response();
         }
         let (status, message) = match &self {

@@ -38,7 +38,7 @@ pub enum ApiError {
     ConnectionLocked,
     /// Too many attempts on a route that takes secrets: `429` with `Retry-After`.
     #[error("too many requests; retry in {retry_after} seconds")]
-    TooManyRequests { retry_after: u64 },
+    RateLimited { retry_after: u64 },
     #[error("request body larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     /// A statement file that cannot be read: the format, where, and why.
@@ -64,7 +64,7 @@ pub struct ErrorBody {
     pub request_id: Option<i64>,
 }
 
-/// The OpenAPI response of the routes that count attempts: `429 tooManyRequests`.
+/// The OpenAPI response of the routes that count attempts: `429 rateLimited`.
 #[derive(utoipa::IntoResponses)]
 #[response(
     status = 429,
@@ -98,7 +98,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) | ApiError::ConnectionLocked => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -115,7 +115,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::ConnectionLocked => "connectionLocked",
             ApiError::PayloadTooLarge { .. } => "payloadTooLarge",
-            ApiError::TooManyRequests { .. } => "tooManyRequests",
+            ApiError::RateLimited { .. } => "rateLimited",
             ApiError::InvalidStatement(_) => "invalidStatement",
             ApiError::Bank { code, .. } => code,
             ApiError::Internal(_) => "bug",
@@ -159,7 +159,7 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let mut response = envelope(status, self.code(), description, message);
-        if let ApiError::TooManyRequests { retry_after } = self {
+        if let ApiError::RateLimited { retry_after } = self {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }
         response
@@ -168,7 +168,7 @@ impl IntoResponse for ApiError {
 
 impl From<Throttled> for ApiError {
     fn from(refused: Throttled) -> Self {
-        ApiError::TooManyRequests { retry_after: refused.retry_after_seconds() }
+        ApiError::RateLimited { retry_after: refused.retry_after_seconds() }
     }
 }
 

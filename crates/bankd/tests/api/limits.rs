@@ -18,11 +18,11 @@ async fn init_from(app: &TestApp, address: &str) -> reqwest::Response {
     app.http.post(app.url("/2.0/auth/init")).header("x-forwarded-for", address).json(&json!({})).send().await.unwrap()
 }
 
-/// Asserts a `429 tooManyRequests` envelope with a `Retry-After` of at least a second; returns it.
+/// Asserts a `429 rateLimited` envelope with a `Retry-After` of at least a second; returns it.
 async fn assert_throttled(response: reqwest::Response) -> u64 {
     let retry_after: u64 = response.headers().get(RETRY_AFTER).expect("Retry-After").to_str().unwrap().parse().unwrap();
     assert!(retry_after >= 1, "{retry_after}");
-    assert_error(&read(response).await, StatusCode::TOO_MANY_REQUESTS, "tooManyRequests");
+    assert_error(&read(response).await, StatusCode::TOO_MANY_REQUESTS, "rateLimited");
     retry_after
 }
 
