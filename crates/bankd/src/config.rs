@@ -77,7 +77,8 @@ pub struct LimitSettings {
     pub max_body_bytes: usize,
 
     /// Requests one address may make per window on the routes that take secrets (`/auth/*`, the
-    /// SimpleFIN claim, the webview's link and credential forms); past it `429 rateLimited`.
+    /// SimpleFIN claim, the webauth callback, the webview's link and credential forms); past it
+    /// `429 rateLimited`.
     #[arg(long, env = "BANKD_RATE_LIMIT_PER_IP", default_value_t = LimitSettings::default().rate_limit_per_ip)]
     pub rate_limit_per_ip: u32,
 

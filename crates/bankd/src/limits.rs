@@ -1,5 +1,5 @@
 //! Rate limits on the routes that take secrets (`/auth/*`, code and token exchanges, the SimpleFIN
-//! claim, the webview's link and credential forms): per client address and per client
+//! claim, the webauth callback, the webview's link and credential forms): per client address and per client
 //! application, so that guessing a secret, a code or a person's bank password costs time.
 //!
 //! GCRA through `governor`: each key's allowance refills evenly over the window, so a refused

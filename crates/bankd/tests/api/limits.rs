@@ -77,7 +77,7 @@ async fn a_client_app_past_its_allowance_gets_429_from_any_address_another_app_d
 }
 
 #[tokio::test]
-async fn simplefin_claims_code_exchanges_and_webview_forms_are_counted() {
+async fn simplefin_claims_code_exchanges_webview_forms_and_webauth_callbacks_are_counted() {
     let app = TestApp::spawn_with(|s| s.limits.rate_limit_per_ip = 2).await;
     let from =
         |address: &'static str| move |request: reqwest::RequestBuilder| request.header("x-forwarded-for", address);
@@ -103,6 +103,14 @@ async fn simplefin_claims_code_exchanges_and_webview_forms_are_counted() {
     assert_throttled(three(credentials()).send().await.unwrap()).await;
     let otp = app.http.post(app.url("/webview/en/connections/1")).body("otp=000000");
     assert_throttled(three(otp).send().await.unwrap()).await;
+
+    // The bank's authorization code comes back through the webauth callback, with a state to guess.
+    let four = from("203.0.113.4");
+    let callback = || app.http.get(app.url("/2.0/webauth/callback?state=guessed&code=guessed"));
+    for _ in 0..2 {
+        assert_eq!(four(callback()).send().await.unwrap().status(), StatusCode::BAD_REQUEST, "an unknown state");
+    }
+    assert_throttled(four(callback()).send().await.unwrap()).await;
 }
 
 #[tokio::test]
