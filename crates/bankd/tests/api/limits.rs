@@ -265,19 +265,19 @@ async fn a_resync_asked_at_the_cap_is_queued_answers_validating_then_runs() {
     let (status, asked) = app.call(reqwest::Method::PUT, &path, Some(&user.token), None).await;
     assert!(status.is_success(), "queued, not refused: {asked}");
     assert_eq!(asked["state"], "validating", "{asked}");
-    let big_path = format!("/2.0/users/me/connections/{}", big["id"]);
-    let mut looks = 0;
-    while app.get(&big_path, &user.token).await.1["state"] == "validating" {
-        let logs = app.get(&format!("{path}/logs"), &user.token).await.1;
-        assert_eq!(logs["total"], 1, "the resync waits for the long sync, workers idle: {logs}");
-        looks += 1;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(looks > 0, "the resync was seen waiting behind the long sync");
     most_running_until_done(&app, 120).await;
     let (_, done) = app.get(&path, &user.token).await;
     assert_eq!(done["state"], Value::Null, "{done}");
-    assert_eq!(app.get(&format!("{path}/logs"), &user.token).await.1["total"], 2, "then it ran");
+    // Logs are numbered as syncs end: the resync's comes after the long sync's.
+    let newest_log = async |id: &Value| {
+        let (_, logs) = app.get(&format!("/2.0/users/me/connections/{id}/logs"), &user.token).await;
+        let ids = logs["connectionlogs"].as_array().unwrap().iter().map(|log| log["id"].as_i64().unwrap());
+        (ids.clone().count(), ids.max().unwrap())
+    };
+    let ((big_syncs, big_ended), (demo_syncs, demo_ended)) =
+        (newest_log(&big["id"]).await, newest_log(&demo["id"]).await);
+    assert_eq!((big_syncs, demo_syncs), (2, 2), "each connected, then synced once more");
+    assert!(demo_ended > big_ended, "the resync ran after the long sync ended, not beside it");
 }
 
 /// Reads until the server closes the connection; how long that took (panics past `limit`).
