@@ -15,7 +15,7 @@ const WORKERS_PER_POOL: usize = 2;
 
 async fn worker(store: Store, name: String) -> usize {
     let mut ran = 0;
-    while let Some(job) = store.claim_job(&name, chrono::Duration::minutes(1), 8).await.expect("claim") {
+    while let Some(job) = store.claim_job(&name, chrono::Duration::minutes(1), 8, 8).await.expect("claim") {
         assert!(store.finish_job(job.id, &name, "ok").await.expect("finish"));
         ran += 1;
     }

@@ -1,7 +1,7 @@
 //! Settings: one typed struct, filled from flags, then `BANKD_*` environment variables, then defaults
 //! (the names are fixed by shared/contract.md).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use chrono_tz::Tz;
@@ -62,6 +62,56 @@ pub struct Settings {
 
     #[command(flatten)]
     pub webhooks: WebhookSettings,
+
+    #[command(flatten)]
+    pub limits: LimitSettings,
+}
+
+/// What one client may cost the server: request bodies, attempts on the routes that take secrets,
+/// and how long a connection may sit without sending a request.
+#[derive(Debug, Clone, Args)]
+pub struct LimitSettings {
+    /// The largest request body of every route but the statement uploads (`--max-upload-bytes`),
+    /// in bytes; larger ones get `413 payloadTooLarge`.
+    #[arg(long, env = "BANKD_MAX_BODY_BYTES", default_value_t = LimitSettings::default().max_body_bytes)]
+    pub max_body_bytes: usize,
+
+    /// Requests one address may make per window on the routes that take secrets (`/auth/*`, the
+    /// SimpleFIN claim, the webauth callback, the webview's link and credential forms); past it
+    /// `429 rateLimited`.
+    #[arg(long, env = "BANKD_RATE_LIMIT_PER_IP", default_value_t = LimitSettings::default().rate_limit_per_ip)]
+    pub rate_limit_per_ip: u32,
+
+    /// The same, per client application (`client_id`), whatever address it calls from.
+    #[arg(long, env = "BANKD_RATE_LIMIT_PER_CLIENT", default_value_t = LimitSettings::default().rate_limit_per_client)]
+    pub rate_limit_per_client: u32,
+
+    /// The window of the two rate limits, in seconds: the allowance refills evenly over it.
+    #[arg(long, env = "BANKD_RATE_LIMIT_WINDOW_SECONDS", default_value_t = LimitSettings::default().rate_limit_window_seconds)]
+    pub rate_limit_window_seconds: u64,
+
+    /// Proxies whose `X-Forwarded-For` names the client for the rate limits (the address the proxy
+    /// saw, the last one of the header); anyone else is limited by their own address.
+    #[arg(long, env = "BANKD_TRUSTED_PROXIES", value_delimiter = ',', default_values_t = LimitSettings::default().trusted_proxies)]
+    pub trusted_proxies: Vec<IpAddr>,
+
+    /// Seconds a connection may take to send a request's headers, and may stay idle between two
+    /// requests; past it the connection is closed (a slow client cannot hold it forever).
+    #[arg(long, env = "BANKD_HEADER_TIMEOUT_SECONDS", default_value_t = LimitSettings::default().header_timeout_seconds)]
+    pub header_timeout_seconds: f64,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            max_body_bytes: 1 << 20,
+            rate_limit_per_ip: 60,
+            rate_limit_per_client: 600,
+            rate_limit_window_seconds: 60,
+            trusted_proxies: vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from(std::net::Ipv6Addr::LOCALHOST)],
+            header_timeout_seconds: 30.0,
+        }
+    }
 }
 
 /// woob's bank modules offered as connectors, and the helpers that run them.
@@ -139,6 +189,10 @@ pub struct EngineSettings {
     #[arg(long, env = "BANKD_CONNECTOR_CONCURRENCY", default_value_t = EngineSettings::default().connector_concurrency)]
     pub connector_concurrency: i64,
 
+    /// Syncs of one user running at once, across every process; more wait in the queue.
+    #[arg(long, env = "BANKD_USER_CONCURRENCY", default_value_t = EngineSettings::default().user_concurrency)]
+    pub user_concurrency: i64,
+
     /// Unattended (background) syncs allowed per account in any 24 hours: PSD2 allows 4.
     #[arg(long, env = "BANKD_UNATTENDED_BUDGET", default_value_t = EngineSettings::default().unattended_budget)]
     pub unattended_budget: usize,
@@ -152,6 +206,7 @@ impl Default for EngineSettings {
             sync_wait_seconds: 60,
             scheduler_seconds: 15,
             connector_concurrency: 8,
+            user_concurrency: 2,
             unattended_budget: crate::domain::schedule::UNATTENDED_BUDGET,
         }
     }

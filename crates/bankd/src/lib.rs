@@ -24,6 +24,7 @@ pub mod export;
 pub mod http;
 pub mod https;
 pub mod import;
+pub mod limits;
 pub mod simplefin;
 pub mod simulators;
 pub mod sources;

@@ -11,6 +11,7 @@ use bankd::export::Format as ExportFormat;
 use bankd::import::{ImportOptions, csv_mapping, import};
 use bankd::sources::woob::helper::{Helper, UPDATES_SOURCES_LIST};
 use bankd::startup::{App, open_store, public_url, run_worker, shutdown_signal, woob_runtime};
+use bankd::store::Store;
 use bankd::store::outbox::Event;
 use bankd::store::transactions::DateWindow;
 use bankd::store::users::TokenKind;
@@ -90,6 +91,14 @@ enum Command {
         /// (guessed from the header otherwise).
         #[arg(long)]
         csv: Option<String>,
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Write a consistent copy of the SQLite database to FILE (which must not exist), while the
+    /// server runs and syncs. Restore: stop bankd, put the copy in the database's place. With
+    /// PostgreSQL use pg_dump. The master key is not in the copy: back it up apart.
+    Backup {
+        file: std::path::PathBuf,
         #[command(flatten)]
         settings: Settings,
     },
@@ -279,6 +288,7 @@ async fn main() -> anyhow::Result<()> {
             axum::serve(listener, banks).with_graceful_shutdown(shutdown_signal()).await?;
             Ok(())
         }
+        Command::Backup { file, settings } => backup(&file, &settings).await,
         Command::Webhook { command, settings } => webhook(command, &settings).await,
         Command::User { command: UserCommand::Create { client }, settings } => create_user(&client, &settings).await,
         Command::ConnectUrl { user, lang, settings } => connect_url(user, &lang, &settings).await,
@@ -325,6 +335,16 @@ async fn doctor(settings: &Settings) -> anyhow::Result<()> {
         eprintln!("{failed} check(s) failed");
         std::process::exit(1);
     }
+    Ok(())
+}
+
+/// `bankd backup FILE`: never creates a database where none is (a wrong data dir is an error).
+async fn backup(file: &std::path::Path, settings: &Settings) -> anyhow::Result<()> {
+    let url = settings.database_url();
+    let store = Store::connect_existing(&url).await?.with_context(|| format!("no database at {url}"))?;
+    store.backup_to(file).await?;
+    let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    eprintln!("backup written: {} ({size} bytes)", file.display());
     Ok(())
 }
 

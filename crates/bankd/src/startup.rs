@@ -17,17 +17,20 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderValue;
 use axum::http::header::STRICT_TRANSPORT_SECURITY;
 use axum::middleware;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::crypto::MasterKey;
-use crate::http::middleware::{method_not_allowed, not_found, panic_envelope, request_context};
+use crate::http::extract::BodyLimit;
+use crate::http::middleware::{limit_body, method_not_allowed, not_found, panic_envelope, request_context};
+use crate::limits::RateLimits;
 use crate::simulators::sandbox_bank::SandboxBank;
 use crate::sources::woob::helper::WoobRuntime;
 use crate::sources::woob::modules::{self, ModuleInfo};
@@ -67,7 +70,8 @@ impl App {
         let deliverer = deliverer(&settings, &engine)?;
         let clock = ApiClock { tz: settings.api_timezone };
         let public_url = public_url(&settings);
-        let state = AppState { store, settings: Arc::new(settings), clock, catalog, engine, public_url };
+        let limits = Arc::new(RateLimits::new(&settings.limits));
+        let state = AppState { store, settings: Arc::new(settings), clock, catalog, engine, public_url, limits };
         Ok(App { listener, state, deliverer, tls })
     }
 
@@ -92,6 +96,11 @@ impl App {
             workers = if workers { self.state.engine.settings.workers } else { 0 },
             "bankd serving"
         );
+        let header_timeout = Duration::try_from_secs_f64(self.state.settings.limits.header_timeout_seconds)
+            .ok()
+            .filter(|timeout| !timeout.is_zero())
+            .context("BANKD_HEADER_TIMEOUT_SECONDS must be a positive number of seconds")?;
+        let server = server(self.listener.into_std()?, shutdown, header_timeout)?;
         let stop = CancellationToken::new();
         let tasks = if workers { background_tasks(&self.state.engine, &self.deliverer, &stop) } else { Vec::new() };
         let files = self.state.settings.tls().map(|(cert, key)| (cert.to_owned(), key.to_owned()));
@@ -99,20 +108,35 @@ impl App {
         let served = match (self.tls, files) {
             (Some(config), Some((cert, key))) => {
                 crate::https::reload_on_sighup(config.clone(), cert, key);
-                let handle = axum_server::Handle::new();
-                let stopping = handle.clone();
-                tokio::spawn(async move {
-                    shutdown.await;
-                    stopping.graceful_shutdown(Some(DRAIN));
-                });
-                let listener = self.listener.into_std()?;
-                axum_server::from_tcp_rustls(listener, config)?.handle(handle).serve(service).await
+                server.acceptor(RustlsAcceptor::new(config)).serve(service).await
             }
-            _ => axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await,
+            _ => server.serve(service).await,
         };
         drain(stop, tasks).await;
         Ok(served?)
     }
+}
+
+/// The listener's server, plain HTTP (HTTPS gets its acceptor on top), stopping gracefully when
+/// `shutdown` resolves.
+fn server(
+    listener: std::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    header_timeout: Duration,
+) -> std::io::Result<axum_server::Server<std::net::SocketAddr>> {
+    let handle = axum_server::Handle::new();
+    let stopping = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopping.graceful_shutdown(Some(DRAIN));
+    });
+    let mut server = axum_server::from_tcp(listener)?.handle(handle);
+    // Plain HTTP and HTTPS alike: a client gets this long to send a request's headers, and a
+    // kept-alive connection this long to start its next request, before it is closed.
+    server.http_builder().http1().header_read_timeout(header_timeout);
+    // HTTP/2 has no such timeout; a peer that stops answering pings is dropped after as long.
+    server.http_builder().http2().keep_alive_interval(header_timeout).keep_alive_timeout(header_timeout);
+    Ok(server)
 }
 
 /// `bankd worker`: workers and scheduler, no HTTP, until `shutdown` resolves.
@@ -137,6 +161,7 @@ pub fn router(state: AppState) -> Router {
         Router::new()
     };
     let max_upload_bytes = state.settings.max_upload_bytes;
+    let body_limit = BodyLimit(state.settings.limits.max_body_bytes);
     // Served over TLS, browsers are told to come back only that way.
     let hsts = state.settings.tls().map(|_| HeaderValue::from_static("max-age=31536000"));
     Router::new()
@@ -147,6 +172,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::http::ops::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit.0))
+        .layer(middleware::from_fn_with_state(body_limit, limit_body))
         .layer(CatchPanicLayer::custom(panic_envelope))
         .layer(middleware::from_fn(request_context))
         .layer(SetResponseHeaderLayer::if_not_present(STRICT_TRANSPORT_SECURITY, hsts))

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::crypto::MasterKey;
+use crate::limits::RateLimits;
 use crate::store::Store;
 use crate::sync::engine::Engine;
 use crate::wire::ApiClock;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub engine: Engine,
     /// Base of the absolute links the API and the webview hand out.
     pub public_url: String,
+    /// Attempts on the routes that take secrets, per address and per client application.
+    pub limits: Arc<RateLimits>,
 }
 
 impl AppState {

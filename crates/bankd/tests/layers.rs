@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["domain"],
     &["config", "crypto", "telemetry", "https"],
-    &["catalog"],
+    &["catalog", "limits"],
     &["sources"],
     &["store", "simulators"],
     &["sync", "import", "wire"],

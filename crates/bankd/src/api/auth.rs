@@ -9,11 +9,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::http::extract::{Body, Query, UserToken};
+use crate::http::extract::{Body, Query, Throttle, UserToken};
 use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::store::users::TokenKind;
-use crate::wire::error::{ApiError, ApiResult, ErrorBody};
+use crate::wire::error::{ApiError, ApiResult, ErrorBody, TooManyRequests};
 use crate::wire::params::{Params, parse_id};
 
 /// Life of temporary tokens and codes (Powens: 30 minutes).
@@ -101,10 +101,14 @@ struct RenewBody {
     revoke_previous: Option<bool>,
 }
 
-/// The client named by `client_id` + `client_secret` in the body; both are required.
+/// The client named by `client_id` + `client_secret` in the body; both are required. Each attempt
+/// counts against the named client's allowance before its secret is checked, whoever sends it.
 async fn client_from(state: &AppState, params: &Params) -> ApiResult<Client> {
     let client_id = params.require_str("client_id")?;
     let secret = params.require_str("client_secret")?;
+    if let Some(named) = state.store.client_by_client_id(&client_id).await? {
+        state.limits.check_client(named.id)?;
+    }
     state
         .store
         .authenticate_client(&client_id, &secret)
@@ -115,8 +119,8 @@ async fn client_from(state: &AppState, params: &Params) -> ApiResult<Client> {
 /// Create a user and its first token: permanent with client credentials, else temporary (30 min).
 #[utoipa::path(post, path = "/auth/init", tag = "auth",
     request_body(content = Option<InitBody>, description = "JSON or form"),
-    responses((status = 200, body = AuthToken), (status = 400, body = ErrorBody)))]
-async fn init(State(state): State<AppState>, Body(params): Body) -> ApiResult<Json<AuthToken>> {
+    responses((status = 200, body = AuthToken), (status = 400, body = ErrorBody), TooManyRequests))]
+async fn init(_: Throttle, State(state): State<AppState>, Body(params): Body) -> ApiResult<Json<AuthToken>> {
     let anonymous = !params.contains("client_id") && !params.contains("client_secret");
     let (client, kind, ttl) = if anonymous {
         (None, TokenKind::Temporary, Some(Duration::seconds(TEMPORARY_TTL_SECONDS)))
@@ -137,8 +141,9 @@ async fn init(State(state): State<AppState>, Body(params): Body) -> ApiResult<Js
 /// `requestAccess` (the default, reusable until it expires).
 #[utoipa::path(get, path = "/auth/token/code", tag = "auth", security(("bearer" = [])),
     params(("type" = Option<String>, Query, pattern = "^(requestAccess|singleAccess)$", description = "`requestAccess` (default) or `singleAccess`")),
-    responses((status = 200, body = AuthCode), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = AuthCode), (status = 401, body = ErrorBody), TooManyRequests))]
 async fn code(
+    _: Throttle,
     State(state): State<AppState>,
     UserToken(token): UserToken,
     Query(query): Query,
@@ -165,16 +170,21 @@ async fn code(
 
 /// Legacy spelling of `GET /auth/token/code`.
 #[utoipa::path(post, path = "/auth/token/code", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = AuthCode), (status = 401, body = ErrorBody)))]
-async fn code_post(state: State<AppState>, token: UserToken, query: Query) -> ApiResult<Json<AuthCode>> {
-    code(state, token, query).await
+    responses((status = 200, body = AuthCode), (status = 401, body = ErrorBody), TooManyRequests))]
+async fn code_post(
+    throttle: Throttle,
+    state: State<AppState>,
+    token: UserToken,
+    query: Query,
+) -> ApiResult<Json<AuthCode>> {
+    code(throttle, state, token, query).await
 }
 
 /// Exchange a temporary code for a permanent token of the code's user.
 #[utoipa::path(post, path = "/auth/token/access", tag = "auth",
     request_body(content = AccessBody, description = "JSON or form"),
-    responses((status = 200, body = AccessToken), (status = 400, body = ErrorBody)))]
-async fn access(State(state): State<AppState>, Body(params): Body) -> ApiResult<Json<AccessToken>> {
+    responses((status = 200, body = AccessToken), (status = 400, body = ErrorBody), TooManyRequests))]
+async fn access(_: Throttle, State(state): State<AppState>, Body(params): Body) -> ApiResult<Json<AccessToken>> {
     expect_grant(&params, "authorization_code")?;
     let client = client_from(&state, &params).await?;
     let code = params.require_str("code")?;
@@ -204,8 +214,8 @@ async fn access(State(state): State<AppState>, Body(params): Body) -> ApiResult<
 /// A new permanent token for one of the client's users (a new user when `id_user` is absent).
 #[utoipa::path(post, path = "/auth/renew", tag = "auth",
     request_body(content = RenewBody, description = "JSON or form"),
-    responses((status = 200, body = AccessToken), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn renew(State(state): State<AppState>, Body(params): Body) -> ApiResult<Json<AccessToken>> {
+    responses((status = 200, body = AccessToken), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), TooManyRequests))]
+async fn renew(_: Throttle, State(state): State<AppState>, Body(params): Body) -> ApiResult<Json<AccessToken>> {
     expect_grant(&params, "client_credentials")?;
     let client = client_from(&state, &params).await?;
     let revoke_previous = params.flag("revoke_previous")?;
@@ -225,8 +235,8 @@ async fn renew(State(state): State<AppState>, Body(params): Body) -> ApiResult<J
 
 /// Revoke the calling token.
 #[utoipa::path(delete, path = "/auth/token", tag = "auth", security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = ErrorBody)))]
-async fn revoke(State(state): State<AppState>, UserToken(token): UserToken) -> ApiResult<StatusCode> {
+    responses((status = 204), (status = 401, body = ErrorBody), TooManyRequests))]
+async fn revoke(_: Throttle, State(state): State<AppState>, UserToken(token): UserToken) -> ApiResult<StatusCode> {
     state.store.revoke_token(token.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

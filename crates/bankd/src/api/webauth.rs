@@ -16,14 +16,14 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::http::extract::{Query, UserToken};
+use crate::http::extract::{Query, Throttle, UserToken};
 use crate::sources::UserInput;
 use crate::state::AppState;
 use crate::store::connections::WebauthRequest;
 use crate::sync::SyncRequest;
 use crate::sync::engine::Requested;
 use crate::usecases::connections::request_sync;
-use crate::wire::error::{ApiError, ApiResult, ErrorBody};
+use crate::wire::error::{ApiError, ApiResult, ErrorBody, TooManyRequests};
 use crate::wire::params::{Params, parse_id};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -92,8 +92,8 @@ async fn webauth(State(state): State<AppState>, Query(query): Query) -> ApiResul
 /// Where the bank's page sends the user back, with its `state` and a `code` (or an `error`).
 #[utoipa::path(get, path = "/webauth/callback", tag = "connections",
     params(("state" = String, Query), ("code" = Option<String>, Query), ("error" = Option<String>, Query)),
-    responses((status = 302, description = "to the client's redirect_uri"), (status = 200, description = "no redirect_uri was given: the outcome as JSON"), (status = 400, body = ErrorBody)))]
-async fn callback(State(state): State<AppState>, Query(query): Query) -> ApiResult<Response> {
+    responses((status = 302, description = "to the client's redirect_uri"), (status = 200, description = "no redirect_uri was given: the outcome as JSON"), (status = 400, body = ErrorBody), TooManyRequests))]
+async fn callback(_: Throttle, State(state): State<AppState>, Query(query): Query) -> ApiResult<Response> {
     let bank_state = query.require_str("state")?;
     let request = state
         .store

@@ -8,7 +8,9 @@
 
 use std::io::{Seek, SeekFrom, Write};
 
-use axum::extract::{FromRequest, FromRequestParts, Multipart, Request};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Multipart, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use base64::Engine;
@@ -21,8 +23,20 @@ use crate::store::users::Token;
 use crate::wire::error::{ApiError, ApiResult};
 use crate::wire::params::{Params, parse_id};
 
-/// Largest request body accepted (JSON and forms); larger ones get `413 payloadTooLarge`.
+/// Largest request body accepted (JSON and forms) when no [`BodyLimit`] is set; larger ones get
+/// `413 payloadTooLarge`.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// The request body limit in force (`BANKD_MAX_BODY_BYTES`), set on each request by
+/// `middleware::limit_body` for the extractors that read a body themselves.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+impl BodyLimit {
+    pub fn of(request: &Request) -> usize {
+        request.extensions().get::<BodyLimit>().map_or(MAX_BODY_BYTES, |limit| limit.0)
+    }
+}
 
 /// The request body as [`Params`]: JSON object, urlencoded form or multipart form (text parts).
 pub struct Body(pub Params);
@@ -33,12 +47,12 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let content_type =
             req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+        let limit = BodyLimit::of(&req);
         if content_type.starts_with("multipart/form-data") {
-            return parse_multipart(req, state).await.map(Body);
+            return parse_multipart(req, state, limit).await.map(Body);
         }
-        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
-            .await
-            .map_err(|_| ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES })?;
+        let bytes =
+            axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| ApiError::PayloadTooLarge { limit })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Body(Params::default()));
         }
@@ -59,7 +73,7 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     }
 }
 
-async fn parse_multipart<S: Send + Sync>(req: Request, state: &S) -> ApiResult<Params> {
+async fn parse_multipart<S: Send + Sync>(req: Request, state: &S, limit: usize) -> ApiResult<Params> {
     let bad = |e: axum::extract::multipart::MultipartError| {
         ApiError::invalid("body", format!("malformed multipart form: {e}"))
     };
@@ -72,8 +86,8 @@ async fn parse_multipart<S: Send + Sync>(req: Request, state: &S) -> ApiResult<P
         let name = field.name().unwrap_or_default().to_owned();
         let text = field.text().await.map_err(bad)?;
         total += name.len() + text.len();
-        if total > MAX_BODY_BYTES {
-            return Err(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES });
+        if total > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
         }
         pairs.push((name, text));
     }
@@ -105,6 +119,24 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> 
             .await
             .map(|axum::extract::Path(t)| Path(t))
             .map_err(|e| ApiError::invalid("path", e.body_text()))
+    }
+}
+
+/// Counts the request against its address's allowance, on a route that takes secrets. Put first
+/// among a handler's arguments, it refuses before the body is read or a secret is checked.
+pub struct Throttle;
+
+impl FromRequestParts<AppState> for Throttle {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // Requests served without a socket (tests through `oneshot`) have no address to count.
+        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied() else {
+            return Ok(Throttle);
+        };
+        let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        state.limits.check_address(state.limits.client_address(peer.ip(), forwarded))?;
+        Ok(Throttle)
     }
 }
 

@@ -1,15 +1,17 @@
 //! The layers around every route (`startup::router` applies them): a request id and one access-log
-//! line per request, the person's address for the banks that want it, a panic turned into a `bug`
-//! envelope, and envelopes for unknown routes and methods.
+//! line per request, the person's address for the banks that want it, the body limit, a panic
+//! turned into a `bug` envelope, and envelopes for unknown routes and methods.
 
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use rand::Rng;
 
+use crate::http::extract::BodyLimit;
 use crate::usecases::CLIENT_IP;
 use crate::wire::error::{ApiError, REQUEST_ID, envelope};
 
@@ -51,6 +53,23 @@ fn client_ip(request: &Request) -> Option<String> {
     let first = forwarded.and_then(|v| v.split(',').next()).and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok());
     let peer = || request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
     first.or_else(peer).map(|ip| ip.to_string())
+}
+
+/// Sets the body limit of every route (beside `DefaultBodyLimit`, which axum's own extractors
+/// read; the statement uploads set their own inside) and answers a body over it with the
+/// envelope: axum's extractors refuse one with plain text.
+pub async fn limit_body(State(limit): State<BodyLimit>, mut request: Request, next: Next) -> Response {
+    request.extensions_mut().insert(limit);
+    let response = next.run(request).await;
+    let plain_text = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|content_type| content_type.starts_with("text/plain"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && plain_text {
+        return ApiError::PayloadTooLarge { limit: limit.0 }.into_response();
+    }
+    response
 }
 
 /// For `CatchPanicLayer`: a handler's panic answers a `bug` envelope, its message kept in the log.

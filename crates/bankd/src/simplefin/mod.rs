@@ -21,6 +21,7 @@ use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::http::extract::Throttle;
 use crate::state::AppState;
 use crate::store::StoreError;
 use body::{AccountSet, Window};
@@ -58,7 +59,7 @@ impl IntoResponse for Refusal {
 }
 
 /// `POST /simplefin/claim/{token}`: the access URL, as the plain body (no trailing newline), once.
-async fn claim(State(state): State<AppState>, Path(token): Path<String>) -> Result<String, Refusal> {
+async fn claim(_: Throttle, State(state): State<AppState>, Path(token): Path<String>) -> Result<String, Refusal> {
     let access = state.store.claim_simplefin(&token).await?.ok_or(Refusal::Forbidden)?;
     let (scheme, rest) = state.public_url.split_once("://").unwrap_or(("http", &state.public_url));
     Ok(format!("{scheme}://{}:{}@{rest}/simplefin", access.username, access.password))

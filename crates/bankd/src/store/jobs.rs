@@ -72,6 +72,9 @@ const CLAIM_SQLITE: &str = "UPDATE jobs SET locked_by = $1, locked_until = $2, a
                  WHERE j.finished IS NULL AND j.run_at <= $3 AND (j.locked_until IS NULL OR j.locked_until < $3)
                    AND (j.id_connector IS NULL OR (SELECT COUNT(*) FROM jobs r WHERE r.finished IS NULL
                         AND r.id_connector = j.id_connector AND r.locked_until >= $3) < $4)
+                   AND (j.id_connection IS NULL OR (SELECT COUNT(*) FROM connections c
+                        JOIN jobs r ON r.id_connection = c.id AND r.finished IS NULL AND r.locked_until >= $3
+                        WHERE c.id_user = (SELECT o.id_user FROM connections o WHERE o.id = j.id_connection)) < $5)
                  ORDER BY j.run_at, j.id LIMIT 1)
      RETURNING id, kind, id_connection, payload, attempts";
 
@@ -81,6 +84,9 @@ const CLAIM_POSTGRES: &str = "UPDATE jobs SET locked_by = $1, locked_until = $2,
                  WHERE j.finished IS NULL AND j.run_at <= $3 AND (j.locked_until IS NULL OR j.locked_until < $3)
                    AND (j.id_connector IS NULL OR (SELECT COUNT(*) FROM jobs r WHERE r.finished IS NULL
                         AND r.id_connector = j.id_connector AND r.locked_until >= $3) < $4)
+                   AND (j.id_connection IS NULL OR (SELECT COUNT(*) FROM connections c
+                        JOIN jobs r ON r.id_connection = c.id AND r.finished IS NULL AND r.locked_until >= $3
+                        WHERE c.id_user = (SELECT o.id_user FROM connections o WHERE o.id = j.id_connection)) < $5)
                  ORDER BY j.run_at, j.id LIMIT 1 FOR UPDATE SKIP LOCKED)
      RETURNING id, kind, id_connection, payload, attempts";
 
@@ -194,12 +200,14 @@ impl Store {
     }
 
     /// Claims the next due job for `worker` until `now + lease`, keeping fewer than
-    /// `per_connector` jobs of one connector running at once.
+    /// `per_connector` jobs of one connector, and fewer than `per_user` of one user, running at
+    /// once: a job over either cap stays queued, and a later one that is not may run first.
     pub async fn claim_job(
         &self,
         worker: &str,
         lease: Duration,
         per_connector: i64,
+        per_user: i64,
     ) -> StoreResult<Option<ClaimedJob>> {
         let at = now();
         let claim = match self.db {
@@ -220,6 +228,7 @@ impl Store {
                 .bind(at + lease)
                 .bind(at)
                 .bind(per_connector)
+                .bind(per_user)
                 .fetch_optional(&mut *tx)
                 .await?;
             tx.commit().await?;

@@ -11,6 +11,7 @@
 //! of 10⁻⁴ units (see `domain::money`).
 
 pub mod accounts;
+pub mod backup;
 pub mod balances;
 pub mod clients;
 pub mod connections;

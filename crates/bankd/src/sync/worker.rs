@@ -21,7 +21,8 @@ const MAX_ATTEMPTS: i64 = 5;
 pub async fn run(engine: Engine, name: String, shutdown: CancellationToken) {
     tracing::debug!(worker = name, "worker started");
     while !shutdown.is_cancelled() {
-        let claimed = engine.syncer.store.claim_job(&name, engine.lease(), engine.settings.connector_concurrency).await;
+        let caps = (engine.settings.connector_concurrency, engine.settings.user_concurrency);
+        let claimed = engine.syncer.store.claim_job(&name, engine.lease(), caps.0, caps.1).await;
         match claimed {
             Ok(Some(job)) => {
                 // Every line of the job's run carries it; the request that asked for it is known

@@ -15,7 +15,7 @@ use super::i18n::Lang;
 use super::session::{Flow, Session};
 use super::{Form, PageResult, WebviewError, finish, lang, page, to};
 use crate::catalog::{Connector, Field};
-use crate::http::extract::{Path, Query};
+use crate::http::extract::{Path, Query, Throttle};
 use crate::state::AppState;
 use crate::store::rows::Connection;
 use crate::store::users::TokenKind;
@@ -161,6 +161,7 @@ async fn user(state: &AppState, session: &mut Session) -> Result<i64, WebviewErr
 
 /// `POST banks/{uuid}`: creates the connection, the bank checking the credentials at once.
 pub async fn connect(
+    _: Throttle,
     State(state): State<AppState>,
     mut session: Session,
     Path((lang_code, uuid)): Path<(String, String)>,
@@ -168,6 +169,8 @@ pub async fn connect(
 ) -> PageResult {
     let lang = lang(&lang_code)?;
     session.check_csrf(form.get("csrf"))?;
+    // Credentials and one-time codes typed here go to the bank: guessing them costs time.
+    state.limits.check_client(session.id_client).map_err(ApiError::from)?;
     let connector = offered_connector(&state, &session, &uuid)?;
     let params = form.params();
     let refused = |e: ApiError, session: &Session| match alert(&e, lang, &connector.fields) {
@@ -304,6 +307,7 @@ async fn synced(state: &AppState, session: &Session, lang: Lang, connection: &Co
 
 /// `POST connections/{id}`: the person's answer (a code, new credentials, or "try again").
 pub async fn answer(
+    _: Throttle,
     State(state): State<AppState>,
     session: Session,
     Path((lang_code, id)): Path<(String, i64)>,
@@ -311,6 +315,8 @@ pub async fn answer(
 ) -> PageResult {
     let lang = lang(&lang_code)?;
     session.check_csrf(form.get("csrf"))?;
+    // Credentials and one-time codes typed here go to the bank: guessing them costs time.
+    state.limits.check_client(session.id_client).map_err(ApiError::from)?;
     let connection = connection_of(&state, &session, id).await?;
     let connector = connector_of(&state, &connection)?;
     sync_and_continue(&state, &session, lang, &connection, connector, &form.params(), &format!("connections/{id}"))

@@ -11,7 +11,7 @@ use super::connect::{connection_of, connector_of, state_text, sync_and_continue}
 use super::i18n::Lang;
 use super::session::Session;
 use super::{Form, PageResult, WebviewError, lang, page, to};
-use crate::http::extract::Path;
+use crate::http::extract::{Path, Throttle};
 use crate::state::AppState;
 use crate::store::now;
 use crate::store::rows::Account;
@@ -136,6 +136,7 @@ pub async fn reconnect_page(
 /// `POST connections/{id}/reconnect`: a strong authentication again (with new credentials if
 /// given); the bank's next steps are the connect journey's.
 pub async fn reconnect(
+    _: Throttle,
     State(state): State<AppState>,
     session: Session,
     Path((lang_code, id)): Path<(String, i64)>,
@@ -143,6 +144,8 @@ pub async fn reconnect(
 ) -> PageResult {
     let lang = lang(&lang_code)?;
     session.check_csrf(form.get("csrf"))?;
+    // Credentials and one-time codes typed here go to the bank: guessing them costs time.
+    state.limits.check_client(session.id_client).map_err(ApiError::from)?;
     let connection = connection_of(&state, &session, id).await?;
     let connector = connector_of(&state, &connection)?;
     let mut params = form.params();

@@ -29,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::Value;
 
-use crate::http::extract::{Path, Query};
+use crate::http::extract::{Path, Query, Throttle};
 use crate::state::AppState;
 use crate::wire::error::ApiError;
 use crate::wire::params::Params;
@@ -112,6 +112,10 @@ impl From<crate::store::StoreError> for WebviewError {
 
 impl IntoResponse for WebviewError {
     fn into_response(self) -> Response {
+        // The client's own fault, with what to do about it (`Retry-After`): the envelope says it.
+        if let WebviewError::Api(e @ (ApiError::RateLimited { .. } | ApiError::PayloadTooLarge { .. })) = self {
+            return e.into_response();
+        }
         let (status, message) = match &self {
             WebviewError::BadLink(why) => (StatusCode::BAD_REQUEST, Some(why.clone())),
             WebviewError::Expired => (StatusCode::BAD_REQUEST, None),
@@ -173,12 +177,17 @@ impl<S: Send + Sync> FromRequest<S> for Form {
     type Rejection = WebviewError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, WebviewError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|_| WebviewError::Expired)?;
+        let limit = crate::http::extract::BodyLimit::of(&req);
+        let bytes = Bytes::from_request(req, state).await.map_err(|refused| match refused.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => WebviewError::Api(ApiError::PayloadTooLarge { limit }),
+            _ => WebviewError::Expired,
+        })?;
         serde_urlencoded::from_bytes(&bytes).map(Form).map_err(|_| WebviewError::Expired)
     }
 }
 
 async fn entry_without_lang(
+    _: Throttle,
     state: State<AppState>,
     headers: HeaderMap,
     Path(flow): Path<String>,
@@ -188,7 +197,12 @@ async fn entry_without_lang(
     start(state, Lang::from_accept_language(accepted), &flow, query).await
 }
 
-async fn entry(state: State<AppState>, Path((lang_code, flow)): Path<(String, String)>, query: Query) -> PageResult {
+async fn entry(
+    _: Throttle,
+    state: State<AppState>,
+    Path((lang_code, flow)): Path<(String, String)>,
+    query: Query,
+) -> PageResult {
     start(state, lang(&lang_code)?, &flow, query).await
 }
 
@@ -222,7 +236,10 @@ async fn start(State(state): State<AppState>, lang: Lang, flow: &str, Query(quer
         session.capabilities = capabilities;
     }
     session.id_user = match text("code") {
-        Some(code) => Some(redeem(&state, &code, client.id).await?),
+        Some(code) => {
+            state.limits.check_client(client.id).map_err(ApiError::from)?;
+            Some(redeem(&state, &code, client.id).await?)
+        }
         None if flow == Flow::Connect => None,
         None => return Err(bad("code is missing")),
     };

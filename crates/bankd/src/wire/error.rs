@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::limits::Throttled;
 use crate::store::StoreError;
 
 tokio::task_local! {
@@ -35,6 +36,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("the connection is being synchronized; try again when it is done")]
     ConnectionLocked,
+    /// Too many attempts on a route that takes secrets: `429` with `Retry-After`.
+    #[error("too many requests; retry in {retry_after} seconds")]
+    RateLimited { retry_after: u64 },
     #[error("request body larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     /// A statement file that cannot be read: the format, where, and why.
@@ -59,6 +63,15 @@ pub struct ErrorBody {
     /// Id of the request, also sent as the `X-Request-Id` header.
     pub request_id: Option<i64>,
 }
+
+/// The OpenAPI response of the routes that count attempts: `429 rateLimited`.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 429,
+    description = "Too many attempts from this address or for this client application",
+    headers(("Retry-After" = u64, description = "Seconds before the next attempt is let through"))
+)]
+pub struct TooManyRequests(pub ErrorBody);
 
 impl ApiError {
     pub fn invalid(field: impl Into<String>, why: impl Into<String>) -> Self {
@@ -85,6 +98,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) | ApiError::ConnectionLocked => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -101,6 +115,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::ConnectionLocked => "connectionLocked",
             ApiError::PayloadTooLarge { .. } => "payloadTooLarge",
+            ApiError::RateLimited { .. } => "rateLimited",
             ApiError::InvalidStatement(_) => "invalidStatement",
             ApiError::Bank { code, .. } => code,
             ApiError::Internal(_) => "bug",
@@ -143,7 +158,17 @@ impl IntoResponse for ApiError {
             ApiError::Bank { message, .. } => message.clone(),
             _ => None,
         };
-        envelope(status, self.code(), description, message)
+        let mut response = envelope(status, self.code(), description, message);
+        if let ApiError::RateLimited { retry_after } = self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        }
+        response
+    }
+}
+
+impl From<Throttled> for ApiError {
+    fn from(refused: Throttled) -> Self {
+        ApiError::RateLimited { retry_after: refused.retry_after_seconds() }
     }
 }
 

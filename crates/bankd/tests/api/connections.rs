@@ -314,7 +314,7 @@ async fn a_connection_under_sync_is_locked() {
     assert_eq!(status, StatusCode::CREATED, "{connection}");
     assert!(connection["last_update"].is_null(), "queued, not run");
     assert_eq!(connection["state"], "validating", "a sync not done yet shows as validating");
-    let job = app.store.claim_job("another-worker", chrono::Duration::minutes(5), 8).await.unwrap().unwrap();
+    let job = app.store.claim_job("another-worker", chrono::Duration::minutes(5), 8, 8).await.unwrap().unwrap();
     assert_eq!(job.id_connection, connection["id"].as_i64());
 
     let path = connection_path(&connection);

@@ -14,7 +14,7 @@ use crate::helpers::{SANDBOX_UUID, TestApp, TestUser, read};
 /// Claims and finishes jobs until none is left; returns the ids it ran.
 async fn drain(store: Store, worker: &'static str) -> Vec<i64> {
     let mut ran = Vec::new();
-    while let Some(job) = store.claim_job(worker, chrono::Duration::minutes(5), 8).await.unwrap() {
+    while let Some(job) = store.claim_job(worker, chrono::Duration::minutes(5), 8, 8).await.unwrap() {
         assert!(store.finish_job(job.id, worker, "ok").await.unwrap());
         ran.push(job.id);
     }
@@ -41,10 +41,10 @@ async fn two_workers_share_1000_jobs_each_run_exactly_once() {
 async fn an_expired_lease_hands_the_job_to_another_worker() {
     let app = TestApp::spawn_with(|s| s.engine.workers = 0).await;
     app.store.enqueue_noops(1).await.unwrap();
-    let crashed = app.store.claim_job("crashed", chrono::Duration::seconds(1), 8).await.unwrap().unwrap();
-    assert!(app.store.claim_job("other", chrono::Duration::seconds(30), 8).await.unwrap().is_none(), "leased");
+    let crashed = app.store.claim_job("crashed", chrono::Duration::seconds(1), 8, 8).await.unwrap().unwrap();
+    assert!(app.store.claim_job("other", chrono::Duration::seconds(30), 8, 8).await.unwrap().is_none(), "leased");
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let again = app.store.claim_job("other", chrono::Duration::seconds(30), 8).await.unwrap().unwrap();
+    let again = app.store.claim_job("other", chrono::Duration::seconds(30), 8, 8).await.unwrap().unwrap();
     assert_eq!(again.id, crashed.id);
     assert_eq!(again.attempts, 2);
     assert!(!app.store.finish_job(crashed.id, "crashed", "ok").await.unwrap(), "the old worker is fenced off");
@@ -63,9 +63,9 @@ async fn the_per_connector_limit_holds_back_extra_syncs() {
         ids.push(connection["id"].as_i64().unwrap());
     }
     let lease = chrono::Duration::minutes(5);
-    assert!(app.store.claim_job("w1", lease, 2).await.unwrap().is_some());
-    assert!(app.store.claim_job("w2", lease, 2).await.unwrap().is_some());
-    assert!(app.store.claim_job("w3", lease, 2).await.unwrap().is_none(), "two of this connector run already");
+    assert!(app.store.claim_job("w1", lease, 2, 8).await.unwrap().is_some());
+    assert!(app.store.claim_job("w2", lease, 2, 8).await.unwrap().is_some());
+    assert!(app.store.claim_job("w3", lease, 2, 8).await.unwrap().is_none(), "two of this connector run already");
 }
 
 async fn logs(app: &TestApp, user: &TestUser, connection: &Value) -> Value {

@@ -5,7 +5,7 @@
 
 use std::sync::Once;
 
-use bankd::config::{EngineSettings, Settings, WebhookSettings, WoobSettings};
+use bankd::config::{EngineSettings, LimitSettings, Settings, WebhookSettings, WoobSettings};
 use bankd::startup::App;
 use bankd::store::Store;
 use bankd::sync::engine::Engine;
@@ -75,6 +75,7 @@ pub async fn test_settings(data_dir: &TempDir) -> Settings {
         engine: EngineSettings::default(),
         // Retries a second apart: a test's receiver comes back within seconds.
         webhooks: WebhookSettings { webhook_retry_seconds: 1.0, ..WebhookSettings::default() },
+        limits: LimitSettings::default(),
     }
 }
 

@@ -4,6 +4,7 @@
 mod accounts;
 mod auth;
 mod authz;
+mod backups;
 mod balances;
 mod connections;
 mod connectors;
@@ -12,6 +13,7 @@ mod errors;
 mod exports;
 mod helpers;
 mod isolation;
+mod limits;
 mod metrics_kit;
 mod powens_client;
 mod powens_compat;
