@@ -9,6 +9,7 @@ mod connectors;
 mod engine;
 mod errors;
 mod exports;
+mod faults;
 mod helpers;
 mod isolation;
 mod metrics_kit;

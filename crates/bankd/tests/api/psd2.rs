@@ -7,16 +7,16 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestUser, read};
 
-const PSD2_UUID: &str = "366c7951-2a4e-54d6-9228-27abb45378a1";
+pub(crate) const PSD2_UUID: &str = "366c7951-2a4e-54d6-9228-27abb45378a1";
 
-async fn connect(app: &TestApp, user: &TestUser, login: &str) -> Value {
+pub(crate) async fn connect(app: &TestApp, user: &TestUser, login: &str) -> Value {
     let body = json!({"connector_uuid": PSD2_UUID, "login": login});
     let (status, connection) = app.post("/2.0/users/me/connections", Some(&user.token), body).await;
     assert_eq!(status, StatusCode::CREATED, "{connection}");
     connection
 }
 
-async fn get(app: &TestApp, user: &TestUser, path: &str) -> Value {
+pub(crate) async fn get(app: &TestApp, user: &TestUser, path: &str) -> Value {
     let (status, body) = app.get(path, &user.token).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
@@ -58,7 +58,7 @@ async fn assert_synced(app: &TestApp, user: &TestUser, connection: &Value) {
 
 /// The user's browser: bankd's webauth URL, the bank's page, its form (hidden fields kept, `answer`
 /// added), the bank's redirect to bankd's callback, and bankd's redirect to the app, where it lands.
-async fn go_through_the_bank(app: &TestApp, user: &TestUser, connection: &Value, answer: (&str, &str)) -> String {
+pub(crate) async fn go_through_the_bank(app: &TestApp, user: &TestUser, connection: &Value, answer: (&str, &str)) -> String {
     let path = format!(
         "/2.0/webauth-url?client_id={}&redirect_uri=https://app.example/callback&id_connection={}&state=xyz",
         app.client_id, connection["id"]
@@ -86,7 +86,7 @@ async fn go_through_the_bank(app: &TestApp, user: &TestUser, connection: &Value,
 }
 
 /// Authorizes a consent waiting in `webauthRequired` at the XS2A bank; returns the healthy connection.
-async fn authorize_at_the_bank(app: &TestApp, user: &TestUser, connection: &Value) -> Value {
+pub(crate) async fn authorize_at_the_bank(app: &TestApp, user: &TestUser, connection: &Value) -> Value {
     assert_eq!(connection["state"], "webauthRequired", "{connection}");
     let landing = go_through_the_bank(app, user, connection, ("decision", "allow")).await;
     assert_eq!(landing, format!("https://app.example/callback?id_connection={}&state=xyz", connection["id"]));
@@ -262,7 +262,7 @@ async fn any_aspsp_can_be_pointed_at_by_its_base_url() {
     // whose catalog names the ASPSP by its absolute URL.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let banks_url = format!("http://{}", listener.local_addr().unwrap());
-    let banks = axum::Router::new().nest("/sandbox", bankd::simulators::router(&banks_url));
+    let banks = axum::Router::new().nest("/sandbox", bankd::simulators::router(&banks_url, false));
     tokio::spawn(async move { axum::serve(listener, banks).await });
     let dir = tempfile::tempdir().unwrap();
     let catalog = dir.path().join("catalog.toml");
@@ -308,7 +308,7 @@ async fn the_sandbox_aspsp_refuses_calls_without_a_consent() {
 
 const STET_UUID: &str = "9c3e4a4e-3c1f-5b43-a0a8-0f1bd8b1d1a4";
 
-async fn connect_stet(app: &TestApp, user: &TestUser, login: &str) -> Value {
+pub(crate) async fn connect_stet(app: &TestApp, user: &TestUser, login: &str) -> Value {
     let body = json!({"connector_uuid": STET_UUID});
     let (status, connection) = app.post("/2.0/users/me/connections", Some(&user.token), body).await;
     assert_eq!((status, connection["state"].as_str()), (StatusCode::CREATED, Some("webauthRequired")), "{connection}");

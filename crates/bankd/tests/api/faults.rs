@@ -1,0 +1,242 @@
+//! Faults at the bank, end to end: a healthy connection is synced, a fault is armed on its bank
+//! (`PUT /sandbox/faults/{bank}`, a real misbehaviour on the wire: a late answer, a 5xx, a 429, a
+//! body cut short or garbled, a connection dropped mid-body, a redirect loop), and the next sync
+//! must end in the right connection and source state, with a back-off (`next_try`), a log that
+//! names the fault, and every stored account and transaction as they were. Cleared, the bank is
+//! read again as before. One table per driver; its cases run at once, each on its own bankd.
+
+use chrono::NaiveDateTime;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestUser};
+use crate::psd2;
+
+/// The client timeout of the `slow` cases, far below the bank's delay.
+const CLIENT_TIMEOUT_SECONDS: u64 = 2;
+const SLOW_SECONDS: u64 = 10;
+/// What `429-seconds` and `429-date` ask to wait (the simulator's `RETRY_AFTER_SECONDS`).
+const RETRY_AFTER: chrono::Duration = chrono::Duration::hours(2);
+
+/// When bankd comes back after the fault.
+#[derive(Debug, Clone, Copy)]
+enum Backoff {
+    /// The first retry of the schedule: 5 minutes, ±10 %.
+    FirstRetry,
+    /// No sooner than the bank's `Retry-After`.
+    RetryAfter,
+}
+
+/// One fault and what the sync must make of it.
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    fault: &'static str,
+    state: &'static str,
+    /// Words the connection's log must carry: the fault, as bankd understood it.
+    says: &'static [&'static str],
+    backoff: Backoff,
+}
+
+const fn case(fault: &'static str, state: &'static str, says: &'static [&'static str], backoff: Backoff) -> Case {
+    Case { fault, state, says, backoff }
+}
+
+use Backoff::{FirstRetry, RetryAfter};
+
+/// What every PSD2 dialect makes of each fault (the `transactions` call of the sync fails).
+const PSD2_CASES: &[Case] = &[
+    case("slow", "websiteUnavailable", &["no answer within 2 s"], FirstRetry),
+    case("500", "websiteUnavailable", &["answered 500"], FirstRetry),
+    case("502", "websiteUnavailable", &["answered 502"], FirstRetry),
+    case("503", "websiteUnavailable", &["answered 503"], FirstRetry),
+    case("429-seconds", "rateLimiting", &["answered 429"], RetryAfter),
+    case("429-date", "rateLimiting", &["answered 429"], RetryAfter),
+    case("truncated", "websiteUnavailable", &["broke off before its end"], FirstRetry),
+    case("reset", "websiteUnavailable", &["broke off before its end"], FirstRetry),
+    // The bank's answer is a defect, on its side or ours: `bug`, with what came back.
+    case("garbled", "bug", &["answered 200", "began with: <<<"], FirstRetry),
+    // A PSD2 client follows no redirect (its headers would go along): a redirect is a defect too.
+    case("redirect-loop", "bug", &["answered 302", "a redirect to"], FirstRetry),
+];
+
+/// What the web driver makes of each fault (the history pages fail).
+const WEB_CASES: &[Case] = &[
+    case("slow", "websiteUnavailable", &["no answer within 2 s"], FirstRetry),
+    case("500", "websiteUnavailable", &["unavailable (500"], FirstRetry),
+    case("502", "websiteUnavailable", &["unavailable (502"], FirstRetry),
+    case("503", "websiteUnavailable", &["unavailable (503"], FirstRetry),
+    case("429-seconds", "rateLimiting", &["answered 429"], RetryAfter),
+    case("429-date", "rateLimiting", &["answered 429"], RetryAfter),
+    case("truncated", "websiteUnavailable", &["broke off before its end"], FirstRetry),
+    case("reset", "websiteUnavailable", &["broke off before its end"], FirstRetry),
+    // A page that is not the history: the module names it and what it missed.
+    case("garbled", "bug", &["/history", "table#operations"], FirstRetry),
+    // A website may redirect, but not forever: the site is broken for now.
+    case("redirect-loop", "websiteUnavailable", &["redirect loop"], FirstRetry),
+];
+
+/// A driver under test: how to get a healthy connection, and where its bank's fault goes.
+#[derive(Debug, Clone, Copy)]
+enum Driver {
+    Xs2a,
+    Stet,
+    Web,
+}
+
+impl Driver {
+    /// The simulated bank's name under `/sandbox`.
+    fn bank(self) -> &'static str {
+        match self {
+            Driver::Xs2a => "xs2a",
+            Driver::Stet => "stet",
+            Driver::Web => "web",
+        }
+    }
+
+    /// Only the transaction reads fail: the sync gets the accounts, then breaks half-way.
+    fn faulty_path(self) -> &'static str {
+        match self {
+            Driver::Xs2a | Driver::Stet => "/transactions",
+            Driver::Web => "/history",
+        }
+    }
+
+    /// A healthy connection, with every account enabled (and so read once).
+    async fn connect(self, app: &TestApp, user: &TestUser) -> Value {
+        let connection = match self {
+            Driver::Xs2a => {
+                let waiting = psd2::connect(app, user, "demo").await;
+                psd2::authorize_at_the_bank(app, user, &waiting).await
+            }
+            Driver::Stet => psd2::connect_stet(app, user, "demo").await,
+            Driver::Web => crate::web::connected(app, user, "demo").await,
+        };
+        assert!(connection["state"].is_null(), "{connection}");
+        app.enable_accounts(user, &connection["id"]).await;
+        connection
+    }
+}
+
+/// Everything stored for the user that a sync may touch: accounts (with `?all`: disabled and
+/// deleted ones too) and transactions.
+async fn stored(app: &TestApp, user: &TestUser) -> (Value, Vec<Value>) {
+    let accounts = psd2::get(app, user, "/2.0/users/me/accounts?all").await;
+    let transactions = app.all_transactions(user, "/2.0/users/me/transactions?limit=1000").await;
+    (accounts, transactions)
+}
+
+async fn arm(app: &TestApp, bank: &str, fault: &str, path: &str) {
+    let body = json!({"fault": fault, "path": path, "seconds": SLOW_SECONDS});
+    let response = app.http.put(app.url(&format!("/sandbox/faults/{bank}"))).json(&body).send().await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+}
+
+async fn clear(app: &TestApp, bank: &str) {
+    let response = app.http.delete(app.url(&format!("/sandbox/faults/{bank}"))).send().await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+}
+
+/// A server whose bank calls give up after `CLIENT_TIMEOUT_SECONDS` when the case is about a slow
+/// bank (a healthy sync on a busy machine keeps the default), with the fault switches on.
+async fn app_for(case: &Case) -> TestApp {
+    let slow = case.fault == "slow";
+    TestApp::spawn_with(move |settings| {
+        settings.sandbox_faults = true;
+        if slow {
+            settings.bank_http.bank_timeout_seconds = CLIENT_TIMEOUT_SECONDS;
+        }
+    })
+    .await
+}
+
+/// The API's naive Paris time, as UTC.
+fn api_time(value: &Value) -> chrono::DateTime<chrono::Utc> {
+    let naive = NaiveDateTime::parse_from_str(value.as_str().unwrap_or_default(), "%Y-%m-%d %H:%M:%S")
+        .unwrap_or_else(|e| panic!("not an API time ({e}): {value}"));
+    naive.and_local_timezone(chrono_tz::Europe::Paris).single().unwrap().to_utc()
+}
+
+/// Runs one case on its own server; returns the state the connection ended in.
+async fn run(driver: Driver, case: Case) -> String {
+    let app = app_for(&case).await;
+    let user = app.create_user().await;
+    let connection = driver.connect(&app, &user).await;
+    let id = &connection["id"];
+    let before = stored(&app, &user).await;
+    assert!(before.1.len() > 100, "{driver:?}: a full history before the fault");
+
+    arm(&app, driver.bank(), case.fault, driver.faulty_path()).await;
+    let asked = chrono::Utc::now();
+    let broken = app.resync(&user, id).await;
+    let label = format!("{driver:?} × {}", case.fault);
+    assert_eq!(broken["state"], case.state, "{label}: {broken}");
+    assert_backoff(&label, case.backoff, asked, &broken["next_try"]);
+
+    let sources = psd2::get(&app, &user, &format!("/2.0/users/me/connections/{id}/sources")).await;
+    assert_eq!(sources["sources"][0]["state"], case.state, "{label}: the source's state: {sources}");
+    let logs = psd2::get(&app, &user, &format!("/2.0/users/me/connections/{id}/logs")).await;
+    let log = &logs["connectionlogs"][0];
+    let message = log["error_message"].as_str().unwrap_or_default();
+    assert_eq!(log["error"], case.state, "{label}: {log}");
+    for words in case.says {
+        assert!(message.contains(words), "{label}: the log should say {words:?}: {message}");
+    }
+    assert!(stored(&app, &user).await == before, "{label}: stored accounts and transactions changed");
+
+    clear(&app, driver.bank()).await;
+    let healed = app.resync(&user, id).await;
+    assert!(healed["state"].is_null(), "{label}: read again once the bank is back: {healed}");
+    assert_eq!(stored(&app, &user).await.1.len(), before.1.len(), "{label}: nothing twice after the fault");
+    format!("{} — {message}", case.state)
+}
+
+#[track_caller]
+fn assert_backoff(label: &str, backoff: Backoff, asked: chrono::DateTime<chrono::Utc>, next_try: &Value) {
+    // The API shows seconds: a minute of slack around the bounds.
+    let wait = api_time(next_try) - asked;
+    let slack = chrono::Duration::minutes(1);
+    let (least, most) = match backoff {
+        Backoff::FirstRetry => (chrono::Duration::seconds(270) - slack, chrono::Duration::seconds(330) + slack),
+        Backoff::RetryAfter => (RETRY_AFTER - slack, RETRY_AFTER + chrono::Duration::minutes(20)),
+    };
+    assert!(least <= wait && wait <= most, "{label}: next try in {wait}, expected {backoff:?} ({least}..{most})");
+}
+
+/// Every case of the table against `driver`, at once; a failed case fails the test with its
+/// message.
+async fn run_table(driver: Driver, cases: &'static [Case]) {
+    let runs = cases.iter().map(|case| tokio::spawn(run(driver, *case)));
+    let ended = futures::future::join_all(runs).await;
+    let mut failures = Vec::new();
+    for (case, ended) in cases.iter().zip(ended) {
+        match ended {
+            Ok(state) => eprintln!("fault {:?} × {}: {state}", driver, case.fault),
+            Err(e) => failures.push(format!("{} failed: {e}", case.fault)),
+        }
+    }
+    assert!(failures.is_empty(), "{driver:?}: {failures:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xs2a_faults_end_in_their_states_and_change_nothing() {
+    run_table(Driver::Xs2a, PSD2_CASES).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stet_faults_end_in_their_states_and_change_nothing() {
+    run_table(Driver::Stet, PSD2_CASES).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_faults_end_in_their_states_and_change_nothing() {
+    run_table(Driver::Web, WEB_CASES).await;
+}
+
+#[tokio::test]
+async fn fault_switches_exist_only_when_asked_for() {
+    let app = TestApp::spawn().await;
+    let body = json!({"fault": "503"});
+    let response = app.http.put(app.url("/sandbox/faults/xs2a")).json(&body).send().await.unwrap();
+    assert!(response.status().is_client_error(), "no switch on a server without them: {}", response.status());
+    let connection = psd2::connect(&app, &app.create_user().await, "demo").await;
+    assert_eq!(connection["state"], "webauthRequired", "the bank still works: {connection}");
+}
