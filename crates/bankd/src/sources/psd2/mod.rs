@@ -227,7 +227,13 @@ impl Answer {
     }
 
     pub fn unexpected(&self, why: &str) -> SourceError {
-        let excerpt: String = String::from_utf8_lossy(&self.body).chars().take(EXCERPT).collect();
+        // Control characters (a NUL in a garbled answer) are replaced: PostgreSQL's text refuses
+        // NUL, and the log line must be stored whatever the bank sent.
+        let excerpt: String = String::from_utf8_lossy(&self.body)
+            .chars()
+            .take(EXCERPT)
+            .map(|c| if c.is_control() { char::REPLACEMENT_CHARACTER } else { c })
+            .collect();
         SourceError::Bug(format!(
             "{} answered {}: {why}; the answer began with: {excerpt}",
             self.what,
