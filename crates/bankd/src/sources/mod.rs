@@ -178,8 +178,13 @@ impl SourceError {
         }
     }
 
-    /// The message to show on the connection (`error_message`).
+    /// The message to show on the connection (`error_message`), without NUL characters, which
+    /// PostgreSQL's text refuses: whatever a bank or a module said, the sync's end is written.
     pub fn message(&self) -> Option<String> {
+        self.raw_message().map(|message| message.replace('\0', "\u{FFFD}"))
+    }
+
+    fn raw_message(&self) -> Option<String> {
         match self {
             SourceError::AdditionalInformationNeeded { message, .. }
             | SourceError::Decoupled { message }
@@ -376,6 +381,12 @@ mod tests {
             woob::helper::WoobRuntime::new("python3", std::path::Path::new("/nonexistent"), Duration::from_secs(1), 1);
         let context = DriverContext { own_url: "http://bankd", woob: &woob, timeouts: Timeouts::default() };
         Drivers::build(&catalog(source), &context, &[("sandbox", sandbox)]).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_message_with_a_nul_can_be_stored() {
+        let garbled = SourceError::Bug("the answer began with: a\0b".into());
+        assert_eq!(garbled.message().as_deref(), Some("the answer began with: a\u{FFFD}b"));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! must end in the right connection and source state, with a back-off (`next_try`), a log that
 //! names the fault, and every stored account and transaction as they were. Cleared, the bank is
 //! read again as before. One table per driver; its cases run at once, each on its own bankd.
+//! The woob driver's faults are its helper's: a Python process that dies, or hangs past
+//! `BANKD_WOOB_TIMEOUT_SECONDS` (the test module's switch is a file in woob's work directory).
 
 use chrono::NaiveDateTime;
 use serde_json::{Value, json};
@@ -13,6 +15,8 @@ use crate::psd2;
 
 /// The client timeout of the `slow` cases, far below the bank's delay.
 const CLIENT_TIMEOUT_SECONDS: u64 = 2;
+/// The woob call timeout of the `hang` case: the module sleeps an hour.
+const WOOB_TIMEOUT_SECONDS: u64 = 5;
 const SLOW_SECONDS: u64 = 10;
 /// What `429-seconds` and `429-date` ask to wait (the simulator's `RETRY_AFTER_SECONDS`).
 const RETRY_AFTER: chrono::Duration = chrono::Duration::hours(2);
@@ -74,12 +78,21 @@ const WEB_CASES: &[Case] = &[
     case("redirect-loop", "websiteUnavailable", &["redirect loop"], FirstRetry),
 ];
 
-/// A driver under test: how to get a healthy connection, and where its bank's fault goes.
+/// What the woob driver makes of its helper's faults (while it lists the accounts).
+const WOOB_CASES: &[Case] = &[
+    // A helper that dies is a defect on bankd's side of the pipe, not the bank's: `bug`, retried.
+    case("die", "bug", &["the helper died", "exit status: 3"], FirstRetry),
+    // A helper stuck past the timeout is killed: the bank did not answer in time.
+    case("hang", "websiteUnavailable", &["took over 5s"], FirstRetry),
+];
+
+/// A driver under test: how to get a healthy connection, and how its bank's fault is switched.
 #[derive(Debug, Clone, Copy)]
 enum Driver {
     Xs2a,
     Stet,
     Web,
+    Woob,
 }
 
 impl Driver {
@@ -89,14 +102,45 @@ impl Driver {
             Driver::Xs2a => "xs2a",
             Driver::Stet => "stet",
             Driver::Web => "web",
+            Driver::Woob => "woob",
         }
     }
 
-    /// Only the transaction reads fail: the sync gets the accounts, then breaks half-way.
+    /// Only the transaction reads fail: the sync gets the accounts, then breaks half-way. (The
+    /// woob module's switch is not by path: it fails while listing the accounts.)
     fn faulty_path(self) -> &'static str {
         match self {
             Driver::Xs2a | Driver::Stet => "/transactions",
             Driver::Web => "/history",
+            Driver::Woob => "",
+        }
+    }
+
+    /// The switch of the woob test module: a file in this bankd's woob work directory.
+    fn woob_switch(app: &TestApp) -> std::path::PathBuf {
+        app.data_dir().join("woob/config/bankdtest-fault-demo")
+    }
+
+    async fn arm(self, app: &TestApp, fault: &str) {
+        match self {
+            Driver::Woob => std::fs::write(Driver::woob_switch(app), fault).unwrap(),
+            _ => {
+                let body = json!({"fault": fault, "path": self.faulty_path(), "seconds": SLOW_SECONDS});
+                let url = app.url(&format!("/sandbox/faults/{}", self.bank()));
+                let response = app.http.put(url).json(&body).send().await.unwrap();
+                assert!(response.status().is_success(), "{}", response.status());
+            }
+        }
+    }
+
+    async fn clear(self, app: &TestApp) {
+        match self {
+            Driver::Woob => std::fs::remove_file(Driver::woob_switch(app)).unwrap(),
+            _ => {
+                let url = app.url(&format!("/sandbox/faults/{}", self.bank()));
+                let response = app.http.delete(url).send().await.unwrap();
+                assert!(response.status().is_success(), "{}", response.status());
+            }
         }
     }
 
@@ -109,6 +153,11 @@ impl Driver {
             }
             Driver::Stet => psd2::connect_stet(app, user, "demo").await,
             Driver::Web => crate::web::connected(app, user, "demo").await,
+            Driver::Woob => {
+                let (status, connection) = crate::woob::connect(app, user, "demo", "1234").await;
+                assert_eq!(status, reqwest::StatusCode::CREATED, "{connection}");
+                connection
+            }
         };
         assert!(connection["state"].is_null(), "{connection}");
         app.enable_accounts(user, &connection["id"]).await;
@@ -124,28 +173,36 @@ async fn stored(app: &TestApp, user: &TestUser) -> (Value, Vec<Value>) {
     (accounts, transactions)
 }
 
-async fn arm(app: &TestApp, bank: &str, fault: &str, path: &str) {
-    let body = json!({"fault": fault, "path": path, "seconds": SLOW_SECONDS});
-    let response = app.http.put(app.url(&format!("/sandbox/faults/{bank}"))).json(&body).send().await.unwrap();
-    assert!(response.status().is_success(), "{}", response.status());
-}
-
-async fn clear(app: &TestApp, bank: &str) {
-    let response = app.http.delete(app.url(&format!("/sandbox/faults/{bank}"))).send().await.unwrap();
-    assert!(response.status().is_success(), "{}", response.status());
-}
-
-/// A server whose bank calls give up after `CLIENT_TIMEOUT_SECONDS` when the case is about a slow
-/// bank (a healthy sync on a busy machine keeps the default), with the fault switches on.
-async fn app_for(case: &Case) -> TestApp {
+/// A server with the fault switches on, whose bank calls give up after `CLIENT_TIMEOUT_SECONDS`
+/// when the case is about a slow bank (a healthy sync on a busy machine keeps the default); for
+/// woob, a catalog of the test module and a short call timeout. `None` without woob's Python.
+async fn app_for(driver: Driver, case: &Case) -> Option<(TestApp, Option<tempfile::TempDir>)> {
     let slow = case.fault == "slow";
-    TestApp::spawn_with(move |settings| {
+    let woob = match driver {
+        Driver::Woob => {
+            let Ok(python) = std::env::var("BANKD_TEST_WOOB_PYTHON") else {
+                eprintln!("skipped: set BANKD_TEST_WOOB_PYTHON to a Python with woob (see woob/requirements.txt)");
+                return None;
+            };
+            let dir = tempfile::tempdir().unwrap();
+            Some((python, crate::woob::catalog(&dir), dir))
+        }
+        _ => None,
+    };
+    let woob_settings = woob.as_ref().map(|(python, catalog, _)| (python.clone(), catalog.clone()));
+    let app = TestApp::spawn_with(move |settings| {
         settings.sandbox_faults = true;
         if slow {
             settings.bank_http.bank_timeout_seconds = CLIENT_TIMEOUT_SECONDS;
         }
+        if let Some((python, catalog)) = woob_settings {
+            settings.woob_python = python;
+            settings.catalog = Some(catalog);
+            settings.woob.woob_timeout_seconds = WOOB_TIMEOUT_SECONDS;
+        }
     })
-    .await
+    .await;
+    Some((app, woob.map(|(_, _, dir)| dir)))
 }
 
 /// The API's naive Paris time, as UTC.
@@ -157,14 +214,14 @@ fn api_time(value: &Value) -> chrono::DateTime<chrono::Utc> {
 
 /// Runs one case on its own server; returns the state the connection ended in.
 async fn run(driver: Driver, case: Case) -> String {
-    let app = app_for(&case).await;
+    let Some((app, _catalog_dir)) = app_for(driver, &case).await else { return "skipped".into() };
     let user = app.create_user().await;
     let connection = driver.connect(&app, &user).await;
     let id = &connection["id"];
     let before = stored(&app, &user).await;
-    assert!(before.1.len() > 100, "{driver:?}: a full history before the fault");
+    assert!(!before.1.is_empty(), "{driver:?}: a history before the fault");
 
-    arm(&app, driver.bank(), case.fault, driver.faulty_path()).await;
+    driver.arm(&app, case.fault).await;
     let asked = chrono::Utc::now();
     let broken = app.resync(&user, id).await;
     let label = format!("{driver:?} × {}", case.fault);
@@ -182,7 +239,7 @@ async fn run(driver: Driver, case: Case) -> String {
     }
     assert!(stored(&app, &user).await == before, "{label}: stored accounts and transactions changed");
 
-    clear(&app, driver.bank()).await;
+    driver.clear(&app).await;
     let healed = app.resync(&user, id).await;
     assert!(healed["state"].is_null(), "{label}: read again once the bank is back: {healed}");
     assert_eq!(stored(&app, &user).await.1.len(), before.1.len(), "{label}: nothing twice after the fault");
@@ -229,6 +286,11 @@ async fn stet_faults_end_in_their_states_and_change_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_faults_end_in_their_states_and_change_nothing() {
     run_table(Driver::Web, WEB_CASES).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn woob_helper_faults_end_in_their_states_and_change_nothing() {
+    run_table(Driver::Woob, WOOB_CASES).await;
 }
 
 #[tokio::test]

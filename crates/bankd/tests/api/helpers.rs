@@ -115,6 +115,11 @@ impl TestApp {
         }
     }
 
+    /// The server's data directory (its SQLite file, woob's home).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data_dir.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
