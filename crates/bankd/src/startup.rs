@@ -285,12 +285,7 @@ async fn add_woob_connectors(
 
 /// Every catalog source's driver; the in-process Sandbox Bank is the `sandbox` driver, and
 /// `woob` runs woob's modules.
-pub fn drivers(
-    catalog: &Catalog,
-    public_url: &str,
-    woob: &WoobRuntime,
-    timeouts: Timeouts,
-) -> anyhow::Result<Drivers> {
+pub fn drivers(catalog: &Catalog, public_url: &str, woob: &WoobRuntime, timeouts: Timeouts) -> anyhow::Result<Drivers> {
     let sandbox: Arc<dyn Source> = Arc::new(SandboxBank::new(public_url));
     let context = DriverContext { own_url: public_url, woob, timeouts };
     Ok(Drivers::build(catalog, &context, &[("sandbox", sandbox)])?)

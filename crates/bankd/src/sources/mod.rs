@@ -275,6 +275,23 @@ impl Timeouts {
     }
 }
 
+/// Whether rustls refused the connection somewhere down the error's causes (a bank that is not
+/// TLS, a certificate not trusted). rustls' error travels inside `io::Error`s, whose `source`
+/// skips their inner error: the walk goes through the inner error instead.
+fn is_tls_failure(error: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if current.is::<rustls::Error>() {
+            return true;
+        }
+        cause = match current.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref) {
+            Some(inner) => Some(inner),
+            None => current.source(),
+        };
+    }
+    false
+}
+
 /// `Retry-After` as seconds or an HTTP date (RFC 9110 §10.2.3); a date past is no wait.
 pub fn retry_after(value: &str) -> Option<Duration> {
     if let Ok(seconds) = value.trim().parse::<u64>() {
@@ -290,6 +307,8 @@ pub fn retry_after(value: &str) -> Option<Duration> {
 pub fn describe_http_error(error: &reqwest::Error, timeouts: &Timeouts) -> String {
     let kind = if error.is_timeout() {
         format!("no answer within {} s", timeouts.total.as_secs_f64())
+    } else if is_tls_failure(error) {
+        "the TLS handshake failed".to_owned()
     } else if error.is_connect() {
         "could not connect".to_owned()
     } else if error.is_redirect() {

@@ -7,8 +7,17 @@
 //! The woob driver's faults are its helper's: a Python process that dies, or hangs past
 //! `BANKD_WOOB_TIMEOUT_SECONDS` (the test module's switch is a file in woob's work directory).
 
+use std::sync::{Arc, OnceLock};
+
 use chrono::NaiveDateTime;
+use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+use rustls::ServerConfig;
+use rustls::pki_types::PrivateKeyDer;
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use crate::helpers::{TestApp, TestUser};
 use crate::psd2;
@@ -222,28 +231,46 @@ async fn run(driver: Driver, case: Case) -> String {
     assert!(!before.1.is_empty(), "{driver:?}: a history before the fault");
 
     driver.arm(&app, case.fault).await;
-    let asked = chrono::Utc::now();
-    let broken = app.resync(&user, id).await;
     let label = format!("{driver:?} × {}", case.fault);
-    assert_eq!(broken["state"], case.state, "{label}: {broken}");
-    assert_backoff(&label, case.backoff, asked, &broken["next_try"]);
+    let message = assert_fault_handled(&app, &user, id, &case, &label, &before).await;
+    driver.clear(&app).await;
+    assert_recovers(&app, &user, id, &label, &before).await;
+    format!("{} — {message}", case.state)
+}
 
-    let sources = psd2::get(&app, &user, &format!("/2.0/users/me/connections/{id}/sources")).await;
+/// Syncs the connection `id` while its bank is at fault, and checks the connection's and its
+/// source's state, the next try, the log's words, and what is stored; returns the log's message.
+async fn assert_fault_handled(
+    app: &TestApp,
+    user: &TestUser,
+    id: &Value,
+    case: &Case,
+    label: &str,
+    before: &(Value, Vec<Value>),
+) -> String {
+    let asked = chrono::Utc::now();
+    let broken = app.resync(user, id).await;
+    assert_eq!(broken["state"], case.state, "{label}: {broken}");
+    assert_backoff(label, case.backoff, asked, &broken["next_try"]);
+
+    let sources = psd2::get(app, user, &format!("/2.0/users/me/connections/{id}/sources")).await;
     assert_eq!(sources["sources"][0]["state"], case.state, "{label}: the source's state: {sources}");
-    let logs = psd2::get(&app, &user, &format!("/2.0/users/me/connections/{id}/logs")).await;
+    let logs = psd2::get(app, user, &format!("/2.0/users/me/connections/{id}/logs")).await;
     let log = &logs["connectionlogs"][0];
     let message = log["error_message"].as_str().unwrap_or_default();
     assert_eq!(log["error"], case.state, "{label}: {log}");
     for words in case.says {
         assert!(message.contains(words), "{label}: the log should say {words:?}: {message}");
     }
-    assert!(stored(&app, &user).await == before, "{label}: stored accounts and transactions changed");
+    assert!(stored(app, user).await == *before, "{label}: stored accounts and transactions changed");
+    message.to_owned()
+}
 
-    driver.clear(&app).await;
-    let healed = app.resync(&user, id).await;
+/// The bank is back: the next sync is healthy and stores nothing twice.
+async fn assert_recovers(app: &TestApp, user: &TestUser, id: &Value, label: &str, before: &(Value, Vec<Value>)) {
+    let healed = app.resync(user, id).await;
     assert!(healed["state"].is_null(), "{label}: read again once the bank is back: {healed}");
-    assert_eq!(stored(&app, &user).await.1.len(), before.1.len(), "{label}: nothing twice after the fault");
-    format!("{} — {message}", case.state)
+    assert_eq!(stored(app, user).await.1.len(), before.1.len(), "{label}: nothing twice after the fault");
 }
 
 #[track_caller]
@@ -301,4 +328,104 @@ async fn fault_switches_exist_only_when_asked_for() {
     assert!(response.status().is_client_error(), "no switch on a server without them: {}", response.status());
     let connection = psd2::connect(&app, &app.create_user().await, "demo").await;
     assert_eq!(connection["state"], "webauthRequired", "the bank still works: {connection}");
+}
+
+/// A TLS front for bankd's XS2A sandbox, on a port of its own. Healthy, it terminates TLS with a
+/// certificate the catalog trusts and forwards the bytes to bankd; broken, it drops the connections
+/// it holds (a client would reuse them) and answers each new client's TLS hello in plain text, as a
+/// bank whose TLS terminator is misconfigured: the handshake fails.
+struct TlsFront {
+    port: u16,
+    broken: watch::Sender<bool>,
+    /// bankd's port, known once bankd is up (after the catalog naming the front is written).
+    target: Arc<OnceLock<u16>>,
+    files: tempfile::TempDir,
+}
+
+impl TlsFront {
+    async fn start() -> TlsFront {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(vec![]).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca.self_signed(&ca_key).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["localhost".into()]).unwrap().signed_by(&key, &ca, &ca_key).unwrap();
+        let files = tempfile::tempdir().unwrap();
+        std::fs::write(files.path().join("ca.pem"), ca.pem()).unwrap();
+        let key = PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+        let config = ServerConfig::builder().with_no_client_auth().with_single_cert(vec![cert.der().clone()], key);
+        let acceptor = TlsAcceptor::from(Arc::new(config.unwrap()));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let front = TlsFront {
+            port: listener.local_addr().unwrap().port(),
+            broken: watch::Sender::new(false),
+            target: Arc::default(),
+            files,
+        };
+        let (broken, target) = (front.broken.subscribe(), front.target.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve(stream, acceptor.clone(), broken.clone(), target.clone()));
+            }
+        });
+        front
+    }
+
+    /// A catalog of one XS2A connector (the PSD2 sandbox's uuid) reached through the front.
+    fn catalog(&self) -> std::path::PathBuf {
+        let path = self.files.path().join("catalog.toml");
+        let text = format!(
+            "[[connector]]\nid = 2\nuuid = \"{}\"\nname = \"Bank behind TLS\"\nauth_mechanism = \"webauth\"\n\
+             [[connector.field]]\nname = \"login\"\nlabel = \"Login\"\ntype = \"text\"\nrequired = true\n\
+             [[connector.source]]\nid = 3\nname = \"openapi\"\npriority = 1\ndriver = \"xs2a\"\n\
+             [connector.source.api]\nbase_url = \"https://localhost:{}/sandbox/xs2a\"\nca_certificate = {:?}\n",
+            psd2::PSD2_UUID,
+            self.port,
+            self.files.path().join("ca.pem").display().to_string(),
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+/// One connection to the front: TLS to bankd, or plain-text bytes when broken.
+async fn serve(
+    mut stream: TcpStream,
+    acceptor: TlsAcceptor,
+    mut broken: watch::Receiver<bool>,
+    target: Arc<OnceLock<u16>>,
+) {
+    if *broken.borrow() {
+        let mut hello = [0; 512];
+        let _ = stream.read(&mut hello).await;
+        let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\nnot TLS").await;
+        return;
+    }
+    let (Ok(mut tls), Some(port)) = (acceptor.accept(stream).await, target.get()) else { return };
+    let Ok(mut bankd) = TcpStream::connect(("127.0.0.1", *port)).await else { return };
+    tokio::select! {
+        _ = tokio::io::copy_bidirectional(&mut tls, &mut bankd) => {}
+        _ = broken.wait_for(|broken| *broken) => {}
+    }
+}
+
+#[tokio::test]
+async fn a_tls_handshake_failure_is_a_bank_down_that_changes_nothing() {
+    let front = TlsFront::start().await;
+    let catalog = front.catalog();
+    let app = TestApp::spawn_with(move |settings| settings.catalog = Some(catalog)).await;
+    let port: u16 = app.base.rsplit(':').next().unwrap().parse().unwrap();
+    front.target.set(port).unwrap();
+    let user = app.create_user().await;
+    let connection = Driver::Xs2a.connect(&app, &user).await;
+    let id = &connection["id"];
+    let before = stored(&app, &user).await;
+    assert!(!before.1.is_empty(), "a history before the fault");
+
+    front.broken.send_replace(true);
+    let case = case("tls", "websiteUnavailable", &["the TLS handshake failed"], FirstRetry);
+    let message = assert_fault_handled(&app, &user, id, &case, "Xs2a × tls", &before).await;
+    eprintln!("fault Xs2a × tls: {} — {message}", case.state);
+    front.broken.send_replace(false);
+    assert_recovers(&app, &user, id, "Xs2a × tls", &before).await;
 }

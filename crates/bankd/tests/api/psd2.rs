@@ -58,7 +58,12 @@ async fn assert_synced(app: &TestApp, user: &TestUser, connection: &Value) {
 
 /// The user's browser: bankd's webauth URL, the bank's page, its form (hidden fields kept, `answer`
 /// added), the bank's redirect to bankd's callback, and bankd's redirect to the app, where it lands.
-pub(crate) async fn go_through_the_bank(app: &TestApp, user: &TestUser, connection: &Value, answer: (&str, &str)) -> String {
+pub(crate) async fn go_through_the_bank(
+    app: &TestApp,
+    user: &TestUser,
+    connection: &Value,
+    answer: (&str, &str),
+) -> String {
     let path = format!(
         "/2.0/webauth-url?client_id={}&redirect_uri=https://app.example/callback&id_connection={}&state=xyz",
         app.client_id, connection["id"]

@@ -210,7 +210,6 @@ fn link_href(links: &BTreeMap<String, Value>, name: &str) -> Option<String> {
     link.get("href").and_then(Value::as_str).or(link.as_str()).map(str::to_owned)
 }
 
-
 /// A bank's answer.
 pub struct Answer {
     pub status: StatusCode,
@@ -320,7 +319,6 @@ pub fn classify(
     }
     None
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -448,6 +446,11 @@ mod mtls {
         assert!(Api::new(&missing, "", Timeouts::default()).err().unwrap().contains("reading /nonexistent.pem"));
         let half = parse("base_url = \"https://bank.example\"\ncertificate = \"/nonexistent.pem\"");
         assert_eq!(Api::new(&half, "", Timeouts::default()).err().unwrap(), "certificate and private_key go together");
-        assert!(Api::new(&parse("base_url = \"not a url\""), "", Timeouts::default()).err().unwrap().starts_with("base_url"));
+        assert!(
+            Api::new(&parse("base_url = \"not a url\""), "", Timeouts::default())
+                .err()
+                .unwrap()
+                .starts_with("base_url")
+        );
     }
 }

@@ -106,7 +106,6 @@ impl Browser {
     }
 }
 
-
 impl Page {
     /// The parsed document. Not `Send`: parse, read and drop it between two awaits.
     pub fn document(&self) -> Html {
