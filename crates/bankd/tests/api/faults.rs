@@ -22,11 +22,12 @@ use tokio_rustls::TlsAcceptor;
 use crate::helpers::{TestApp, TestUser};
 use crate::psd2;
 
-/// The client timeout of the `slow` cases, far below the bank's delay.
-const CLIENT_TIMEOUT_SECONDS: u64 = 2;
+/// The client timeout of the `slow` cases, far below the bank's delay, yet long enough for the
+/// healthy calls before the fault on a busy machine.
+const CLIENT_TIMEOUT_SECONDS: u64 = 5;
 /// The woob call timeout of the `hang` case: the module sleeps an hour.
-const WOOB_TIMEOUT_SECONDS: u64 = 5;
-const SLOW_SECONDS: u64 = 10;
+const WOOB_TIMEOUT_SECONDS: u64 = 10;
+const SLOW_SECONDS: u64 = 20;
 /// What `429-seconds` and `429-date` ask to wait (the simulator's `RETRY_AFTER_SECONDS`).
 const RETRY_AFTER: chrono::Duration = chrono::Duration::hours(2);
 
@@ -57,7 +58,7 @@ use Backoff::{FirstRetry, RetryAfter};
 
 /// What every PSD2 dialect makes of each fault (the `transactions` call of the sync fails).
 const PSD2_CASES: &[Case] = &[
-    case("slow", "websiteUnavailable", &["no answer within 2 s"], FirstRetry),
+    case("slow", "websiteUnavailable", &["no answer within 5 s"], FirstRetry),
     case("500", "websiteUnavailable", &["answered 500"], FirstRetry),
     case("502", "websiteUnavailable", &["answered 502"], FirstRetry),
     case("503", "websiteUnavailable", &["answered 503"], FirstRetry),
@@ -73,7 +74,7 @@ const PSD2_CASES: &[Case] = &[
 
 /// What the web driver makes of each fault (the history pages fail).
 const WEB_CASES: &[Case] = &[
-    case("slow", "websiteUnavailable", &["no answer within 2 s"], FirstRetry),
+    case("slow", "websiteUnavailable", &["no answer within 5 s"], FirstRetry),
     case("500", "websiteUnavailable", &["unavailable (500"], FirstRetry),
     case("502", "websiteUnavailable", &["unavailable (502"], FirstRetry),
     case("503", "websiteUnavailable", &["unavailable (503"], FirstRetry),
@@ -92,7 +93,7 @@ const WOOB_CASES: &[Case] = &[
     // A helper that dies is a defect on bankd's side of the pipe, not the bank's: `bug`, retried.
     case("die", "bug", &["the helper died", "exit status: 3"], FirstRetry),
     // A helper stuck past the timeout is killed: the bank did not answer in time.
-    case("hang", "websiteUnavailable", &["took over 5s"], FirstRetry),
+    case("hang", "websiteUnavailable", &["took over 10s"], FirstRetry),
 ];
 
 /// A driver under test: how to get a healthy connection, and how its bank's fault is switched.
