@@ -8,6 +8,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// A fresh random secret: 32 bytes from the OS generator, base64url without padding (43 chars).
 pub fn random_secret() -> String {
@@ -29,11 +31,43 @@ pub fn secret_hash(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 
-/// The key that seals secrets at rest (credentials, source sessions): AES-256-GCM.
+/// The key that seals secrets at rest (credentials, source sessions, job payloads, webhook
+/// secrets): AES-256-GCM.
 ///
-/// A sealed value is `[version = 1][12-byte random nonce][ciphertext + tag]`, bound by its AAD to
-/// the row and column it belongs to, so a ciphertext copied to another row does not open.
-pub struct MasterKey(aes_gcm::Aes256Gcm);
+/// A sealed value is `[version = 2][8-byte key id][12-byte random nonce][ciphertext + tag]`, bound by
+/// its AAD to the row and column it belongs to, so a ciphertext copied to another row does not open.
+/// Version 1 (no key id) is still read.
+///
+/// It is a key ring: during a rotation (`bankd rotate-key`) the next key seals and both open. A ring
+/// loaded from the data dir looks at its key files again before each use (two `stat`s, against
+/// dozens of milliseconds of bank round trip per sync), so a running server follows a rotation without
+/// a restart.
+pub struct MasterKey {
+    ring: RwLock<Arc<Keyring>>,
+    /// Where the ring came from, to follow a rotation; `None` for a key given as bytes.
+    origin: Option<KeyOrigin>,
+}
+
+/// The keys in use: `primary` seals; every key opens.
+struct Keyring {
+    primary: Key,
+    /// The key a rotation is moving away from: opens, never seals.
+    retiring: Option<Key>,
+}
+
+/// One AES-256-GCM key and the id that names it inside what it sealed.
+struct Key {
+    id: [u8; KEY_ID_LEN],
+    cipher: aes_gcm::Aes256Gcm,
+}
+
+/// `BANKD_MASTER_KEY` or `<data_dir>/master.key`, plus `<data_dir>/master.key.next` while a rotation
+/// runs, and what their files looked like when the ring was read.
+struct KeyOrigin {
+    env_value: Option<String>,
+    data_dir: PathBuf,
+    seen: Mutex<Vec<Option<(std::time::SystemTime, u64)>>>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
@@ -43,81 +77,258 @@ pub enum SealError {
     Key(String),
 }
 
-const SEAL_VERSION: u8 = 1;
 const NONCE_LEN: usize = 12;
+const KEY_ID_LEN: usize = 8;
+const KEY_FILE: &str = "master.key";
+/// The key a rotation moves to, present from the rotation's start to its end.
+const NEXT_KEY_FILE: &str = "master.key.next";
 
-impl MasterKey {
-    pub fn from_bytes(bytes: &[u8]) -> Result<MasterKey, SealError> {
+impl Key {
+    fn new(bytes: &[u8]) -> Result<Key, SealError> {
         use aes_gcm::KeyInit;
-        aes_gcm::Aes256Gcm::new_from_slice(bytes)
-            .map(MasterKey)
-            .map_err(|_| SealError::Key(format!("expected 32 bytes, got {}", bytes.len())))
+        let cipher = aes_gcm::Aes256Gcm::new_from_slice(bytes)
+            .map_err(|_| SealError::Key(format!("expected 32 bytes, got {}", bytes.len())))?;
+        // A one-way name for the key: it tells which key sealed a value and nothing about the key.
+        let digest = Sha256::new().chain_update(b"bankd master key id\0").chain_update(bytes).finalize();
+        let mut id = [0u8; KEY_ID_LEN];
+        id.copy_from_slice(&digest[..KEY_ID_LEN]);
+        Ok(Key { id, cipher })
     }
 
-    pub fn from_base64(text: &str) -> Result<MasterKey, SealError> {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(text.trim())
-            .map_err(|e| SealError::Key(format!("not base64: {e}")))?;
-        MasterKey::from_bytes(&bytes)
+    fn decode(text: &str) -> Result<Key, SealError> {
+        Key::new(&decode_key(text)?)
     }
 
-    /// `BANKD_MASTER_KEY` if set, else `<data_dir>/master.key`; `None` when neither is there.
-    pub fn load_existing(env_value: Option<&str>, data_dir: &std::path::Path) -> Result<Option<MasterKey>, SealError> {
-        if let Some(text) = env_value {
-            return MasterKey::from_base64(text).map(Some);
-        }
-        let path = data_dir.join("master.key");
-        match std::fs::read_to_string(&path) {
-            Ok(text) => MasterKey::from_base64(&text).map(Some),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(SealError::Key(format!("reading {}: {e}", path.display()))),
-        }
-    }
-
-    /// `BANKD_MASTER_KEY` if set, else `<data_dir>/master.key`, generated (mode 0600) on first start.
-    pub fn load(env_value: Option<&str>, data_dir: &std::path::Path) -> Result<MasterKey, SealError> {
-        match MasterKey::load_existing(env_value, data_dir)? {
-            Some(key) => Ok(key),
-            None => {
-                let path = data_dir.join("master.key");
-                let mut bytes = [0u8; 32];
-                rand::rngs::OsRng.fill_bytes(&mut bytes);
-                match write_private(&path, &base64::engine::general_purpose::STANDARD.encode(bytes)) {
-                    Ok(()) => {}
-                    // Another process sharing the data dir wrote it first: use theirs.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return MasterKey::load(None, data_dir),
-                    Err(e) => return Err(SealError::Key(format!("writing {}: {e}", path.display()))),
-                }
-                tracing::warn!(
-                    path = %path.display(),
-                    "BANKD_MASTER_KEY is not set: generated a master key; back it up, without it stored credentials cannot be read"
-                );
-                MasterKey::from_bytes(&bytes)
-            }
-        }
-    }
-
-    pub fn seal(&self, plaintext: &[u8], aad: &str) -> Vec<u8> {
+    fn seal(&self, plaintext: &[u8], aad: &str) -> Vec<u8> {
         use aes_gcm::aead::{Aead, Payload};
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let payload = Payload { msg: plaintext, aad: aad.as_bytes() };
         // Encryption with a valid key and a 12-byte nonce cannot fail for inputs under 64 GiB.
-        let ciphertext = self.0.encrypt((&nonce).into(), payload).expect("AES-GCM encryption");
-        let mut sealed = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
-        sealed.push(SEAL_VERSION);
+        let ciphertext = self.cipher.encrypt((&nonce).into(), payload).expect("AES-GCM encryption");
+        let mut sealed = Vec::with_capacity(1 + KEY_ID_LEN + NONCE_LEN + ciphertext.len());
+        sealed.push(2);
+        sealed.extend_from_slice(&self.id);
         sealed.extend_from_slice(&nonce);
         sealed.extend_from_slice(&ciphertext);
         sealed
     }
 
-    pub fn open(&self, sealed: &[u8], aad: &str) -> Result<Vec<u8>, SealError> {
+    fn open(&self, nonce_and_ciphertext: &[u8], aad: &str) -> Result<Vec<u8>, SealError> {
         use aes_gcm::aead::{Aead, Payload};
-        if sealed.len() < 1 + NONCE_LEN || sealed[0] != SEAL_VERSION {
+        if nonce_and_ciphertext.len() < NONCE_LEN {
             return Err(SealError::Open);
         }
-        let (nonce, ciphertext) = sealed[1..].split_at(NONCE_LEN);
-        self.0.decrypt(nonce.into(), Payload { msg: ciphertext, aad: aad.as_bytes() }).map_err(|_| SealError::Open)
+        let (nonce, ciphertext) = nonce_and_ciphertext.split_at(NONCE_LEN);
+        self.cipher.decrypt(nonce.into(), Payload { msg: ciphertext, aad: aad.as_bytes() }).map_err(|_| SealError::Open)
+    }
+}
+
+/// What a sealed value says of itself: the key that sealed it (version 2), and the rest.
+fn parse_sealed(sealed: &[u8]) -> Result<(Option<&[u8]>, &[u8]), SealError> {
+    match sealed.split_first() {
+        Some((1, rest)) => Ok((None, rest)),
+        Some((2, rest)) if rest.len() >= KEY_ID_LEN => Ok((Some(&rest[..KEY_ID_LEN]), &rest[KEY_ID_LEN..])),
+        _ => Err(SealError::Open),
+    }
+}
+
+impl Keyring {
+    fn keys(&self) -> impl Iterator<Item = &Key> {
+        std::iter::once(&self.primary).chain(&self.retiring)
+    }
+
+    fn open(&self, sealed: &[u8], aad: &str) -> Result<Vec<u8>, SealError> {
+        let (id, rest) = parse_sealed(sealed)?;
+        let mut keys = self.keys().filter(|key| id.is_none_or(|id| id == key.id));
+        keys.find_map(|key| key.open(rest, aad).ok()).ok_or(SealError::Open)
+    }
+}
+
+impl KeyOrigin {
+    fn files(&self) -> Vec<PathBuf> {
+        let mut files = vec![self.data_dir.join(NEXT_KEY_FILE)];
+        if self.env_value.is_none() {
+            files.push(self.data_dir.join(KEY_FILE));
+        }
+        files
+    }
+
+    fn stamps(&self) -> Vec<Option<(std::time::SystemTime, u64)>> {
+        let stamp = |path: &PathBuf| std::fs::metadata(path).ok().and_then(|m| Some((m.modified().ok()?, m.len())));
+        self.files().iter().map(stamp).collect()
+    }
+
+    /// The ring as the files say now; `None` when no key is there.
+    fn read(&self) -> Result<Option<Keyring>, SealError> {
+        let current = match &self.env_value {
+            Some(text) => Some(Key::decode(text)?),
+            None => read_key_file(&self.data_dir.join(KEY_FILE))?,
+        };
+        let next = read_key_file(&self.data_dir.join(NEXT_KEY_FILE))?;
+        Ok(match (next, current) {
+            (Some(next), current) => {
+                let retiring = current.filter(|current| current.id != next.id);
+                Some(Keyring { primary: next, retiring })
+            }
+            (None, Some(current)) => Some(Keyring { primary: current, retiring: None }),
+            (None, None) => None,
+        })
+    }
+}
+
+fn decode_key(text: &str) -> Result<Vec<u8>, SealError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|e| SealError::Key(format!("not base64: {e}")))
+}
+
+fn read_key_file(path: &Path) -> Result<Option<Key>, SealError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Key::decode(&text).map(Some).map_err(|e| SealError::Key(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(SealError::Key(format!("reading {}: {e}", path.display()))),
+    }
+}
+
+impl MasterKey {
+    pub fn from_bytes(bytes: &[u8]) -> Result<MasterKey, SealError> {
+        let ring = Keyring { primary: Key::new(bytes)?, retiring: None };
+        Ok(MasterKey { ring: RwLock::new(Arc::new(ring)), origin: None })
+    }
+
+    pub fn from_base64(text: &str) -> Result<MasterKey, SealError> {
+        MasterKey::from_bytes(&decode_key(text)?)
+    }
+
+    /// `BANKD_MASTER_KEY` if set, else `<data_dir>/master.key` (and `master.key.next` during a
+    /// rotation); `None` when no key is there.
+    pub fn load_existing(env_value: Option<&str>, data_dir: &Path) -> Result<Option<MasterKey>, SealError> {
+        let origin = KeyOrigin {
+            env_value: env_value.map(str::to_owned),
+            data_dir: data_dir.to_owned(),
+            seen: Mutex::default(),
+        };
+        let seen = origin.stamps();
+        let Some(ring) = origin.read()? else { return Ok(None) };
+        *origin.seen.lock().unwrap_or_else(|e| e.into_inner()) = seen;
+        Ok(Some(MasterKey { ring: RwLock::new(Arc::new(ring)), origin: Some(origin) }))
+    }
+
+    /// `BANKD_MASTER_KEY` if set, else `<data_dir>/master.key`, generated (mode 0600) on first start.
+    pub fn load(env_value: Option<&str>, data_dir: &Path) -> Result<MasterKey, SealError> {
+        if let Some(key) = MasterKey::load_existing(env_value, data_dir)? {
+            return Ok(key);
+        }
+        let path = data_dir.join(KEY_FILE);
+        match write_private(&path, &random_key()) {
+            Ok(()) => {}
+            // Another process sharing the data dir wrote it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(SealError::Key(format!("writing {}: {e}", path.display()))),
+        }
+        tracing::warn!(
+            path = %path.display(),
+            "BANKD_MASTER_KEY is not set: generated a master key; back it up, without it stored credentials cannot be read"
+        );
+        MasterKey::load_existing(None, data_dir)?.ok_or_else(|| SealError::Key(format!("{} vanished", path.display())))
+    }
+
+    /// The ring to use now: read again when its files changed since it was read. A file being
+    /// rewritten can read short for an instant; the ring in hand is kept then, and read next time.
+    fn ring(&self) -> Arc<Keyring> {
+        let current = self.ring.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some(origin) = &self.origin else { return current };
+        let stamps = origin.stamps();
+        let mut seen = origin.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if *seen == stamps {
+            return current;
+        }
+        match origin.read() {
+            Ok(Some(ring)) => {
+                tracing::info!(rotating = ring.retiring.is_some(), "master key files changed: key ring reloaded");
+                let ring = Arc::new(ring);
+                *self.ring.write().unwrap_or_else(|e| e.into_inner()) = ring.clone();
+                *seen = stamps;
+                ring
+            }
+            Ok(None) | Err(_) => current,
+        }
+    }
+
+    pub fn seal(&self, plaintext: &[u8], aad: &str) -> Vec<u8> {
+        self.ring().primary.seal(plaintext, aad)
+    }
+
+    pub fn open(&self, sealed: &[u8], aad: &str) -> Result<Vec<u8>, SealError> {
+        self.ring().open(sealed, aad)
+    }
+
+    /// `sealed` under the sealing key: `None` when it already is, else opened and sealed again.
+    pub fn reseal(&self, sealed: &[u8], aad: &str) -> Result<Option<Vec<u8>>, SealError> {
+        let ring = self.ring();
+        if parse_sealed(sealed)?.0 == Some(&ring.primary.id[..]) {
+            return Ok(None);
+        }
+        Ok(Some(ring.primary.seal(&ring.open(sealed, aad)?, aad)))
+    }
+}
+
+/// A new master key, base64 as the key files and `BANKD_MASTER_KEY` hold it.
+pub fn random_key() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A rotation to a new master key. It starts by writing `master.key.next`, which every process
+/// sharing the data dir seals with from then on; it ends, once every sealed value is under the new
+/// key (the caller's part), by making that file the master key.
+pub struct Rotation {
+    data_dir: PathBuf,
+    from_env: bool,
+}
+
+impl Rotation {
+    /// Starts a rotation to `new_key` (base64), or resumes the one under way to the same key;
+    /// returns it with the ring that seals with the new key and opens with both.
+    pub fn begin(env_value: Option<&str>, data_dir: &Path, new_key: &str) -> Result<(Rotation, MasterKey), SealError> {
+        let new = Key::decode(new_key)?;
+        let current = match env_value {
+            Some(text) => Key::decode(text)?,
+            None => read_key_file(&data_dir.join(KEY_FILE))?
+                .ok_or_else(|| SealError::Key(format!("no master key in {}", data_dir.display())))?,
+        };
+        if current.id == new.id {
+            return Err(SealError::Key("the new key is the master key already".into()));
+        }
+        let next_path = data_dir.join(NEXT_KEY_FILE);
+        match read_key_file(&next_path)? {
+            Some(next) if next.id == new.id => tracing::info!("resuming the rotation under way"),
+            Some(_) => {
+                return Err(SealError::Key(format!(
+                    "{} holds another key: a rotation to it is under way, finish it first",
+                    next_path.display()
+                )));
+            }
+            None => write_private(&next_path, new_key.trim())
+                .map_err(|e| SealError::Key(format!("writing {}: {e}", next_path.display())))?,
+        }
+        let ring = MasterKey::load_existing(env_value, data_dir)?
+            .ok_or_else(|| SealError::Key(format!("{} vanished", next_path.display())))?;
+        Ok((Rotation { data_dir: data_dir.to_owned(), from_env: env_value.is_some() }, ring))
+    }
+
+    /// Makes the new key the master key: `master.key.next` becomes `master.key`, in one rename every
+    /// process sees at once. A key from `BANKD_MASTER_KEY` cannot be replaced from here: then the
+    /// file stays (and seals) until the operator has set the new key, and `false` says so.
+    pub fn finish(self) -> Result<bool, SealError> {
+        if self.from_env {
+            return Ok(false);
+        }
+        let (next, current) = (self.data_dir.join(NEXT_KEY_FILE), self.data_dir.join(KEY_FILE));
+        std::fs::rename(&next, &current).map_err(|e| SealError::Key(format!("renaming {}: {e}", next.display())))?;
+        Ok(true)
     }
 }
 
@@ -128,7 +339,7 @@ impl std::fmt::Debug for MasterKey {
 }
 
 #[cfg(unix)]
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
@@ -136,7 +347,7 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::write(path, text)
 }
 
@@ -173,5 +384,43 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert!(MasterKey::load(Some("c2hvcnQ="), dir.path()).is_err(), "a short key is refused");
+    }
+
+    #[test]
+    fn version_1_values_still_open() {
+        let key = MasterKey::from_bytes(&[7u8; 32]).unwrap();
+        let v2 = key.seal(b"secret", "here");
+        let v1: Vec<u8> = std::iter::once(1).chain(v2[1 + KEY_ID_LEN..].iter().copied()).collect();
+        assert_eq!(key.open(&v1, "here").unwrap(), b"secret");
+        assert!(key.reseal(&v1, "here").unwrap().is_some(), "a version 1 value is sealed again, with a key id");
+    }
+
+    #[test]
+    fn a_running_ring_follows_a_rotation_and_the_old_key_opens_nothing_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = MasterKey::load(None, dir.path()).unwrap();
+        let old_text = std::fs::read_to_string(dir.path().join(KEY_FILE)).unwrap();
+        let old = MasterKey::from_base64(&old_text).unwrap();
+        let before = server.seal(b"before", "a");
+
+        let new_text = random_key();
+        assert!(Rotation::begin(None, dir.path(), &old_text).is_err(), "the same key is refused");
+        let (rotation, ring) = Rotation::begin(None, dir.path(), &new_text).unwrap();
+        let during = server.seal(b"during", "b");
+        assert!(old.open(&during, "b").is_err(), "the server seals with the next key as soon as it is there");
+        assert_eq!(server.open(&before, "a").unwrap(), b"before", "and still opens what the old one sealed");
+        assert!(Rotation::begin(None, dir.path(), &random_key()).is_err(), "one rotation at a time");
+        let (_, resumed) = Rotation::begin(None, dir.path(), &new_text).unwrap();
+        assert!(resumed.reseal(&during, "b").unwrap().is_none(), "resuming skips what is done");
+
+        let after = ring.reseal(&before, "a").unwrap().unwrap();
+        assert!(rotation.finish().unwrap());
+        assert!(!dir.path().join(NEXT_KEY_FILE).exists());
+        assert_eq!(std::fs::read_to_string(dir.path().join(KEY_FILE)).unwrap(), new_text);
+        for (sealed, aad) in [(&after, "a"), (&during, "b")] {
+            assert!(old.open(sealed, aad).is_err());
+            assert!(server.open(sealed, aad).is_ok());
+        }
+        assert!(server.open(&before, "a").is_err(), "after the rotation the server holds the new key alone");
     }
 }

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 
 use bankd::catalog::Catalog;
 use bankd::config::Settings;
-use bankd::crypto::MasterKey;
+use bankd::crypto::{MasterKey, Rotation};
 use bankd::doctor::Status as DoctorStatus;
 use bankd::export::Format as ExportFormat;
 use bankd::import::{ImportOptions, csv_mapping, import};
@@ -44,6 +44,15 @@ enum Command {
     /// Check the configuration and what bankd needs (database, master key, catalog, woob, disk, …);
     /// one line per check, exit status 1 when one fails. Changes nothing.
     Doctor {
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Seal every stored secret again under a new master key, while servers run or not. Servers
+    /// sharing the data dir follow at once; killed half way, run it again with the same key.
+    RotateKey {
+        /// The new key: 32 random bytes, base64 (`openssl rand -base64 32`).
+        #[arg(long)]
+        new_key_file: std::path::PathBuf,
         #[command(flatten)]
         settings: Settings,
     },
@@ -246,6 +255,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Worker { settings } => run_worker(settings, shutdown_signal()).await,
         Command::Doctor { settings } => doctor(&settings).await,
+        Command::RotateKey { new_key_file, settings } => rotate_key(&new_key_file, &settings).await,
         Command::Migrate { settings } => {
             open_store(&settings).await?;
             tracing::info!("migrations applied");
@@ -469,6 +479,50 @@ async fn woob_update(settings: &Settings) -> anyhow::Result<()> {
     helper.close().await;
     let installed = answer?;
     println!("woob's modules are in {}; bankd offers them at its next start", installed["modules_path"]);
+    Ok(())
+}
+
+/// `bankd rotate-key`: the next key first (every process seals with it from then on), then every
+/// sealed value under it, pass after pass until one finds nothing left under the old key, then the
+/// next key made the master key.
+async fn rotate_key(new_key_file: &std::path::Path, settings: &Settings) -> anyhow::Result<()> {
+    let new_key =
+        std::fs::read_to_string(new_key_file).with_context(|| format!("reading {}", new_key_file.display()))?;
+    let store = open_store(settings).await?;
+    let env_key = std::env::var("BANKD_MASTER_KEY").ok();
+    let (rotation, ring) = Rotation::begin(env_key.as_deref(), &settings.data_dir, &new_key)?;
+    // A process seals with the ring it read just before; what it sealed under the old key before
+    // the next key appeared is written within milliseconds. The passes start after that.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let mut total = 0;
+    for _ in 0..MAX_ROTATION_PASSES {
+        let pass = store.reseal_all(&ring).await?;
+        tracing::info!(resealed = pass.resealed, current = pass.current, moved = pass.moved, "rotation pass");
+        total += pass.resealed;
+        if pass.is_complete() {
+            return finish_rotation(rotation, total, settings);
+        }
+    }
+    anyhow::bail!(
+        "secrets are still being sealed under the old key after {MAX_ROTATION_PASSES} passes: a bankd that does not \
+         share the data dir {} is running; give it the new key, or stop it, and run rotate-key again",
+        settings.data_dir.display()
+    )
+}
+
+/// Passes over every sealed value before a rotation gives up on a writer that keeps the old key.
+const MAX_ROTATION_PASSES: usize = 10;
+
+fn finish_rotation(rotation: Rotation, total: u64, settings: &Settings) -> anyhow::Result<()> {
+    if rotation.finish()? {
+        println!("{total} secrets sealed under the new key; it is now the master key, and the old one opens nothing");
+    } else {
+        println!(
+            "{total} secrets sealed under the new key. Set BANKD_MASTER_KEY to the new key everywhere, restart, then \
+             delete {}",
+            settings.data_dir.join("master.key.next").display()
+        );
+    }
     Ok(())
 }
 

@@ -77,7 +77,7 @@ async fn list(state: &AppState, scope: AccountScope) -> ApiResult<Json<AccountLi
 }
 
 /// The user's accounts: enabled and present ones; `?all` adds disabled and archived ones.
-#[utoipa::path(get, path = "/users/{id_user}/accounts", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(get, path = "/users/{id_user}/accounts", tag = "accounts", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path), ("all" = Option<bool>, Query)),
     responses((status = 200, body = AccountList), (status = 400, body = ErrorBody)))]
 async fn list_accounts(
@@ -90,7 +90,7 @@ async fn list_accounts(
     list(&state, AccountScope { id_user, id_connection: None, all: query.flag("all")? }).await
 }
 
-#[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}/accounts", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}/accounts", tag = "accounts", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path), ("id_connection" = i64, Path), ("all" = Option<bool>, Query)),
     responses((status = 200, body = AccountList), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_connection_accounts(
@@ -114,7 +114,7 @@ async fn user_account(state: &AppState, caller: &Caller, user: &str, id: &str) -
 }
 
 /// One account, archived or disabled ones included.
-#[utoipa::path(get, path = "/users/{id_user}/accounts/{id_account}", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(get, path = "/users/{id_user}/accounts/{id_account}", tag = "accounts", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path), ("id_account" = i64, Path)),
     responses((status = 200, body = AccountView), (status = 404, body = ErrorBody)))]
 async fn get_account(
@@ -127,7 +127,7 @@ async fn get_account(
 }
 
 /// Edit an account: `disabled` (enabling one syncs it at once), `display`, `name`, `bookmarked`, `usage`.
-#[utoipa::path(post, path = "/users/{id_user}/accounts/{id_account}", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(post, path = "/users/{id_user}/accounts/{id_account}", tag = "accounts", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path), ("id_account" = i64, Path)),
     request_body(content = inline(Object), description = "`disabled`, `display`, `name`, `bookmarked`, `usage`"),
     responses((status = 200, body = AccountView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -161,7 +161,7 @@ async fn update_account(
 }
 
 /// Legacy spelling of the update.
-#[utoipa::path(put, path = "/users/{id_user}/accounts/{id_account}", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(put, path = "/users/{id_user}/accounts/{id_account}", tag = "accounts", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path), ("id_account" = i64, Path)),
     request_body(content = inline(Object), description = "as POST"),
     responses((status = 200, body = AccountView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -183,7 +183,7 @@ pub struct BalanceList {
 
 /// The account's balance at the end of each day it was synced or imported (bankd's extension, not
 /// in Powens' API). A disabled account shows none, like its balance.
-#[utoipa::path(get, path = "/users/{id_user}/accounts/{id_account}/balances", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(get, path = "/users/{id_user}/accounts/{id_account}/balances", tag = "accounts", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path), ("id_account" = i64, Path),
         ("min_date" = Option<String>, Query, description = "first day, `YYYY-MM-DD`"),
         ("max_date" = Option<String>, Query, description = "last day, `YYYY-MM-DD`")),

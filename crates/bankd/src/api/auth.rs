@@ -140,19 +140,19 @@ async fn access(State(state): State<AppState>, Body(params): Body) -> ApiResult<
     {
         return Err(ApiError::invalid("redirect_uri", "not registered for this client"));
     }
-    let id_user = state
-        .store
-        .redeem_code(&code)
-        .await?
-        .ok_or_else(|| ApiError::invalid("code", "unknown, expired or already used"))?;
-    let user = state.store.user(id_user).await?.ok_or_else(|| ApiError::invalid("code", "its user is gone"))?;
-    match user.id_client {
-        Some(owner) if owner != client.id => {
-            return Err(ApiError::invalid("code", "issued for a user of another client"));
-        }
-        // An anonymous user (temporary token) becomes the client's for good.
-        None => state.store.adopt_user(user.id, client.id).await?,
-        Some(_) => {}
+    let unusable = || ApiError::invalid("code", "unknown, expired or already used");
+    let code = state.store.find_code(&code).await?.ok_or_else(unusable)?;
+    let user = state.store.user(code.id_user).await?.ok_or_else(|| ApiError::invalid("code", "its user is gone"))?;
+    // Whose code it is is checked before it is spent: another app must not burn a user's code.
+    if user.id_client.is_some_and(|owner| owner != client.id) {
+        return Err(ApiError::invalid("code", "issued for a user of another client"));
+    }
+    if !state.store.take_code(&code).await? {
+        return Err(unusable());
+    }
+    // An anonymous user (temporary token) becomes the client's for good.
+    if user.id_client.is_none() {
+        state.store.adopt_user(user.id, client.id).await?;
     }
     let token = state.store.issue_token(user.id, TokenKind::Permanent, false, None).await?;
     Ok(Json(AccessToken { access_token: token.secret, token_type: "Bearer" }))

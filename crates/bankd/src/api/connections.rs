@@ -85,7 +85,7 @@ fn source_param(params: &Params, connector: &Connector) -> ApiResult<Option<Stri
 }
 
 /// Connect a user to a bank: the credentials are checked with the bank during the request.
-#[utoipa::path(post, path = "/users/{id_user}/connections", tag = "connections", security(("bearer" = [])),
+#[utoipa::path(post, path = "/users/{id_user}/connections", tag = "connections", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path, description = "user id or `me`")),
     request_body(content = inline(Object), description = "`connector_uuid` or `id_connector`, the connector's fields by name (e.g. `login`, `password`), optional `source`"),
     responses((status = 201, body = ConnectionView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -109,7 +109,7 @@ async fn create_connection(
 }
 
 /// The user's connections (`?all`: inactive ones too).
-#[utoipa::path(get, path = "/users/{id_user}/connections", tag = "connections", security(("bearer" = [])),
+#[utoipa::path(get, path = "/users/{id_user}/connections", tag = "connections", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path, description = "user id or `me`"), ("all" = Option<bool>, Query), ("expand" = Option<String>, Query, description = "`connector`, `sources`")),
     responses((status = 200, body = ConnectionList), (status = 401, body = ErrorBody)))]
 async fn list_connections(
@@ -126,7 +126,7 @@ async fn list_connections(
     Ok(Json(ConnectionList { total: connections.len(), connections }))
 }
 
-#[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}", tag = "connections", security(("bearer" = [])),
+#[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}", tag = "connections", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path), ("id_connection" = i64, Path), ("expand" = Option<String>, Query, description = "`connector`, `sources`")),
     responses((status = 200, body = ConnectionView), (status = 404, body = ErrorBody)))]
 async fn get_connection(
@@ -141,7 +141,7 @@ async fn get_connection(
 
 /// Update a connection: new credentials, answers the bank asked for (an OTP…), `resume` after an
 /// app validation, `refresh_auth`, `active`, `expire`. Anything but settings triggers a sync.
-#[utoipa::path(post, path = "/users/{id_user}/connections/{id_connection}", tag = "connections", security(("bearer" = [])),
+#[utoipa::path(post, path = "/users/{id_user}/connections/{id_connection}", tag = "connections", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path), ("id_connection" = i64, Path)),
     request_body(content = inline(Object), description = "credential fields, requested fields, `resume`, `refresh_auth`, `active`, `expire`, `source`"),
     responses((status = 200, body = ConnectionView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -182,7 +182,7 @@ async fn update_connection(
 }
 
 /// Synchronize now.
-#[utoipa::path(put, path = "/users/{id_user}/connections/{id_connection}", tag = "connections", security(("bearer" = [])),
+#[utoipa::path(put, path = "/users/{id_user}/connections/{id_connection}", tag = "connections", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path), ("id_connection" = i64, Path), ("psu_requested" = Option<bool>, Query, description = "the user is present (default true)")),
     responses((status = 200, body = ConnectionView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn sync_connection(
@@ -199,7 +199,7 @@ async fn sync_connection(
 }
 
 /// Delete the connection with its accounts and their transactions.
-#[utoipa::path(delete, path = "/users/{id_user}/connections/{id_connection}", tag = "connections", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/users/{id_user}/connections/{id_connection}", tag = "connections", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path), ("id_connection" = i64, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn delete_connection(
@@ -214,7 +214,7 @@ async fn delete_connection(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}/sources", tag = "connections", security(("bearer" = [])),
+#[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}/sources", tag = "connections", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path), ("id_connection" = i64, Path)),
     responses((status = 200, body = ConnectionSourceList), (status = 404, body = ErrorBody)))]
 async fn list_sources(
@@ -247,7 +247,7 @@ async fn connection_source(
         .ok_or_else(|| ApiError::not_found("sourceNotFound", "source"))
 }
 
-#[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}/sources/{id_source}", tag = "connections", security(("bearer" = [])),
+#[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}/sources/{id_source}", tag = "connections", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path), ("id_connection" = i64, Path), ("id_source" = i64, Path)),
     responses((status = 200, body = ConnectionSourceView), (status = 404, body = ErrorBody)))]
 async fn get_source(
@@ -260,7 +260,7 @@ async fn get_source(
 }
 
 /// Enable or disable one source of the connection (`{"disabled": bool}`).
-#[utoipa::path(post, path = "/users/{id_user}/connections/{id_connection}/sources/{id_source}", tag = "connections", security(("bearer" = [])),
+#[utoipa::path(post, path = "/users/{id_user}/connections/{id_connection}/sources/{id_source}", tag = "connections", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path), ("id_connection" = i64, Path), ("id_source" = i64, Path)),
     request_body(content = inline(Object), description = "`disabled` (bool)"),
     responses((status = 200, body = ConnectionSourceView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -278,7 +278,7 @@ async fn update_source(
 }
 
 /// The connection's sync history, newest first.
-#[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}/logs", tag = "connections", security(("bearer" = [])),
+#[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}/logs", tag = "connections", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path), ("id_connection" = i64, Path), ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query),
         ("min_date" = Option<String>, Query), ("max_date" = Option<String>, Query), ("id_source" = Option<i64>, Query)),
     responses((status = 200, body = ConnectionLogList), (status = 404, body = ErrorBody)))]

@@ -22,7 +22,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// One account's booked transactions and balances as a statement file.
-#[utoipa::path(get, path = "/users/{id_user}/accounts/{id_account}/export", tag = "exports", security(("bearer" = [])),
+#[utoipa::path(get, path = "/users/{id_user}/accounts/{id_account}/export", tag = "exports", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path), ("id_account" = i64, Path),
         ("format" = String, Query, description = "`ofx` (2.2), `camt053` (camt.053.001.08), `csv`, `beancount` or `ledger`"),
         ("min_date" = Option<String>, Query, description = "first day (YYYY-MM-DD)"),
@@ -41,7 +41,7 @@ async fn export_account(
 }
 
 /// All of the user's enabled accounts in one file (not in CSV, which holds one account).
-#[utoipa::path(get, path = "/users/{id_user}/export", tag = "exports", security(("bearer" = [])),
+#[utoipa::path(get, path = "/users/{id_user}/export", tag = "exports", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path),
         ("format" = String, Query, description = "`ofx`, `camt053`, `beancount` or `ledger`"),
         ("min_date" = Option<String>, Query), ("max_date" = Option<String>, Query)),

@@ -52,7 +52,7 @@ pub struct AccessList {
 }
 
 /// A SimpleFIN setup token, for Actual Budget, Firefly III's data importer or Home Assistant.
-#[utoipa::path(post, path = "/users/{id_user}/simplefin/setup-token", tag = "simplefin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/users/{id_user}/simplefin/setup-token", tag = "simplefin", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path, description = "user id or `me`")),
     responses((status = 200, body = SetupToken), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn create_setup_token(
@@ -65,7 +65,7 @@ async fn create_setup_token(
 }
 
 /// The user's SimpleFIN access URLs still valid (never their secrets).
-#[utoipa::path(get, path = "/users/{id_user}/simplefin/access", tag = "simplefin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/users/{id_user}/simplefin/access", tag = "simplefin", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path, description = "user id or `me`")),
     responses((status = 200, body = AccessList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_access(
@@ -79,7 +79,7 @@ async fn list_access(
 }
 
 /// Revoke an access URL: its app is refused (403) from now on.
-#[utoipa::path(delete, path = "/users/{id_user}/simplefin/access/{id_access}", tag = "simplefin", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/users/{id_user}/simplefin/access/{id_access}", tag = "simplefin", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path, description = "user id or `me`"), ("id_access" = i64, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn revoke_access(

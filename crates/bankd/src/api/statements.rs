@@ -4,6 +4,7 @@
 //! is refused before anything is parsed.
 
 use axum::Json;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Serialize;
@@ -14,7 +15,7 @@ use utoipa_axum::routes;
 use crate::http::extract::{Caller, Path, receive_upload, too_large};
 use crate::state::AppState;
 use crate::usecases::statements::import_received;
-use crate::wire::error::{ApiResult, ErrorBody};
+use crate::wire::error::{ApiError, ApiResult, ErrorBody};
 use crate::wire::{AccountView, ConnectionView, WarningView};
 
 pub fn routes(max_upload_bytes: u64) -> OpenApiRouter<AppState> {
@@ -50,7 +51,7 @@ pub struct ImportView {
 /// Re-importing the same or an overlapping file adds nothing. A file that bends its format's standard
 /// where only one reading is possible is read, and each deviation comes back in `warnings`; one that
 /// cannot be read without guessing is refused.
-#[utoipa::path(post, path = "/users/{id_user}/statements", tag = "statements", security(("bearer" = [])),
+#[utoipa::path(post, path = "/users/{id_user}/statements", tag = "statements", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path, description = "user id or `me`")),
     request_body(content_type = "multipart/form-data", content = inline(Object),
         description = "`file` (the statement), optional `id_connection`, `format` (auto|ofx|camt|mt940|qif|csv), and for CSV an optional `csv` mapping in JSON (guessed from the header otherwise): `{\"delimiter\": \";\", \"decimal_comma\": true, \"date_format\": \"%d/%m/%Y\", \"date\": \"Date\", \"amount\": \"Montant\", \"wording\": [\"Libellé\"]}` (a column is a header name or an index; `debit` and `credit` replace `amount`)"),
@@ -61,9 +62,12 @@ async fn upload(
     caller: Caller,
     Path(user): Path<String>,
     headers: HeaderMap,
-    multipart: Multipart,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<ImportView>)> {
+    // Whose statements these would be is settled before the body is looked at, and a body that is
+    // not a multipart form gets the envelope, not axum's plain text.
     let id_user = caller.user_id(&state, &user).await?;
+    let multipart = multipart.map_err(|e| ApiError::invalid("body", e.body_text()))?;
     let limit = state.settings.max_upload_bytes;
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());

@@ -239,7 +239,7 @@ async fn list(state: &AppState, id_user: i64, scope: Scope, query: &Params, path
 }
 
 /// The user's transactions, newest first (`date`, then `id`, descending).
-#[utoipa::path(get, path = "/users/{id_user}/transactions", tag = "transactions", security(("bearer" = [])),
+#[utoipa::path(get, path = "/users/{id_user}/transactions", tag = "transactions", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path), ("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("offset" = Option<i64>, Query),
         ("cursor" = Option<String>, Query, description = "opaque; follow `_links.next.href`"),
         ("min_date" = Option<String>, Query), ("max_date" = Option<String>, Query), ("filter" = Option<String>, Query, description = "`application_date` (default) or `date`"),
@@ -257,7 +257,7 @@ async fn list_user_transactions(
     Ok(Json(list(&state, id_user, Scope::User, &query, uri.path()).await?))
 }
 
-#[utoipa::path(get, path = "/users/{id_user}/accounts/{id_account}/transactions", tag = "transactions", security(("bearer" = [])),
+#[utoipa::path(get, path = "/users/{id_user}/accounts/{id_account}/transactions", tag = "transactions", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path), ("id_account" = i64, Path)),
     responses((status = 200, body = TransactionList), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_account_transactions(
@@ -272,7 +272,7 @@ async fn list_account_transactions(
     Ok(Json(list(&state, id_user, scope, &query, uri.path()).await?))
 }
 
-#[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}/transactions", tag = "transactions", security(("bearer" = [])),
+#[utoipa::path(get, path = "/users/{id_user}/connections/{id_connection}/transactions", tag = "transactions", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path), ("id_connection" = i64, Path)),
     responses((status = 200, body = TransactionList), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_connection_transactions(
@@ -299,7 +299,7 @@ async fn render(state: &AppState, t: &Transaction) -> ApiResult<TransactionView>
     Ok(TransactionView::new(t, &currency, &state.clock))
 }
 
-#[utoipa::path(get, path = "/users/{id_user}/transactions/{id_transaction}", tag = "transactions", security(("bearer" = [])),
+#[utoipa::path(get, path = "/users/{id_user}/transactions/{id_transaction}", tag = "transactions", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path), ("id_transaction" = i64, Path)),
     responses((status = 200, body = TransactionView), (status = 404, body = ErrorBody)))]
 async fn get_transaction(
@@ -312,7 +312,7 @@ async fn get_transaction(
 }
 
 /// Edit what belongs to the user: `wording`, `comment`, `active`, `application_date`.
-#[utoipa::path(post, path = "/users/{id_user}/transactions/{id_transaction}", tag = "transactions", security(("bearer" = [])),
+#[utoipa::path(post, path = "/users/{id_user}/transactions/{id_transaction}", tag = "transactions", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path), ("id_transaction" = i64, Path)),
     request_body(content = inline(Object), description = "`wording`, `comment`, `active`, `application_date`"),
     responses((status = 200, body = TransactionView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -342,7 +342,7 @@ async fn update_transaction(
 }
 
 /// Legacy spelling of the update.
-#[utoipa::path(put, path = "/users/{id_user}/transactions/{id_transaction}", tag = "transactions", security(("bearer" = [])),
+#[utoipa::path(put, path = "/users/{id_user}/transactions/{id_transaction}", tag = "transactions", security(("bearer" = []), ("client" = [])),
     params(("id_user" = String, Path), ("id_transaction" = i64, Path)),
     request_body(content = inline(Object), description = "as POST"),
     responses((status = 200, body = TransactionView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -19,7 +19,12 @@ pub async fn request_context(request: Request, next: Next) -> Response {
     // JavaScript-safe integer (< 2^53): Powens documents request_id as an integer.
     let id: i64 = rand::thread_rng().gen_range(1..(1i64 << 53));
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    // The route's template (`/simplefin/claim/{token}`), not the path: paths carry ids and, for a
+    // SimpleFIN claim, a secret. A path no route matched is logged as sent: it is no route's secret.
+    let path = match request.extensions().get::<MatchedPath>() {
+        Some(route) => route.as_str().to_owned(),
+        None => request.uri().path().to_owned(),
+    };
     let started = Instant::now();
     let client_ip = client_ip(&request);
     // Every line logged while serving the request carries its id.

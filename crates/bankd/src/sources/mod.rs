@@ -162,6 +162,9 @@ pub enum SourceError {
     Bug(String),
 }
 
+/// The connection's message while the person must authorise at the bank's website.
+const WEBAUTH_MESSAGE: &str = "Authorise the access on your bank's website";
+
 impl SourceError {
     pub fn state(&self) -> ConnectionState {
         match self {
@@ -194,7 +197,9 @@ impl SourceError {
             | SourceError::PasswordExpired { message }
             | SourceError::WebsiteUnavailable { message }
             | SourceError::RateLimited { message, .. } => message.clone(),
-            SourceError::WebauthRequired { url } => Some(format!("Redirecting to {url}")),
+            // Not the bank's page itself: its URL often carries the consent id, and this message is
+            // kept in the connection's log for good. `/webauth-url` hands the page out when needed.
+            SourceError::WebauthRequired { .. } => Some(WEBAUTH_MESSAGE.to_owned()),
             SourceError::NotSupported(what) => Some(format!("Not supported: {what}")),
             // What went wrong, for the connection's log: which call, what came back.
             SourceError::Bug(detail) => Some(detail.clone()),

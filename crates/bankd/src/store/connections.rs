@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 
 use super::outbox::{Event, EventScope, emit};
 use super::rows::{CONNECTION_COLUMNS, Connection};
+use super::sealed::{credentials_aad, session_aad};
 use super::{BeginWrite, Store, StoreError, StoreResult, now, on_db};
 use crate::catalog::Connector;
 use crate::crypto::MasterKey;
@@ -122,14 +123,6 @@ pub struct WebauthRequest {
     pub bank_url: String,
     pub redirect_uri: Option<String>,
     pub client_state: Option<String>,
-}
-
-fn credentials_aad(id: i64) -> String {
-    format!("connections/{id}/credentials")
-}
-
-pub(super) fn session_aad(id: i64) -> String {
-    format!("connection_sources/{id}/session")
 }
 
 pub(super) fn seal_json<T: serde::Serialize>(key: &MasterKey, value: &T, aad: &str) -> Vec<u8> {

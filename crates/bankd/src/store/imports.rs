@@ -6,9 +6,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Sqlite};
 
 use super::accounts::{AccountData, SourceRef, insert_account, refresh_account};
-use super::connections::{ConnectionLog, insert_log, seal_json, session_aad};
+use super::connections::{ConnectionLog, insert_log, seal_json};
 use super::outbox::{Event, EventScope, emit};
 use super::rows::{TRANSACTION_COLUMNS, Transaction};
+use super::sealed::session_aad;
 use super::transactions::{AccountRef, SplitChanges, recount_days, write_account_data, write_changes};
 use super::{BeginWrite, Db, Store, StoreResult, now};
 use crate::crypto::MasterKey;

@@ -18,6 +18,7 @@ pub mod imports;
 pub mod jobs;
 pub mod outbox;
 pub mod rows;
+pub mod sealed;
 pub mod simplefin;
 pub mod sqlite_reads;
 pub mod transactions;

@@ -170,25 +170,26 @@ impl Store {
         }))
     }
 
-    /// Takes a temporary code for exchange: returns its user and, if it was single-use, burns it in
-    /// the same statement so two concurrent exchanges cannot both succeed.
-    pub async fn redeem_code(&self, code: &str) -> StoreResult<Option<i64>> {
-        let Some(token) = self.find_token(code).await? else {
-            return Ok(None);
-        };
-        if token.kind != TokenKind::Code {
-            return Ok(None);
+    /// The live temporary code with this secret, if any. Nothing is spent: the caller checks whose
+    /// it is first, then [`Store::take_code`] spends it.
+    pub async fn find_code(&self, code: &str) -> StoreResult<Option<Token>> {
+        Ok(self.find_token(code).await?.filter(|token| token.kind == TokenKind::Code))
+    }
+
+    /// Spends a code found by [`Store::find_code`]: a single-use one is burnt in one statement, so
+    /// of two concurrent exchanges only one gets `true`.
+    pub async fn take_code(&self, code: &Token) -> StoreResult<bool> {
+        if !code.single_use {
+            return Ok(true);
         }
-        if !token.single_use {
-            return Ok(Some(token.id_user));
-        }
-        let burnt: Option<(i64,)> = on_db!(&self.db, pool =>
-            sqlx::query_as("DELETE FROM tokens WHERE id = $1 RETURNING id_user")
-                .bind(token.id)
-                .fetch_optional(pool)
+        let burnt = on_db!(&self.db, pool =>
+            sqlx::query("DELETE FROM tokens WHERE id = $1")
+                .bind(code.id)
+                .execute(pool)
                 .await?
+                .rows_affected()
         );
-        Ok(burnt.map(|(id_user,)| id_user))
+        Ok(burnt == 1)
     }
 
     pub async fn revoke_token(&self, id: i64) -> StoreResult<()> {

@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use rand::RngCore;
 
 use super::outbox::{Event, EventScope, emit};
+use super::sealed::webhook_secret_aad;
 use super::{BeginWrite, Db, Store, StoreError, StoreResult, now, on_db};
 use crate::crypto::MasterKey;
 
@@ -126,7 +127,7 @@ impl Store {
             .await?;
             // Sealed once the row id, which binds the secret to its row, is known.
             sqlx::query("UPDATE webhook_auths SET secret = $1 WHERE id = $2")
-                .bind(key.seal(secret.as_bytes(), &auth_aad(provider.id)))
+                .bind(key.seal(secret.as_bytes(), &webhook_secret_aad(provider.id)))
                 .bind(provider.id)
                 .execute(&mut *tx)
                 .await?;
@@ -164,7 +165,7 @@ impl Store {
             sqlx::query_as("SELECT secret FROM webhook_auths WHERE id = $1").bind(id).fetch_optional(pool).await?
         );
         let Some((sealed,)) = row else { return Ok(None) };
-        let secret = key.open(&sealed, &auth_aad(id)).map_err(|e| StoreError::Sealed(e.to_string()))?;
+        let secret = key.open(&sealed, &webhook_secret_aad(id)).map_err(|e| StoreError::Sealed(e.to_string()))?;
         Ok(Some(String::from_utf8(secret).map_err(|e| StoreError::Sealed(e.to_string()))?))
     }
 
@@ -380,9 +381,4 @@ impl Store {
             Ok(expiring.len())
         })
     }
-}
-
-/// Binds a sealed secret to its row: a secret copied onto another row does not open.
-fn auth_aad(id: i64) -> String {
-    format!("webhook_auth:{id}")
 }

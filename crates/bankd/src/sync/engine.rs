@@ -18,6 +18,7 @@ use crate::domain::states::ConnectionState;
 use crate::store::StoreError;
 use crate::store::jobs::{Enqueued, JobState};
 use crate::store::rows::Connection;
+use crate::store::sealed::job_payload_aad;
 
 /// Result of a job: `ok`, the state the sync left, or `failed` (it could not run at all).
 pub const RESULT_OK: &str = "ok";
@@ -107,17 +108,13 @@ impl Engine {
     pub(super) fn seal(&self, id_connection: i64, request: &SyncRequest) -> Vec<u8> {
         // A struct of strings, booleans and integers always serializes.
         let json = serde_json::to_vec(request).expect("sync request serializes");
-        self.syncer.key.seal(&json, &payload_aad(id_connection))
+        self.syncer.key.seal(&json, &job_payload_aad(id_connection))
     }
 
     pub(super) fn open(&self, id_connection: i64, sealed: &[u8]) -> Option<SyncRequest> {
-        let json = self.syncer.key.open(sealed, &payload_aad(id_connection)).ok()?;
+        let json = self.syncer.key.open(sealed, &job_payload_aad(id_connection)).ok()?;
         serde_json::from_slice(&json).ok()
     }
-}
-
-fn payload_aad(id_connection: i64) -> String {
-    format!("jobs/sync/{id_connection}")
 }
 
 /// A job's stored result as the connection state it left.

@@ -369,6 +369,9 @@ pub async fn back_from_bank(
     Query(query): Query,
 ) -> PageResult {
     let lang = lang(&lang_code)?;
+    // Only the connection's owner is sent on to its page; anyone else learns nothing, not even that
+    // the id exists.
+    connection_of(&state, &session, id).await?;
     let denied = query.str("error").ok().flatten().is_some();
     let path = if denied { format!("connections/{id}?denied=1") } else { format!("connections/{id}") };
     Ok(to(&state, &session, lang, &path))

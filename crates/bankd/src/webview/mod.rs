@@ -243,11 +243,16 @@ async fn start(State(state): State<AppState>, lang: Lang, flow: &str, Query(quer
 /// The user a link's `code` stands for: single-use codes are burnt here.
 async fn redeem(state: &AppState, code: &str, id_client: i64) -> Result<i64, WebviewError> {
     let expired = || WebviewError::BadLink("the code has expired or was already used".into());
-    let id_user = state.store.redeem_code(code).await?.ok_or_else(expired)?;
-    match state.store.user(id_user).await? {
-        Some(user) if user.id_client == Some(id_client) => Ok(id_user),
-        _ => Err(expired()),
+    let code = state.store.find_code(code).await?.ok_or_else(expired)?;
+    // Whose code it is is checked before it is burnt: another app's link must not spend it.
+    match state.store.user(code.id_user).await? {
+        Some(user) if user.id_client == Some(id_client) => {}
+        _ => return Err(expired()),
     }
+    if !state.store.take_code(&code).await? {
+        return Err(expired());
+    }
+    Ok(code.id_user)
 }
 
 /// The end of a journey: a page that sends the person back to the app's `redirect_uri` with the

@@ -135,7 +135,10 @@ async fn webauth_goes_to_the_bank_page_and_back() {
     let user = app.create_user().await;
     let connection = app.connected(&user, "webauth").await;
     assert_eq!(connection["state"], "webauthRequired");
-    assert!(connection["error_message"].as_str().unwrap().starts_with("Redirecting to "));
+    assert_eq!(
+        connection["error_message"], "Authorise the access on your bank's website",
+        "not the page: {connection}"
+    );
 
     let url_path = format!(
         "/2.0/webauth-url?client_id={}&redirect_uri=https://app.example/callback&id_connection={}&state=xyz",

@@ -115,7 +115,7 @@ impl TestApp {
         }
     }
 
-    /// The server's data directory (its SQLite file, woob's home).
+    /// The server's data dir (its master key file among others).
     pub fn data_dir(&self) -> &std::path::Path {
         self._data_dir.path()
     }

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod auth;
+mod authz;
 mod balances;
 mod connections;
 mod connectors;
@@ -18,6 +19,7 @@ mod powens_compat;
 mod powens_spec;
 mod processes;
 mod psd2;
+mod rotation;
 mod secrets;
 mod simplefin;
 mod statements;

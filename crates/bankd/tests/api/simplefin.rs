@@ -11,10 +11,10 @@ use crate::helpers::{SANDBOX_UUID, TestApp, TestUser};
 use crate::webview::{Browser, code, csrf, entry, find};
 
 /// An access URL, split as a client uses it: the base, and HTTP Basic credentials.
-struct Access {
-    base: String,
-    user: String,
-    pass: String,
+pub struct Access {
+    pub base: String,
+    pub user: String,
+    pub pass: String,
 }
 
 async fn setup_token(app: &TestApp, user: &TestUser) -> String {
@@ -29,7 +29,7 @@ async fn claim(app: &TestApp, token: &str) -> (StatusCode, String) {
     (response.status(), response.text().await.unwrap())
 }
 
-async fn claimed_access(app: &TestApp, user: &TestUser) -> Access {
+pub async fn claimed_access(app: &TestApp, user: &TestUser) -> Access {
     let (status, url) = claim(app, &setup_token(app, user).await).await;
     assert_eq!(status, StatusCode::OK, "{url}");
     let parsed = reqwest::Url::parse(&url).unwrap();

@@ -124,7 +124,7 @@ async fn as_client(app: &TestApp, method: Method, path: &str, body: Option<Value
 }
 
 /// An auth provider's id and secret.
-async fn auth_provider(app: &TestApp) -> (i64, String) {
+pub async fn auth_provider(app: &TestApp) -> (i64, String) {
     let (status, created) =
         as_client(app, Method::POST, "/2.0/webhooks/auth?type=hmac_signature&name=tests", None).await;
     assert_eq!(status, StatusCode::OK, "{created}");

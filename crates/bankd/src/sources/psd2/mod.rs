@@ -97,7 +97,7 @@ impl Api {
     /// line carries the UUID and, through the job's span, the `request_id` that asked for the sync.
     pub fn request(&self, method: Method, url: &str, source: &SourceRequest) -> RequestBuilder {
         let x_request_id = uuid::Uuid::new_v4().to_string();
-        tracing::debug!(%method, url, x_request_id, "PSD2 call");
+        tracing::debug!(%method, url = loggable(url), x_request_id, "PSD2 call");
         let mut request = self.client.request(method, url).header("X-Request-ID", x_request_id);
         if let (false, Some(ip)) = (source.unattended, &source.input.psu_ip) {
             request = request.header("PSU-IP-Address", ip);
@@ -137,6 +137,17 @@ impl Api {
         }
         answer.json()
     }
+}
+
+/// A bank URL as the log shows it: without its query, and with the path's ids (`{id}`) — a consent
+/// id in a path (`/v1/consents/{consentId}`) is one of what opens the person's data.
+fn loggable(url: &str) -> String {
+    let Ok(url) = Url::parse(url) else { return "(not a URL)".into() };
+    let is_id =
+        |segment: &&str| segment.len() >= 20 || (segment.len() >= 8 && segment.chars().any(|c| c.is_ascii_digit()));
+    let segments = url.path_segments().into_iter().flatten();
+    let path: String = segments.map(|segment| format!("/{}", if is_id(&segment) { "{id}" } else { segment })).collect();
+    format!("{}{path}", url.origin().ascii_serialization())
 }
 
 /// Where bankd reads an account at its bank: the bank's `resourceId`, and the transactions link
@@ -324,6 +335,17 @@ pub fn classify(
 mod tests {
     use super::*;
     use crate::domain::states::ConnectionState;
+
+    #[test]
+    fn logged_urls_keep_no_id_and_no_query() {
+        let url = "https://bank.example:8443/psd2/v1/consents/0nI673J9A94GLl_hhAx5KRF1klceQcQo/status?x=secret";
+        assert_eq!(loggable(url), "https://bank.example:8443/psd2/v1/consents/{id}/status");
+        assert_eq!(
+            loggable("https://bank.example/v1/accounts/acc-12345678/transactions"),
+            "https://bank.example/v1/accounts/{id}/transactions"
+        );
+        assert_eq!(loggable("not a url"), "(not a URL)");
+    }
 
     fn answer(status: u16, body: &str, retry: Option<&str>) -> Answer {
         let mut headers = HeaderMap::new();

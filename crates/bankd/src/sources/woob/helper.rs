@@ -127,6 +127,28 @@ struct Raised {
 }
 
 /// One running helper. Dropping it kills the process.
+/// What a helper inherits of bankd's environment: enough to run Python and reach banks through a
+/// proxy, nothing of bankd's own (`BANKD_MASTER_KEY`, a database URL with its password): a bank
+/// module is third-party code.
+const HELPER_ENV: [&str; 16] = [
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+];
+
 pub struct Helper {
     child: Child,
     stdin: ChildStdin,
@@ -144,6 +166,8 @@ impl Helper {
         let slot = runtime.slots.clone().acquire_owned().await.map_err(|e| HelperError::Broken(e.to_string()))?;
         let mut child = Command::new(&runtime.python)
             .args(["-c", HELPER])
+            .env_clear()
+            .envs(HELPER_ENV.iter().filter_map(|name| Some((name, std::env::var_os(name)?))))
             .env("WOOB_WORKDIR", runtime.home.join("config"))
             .env("WOOB_DATADIR", runtime.home.join("data"))
             .stdin(Stdio::piped())
@@ -223,6 +247,37 @@ impl Helper {
         drop(self.stdin);
         if tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await.is_err() {
             _ = self.child.start_kill();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A helper's environment holds what `HELPER_ENV` lets through and woob's dirs, nothing else
+    /// of the process that starts it (under `cargo test`, its `CARGO_*` variables, say).
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_helper_sees_none_of_bankds_environment() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let dump = dir.path().join("env.txt");
+        let python = dir.path().join("python");
+        std::fs::write(&python, format!("#!/bin/sh\nenv > {}.part && mv {0}.part {0}\n", dump.display())).unwrap();
+        std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let runtime = WoobRuntime::new(python.to_str().unwrap(), dir.path(), Duration::from_secs(5), 1);
+        let _helper = Helper::start(&runtime, "test").await.unwrap();
+        while !dump.exists() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let shell_own = ["PWD", "SHLVL", "_", "OLDPWD"];
+        for line in std::fs::read_to_string(&dump).unwrap().lines() {
+            let name = line.split('=').next().unwrap();
+            assert!(
+                HELPER_ENV.contains(&name) || name.starts_with("WOOB_") || shell_own.contains(&name),
+                "{name} reached the helper"
+            );
         }
     }
 }
