@@ -62,14 +62,14 @@ const PSD2_CASES: &[Case] = &[
     case("500", "websiteUnavailable", &["answered 500"], FirstRetry),
     case("502", "websiteUnavailable", &["answered 502"], FirstRetry),
     case("503", "websiteUnavailable", &["answered 503"], FirstRetry),
-    case("429-seconds", "rateLimiting", &["answered 429"], RetryAfter),
-    case("429-date", "rateLimiting", &["answered 429"], RetryAfter),
+    case("429-seconds", "rateLimiting", &["answered 429", "Retry-After: 7200 s"], RetryAfter),
+    case("429-date", "rateLimiting", &["answered 429", "Retry-After: 7"], RetryAfter),
     case("truncated", "websiteUnavailable", &["broke off before its end"], FirstRetry),
     case("reset", "websiteUnavailable", &["broke off before its end"], FirstRetry),
     // The bank's answer is a defect, on its side or ours: `bug`, with what came back.
     case("garbled", "bug", &["answered 200", "began with: <<<"], FirstRetry),
     // A PSD2 client follows no redirect (its headers would go along): a redirect is a defect too.
-    case("redirect-loop", "bug", &["answered 302", "a redirect to"], FirstRetry),
+    case("redirect-loop", "bug", &["answered 302", "a redirect to", "the answer was empty"], FirstRetry),
 ];
 
 /// What the web driver makes of each fault (the history pages fail).
@@ -78,8 +78,8 @@ const WEB_CASES: &[Case] = &[
     case("500", "websiteUnavailable", &["unavailable (500"], FirstRetry),
     case("502", "websiteUnavailable", &["unavailable (502"], FirstRetry),
     case("503", "websiteUnavailable", &["unavailable (503"], FirstRetry),
-    case("429-seconds", "rateLimiting", &["answered 429"], RetryAfter),
-    case("429-date", "rateLimiting", &["answered 429"], RetryAfter),
+    case("429-seconds", "rateLimiting", &["answered 429", "Retry-After: 7200 s"], RetryAfter),
+    case("429-date", "rateLimiting", &["answered 429", "Retry-After: 7"], RetryAfter),
     case("truncated", "websiteUnavailable", &["broke off before its end"], FirstRetry),
     case("reset", "websiteUnavailable", &["broke off before its end"], FirstRetry),
     // A page that is not the history: the module names it and what it missed.

@@ -244,11 +244,12 @@ impl Answer {
             .take(EXCERPT)
             .map(|c| if c.is_control() { char::REPLACEMENT_CHARACTER } else { c })
             .collect();
-        SourceError::Bug(format!(
-            "{} answered {}: {why}; the answer began with: {excerpt}",
-            self.what,
-            self.status.as_u16()
-        ))
+        let body = if excerpt.is_empty() {
+            "the answer was empty".to_owned()
+        } else {
+            format!("the answer began with: {excerpt}")
+        };
+        SourceError::Bug(format!("{} answered {}: {why}; {body}", self.what, self.status.as_u16()))
     }
 
     /// The bank's error codes (`tppMessages[].code`, RFC 7807's `code` and `additionalErrors`,
@@ -290,7 +291,8 @@ impl Answer {
                 SourceError::WebsiteUnavailable { message: Some(self.named(message)) }
             }
             Some(SourceError::RateLimited { retry_after, message }) => {
-                SourceError::RateLimited { retry_after, message: Some(self.named(message)) }
+                let wait = retry_after.map(|wait| format!(" (Retry-After: {} s)", wait.as_secs())).unwrap_or_default();
+                SourceError::RateLimited { retry_after, message: Some(format!("{}{wait}", self.named(message))) }
             }
             Some(other) => other,
             None => self.unexpected("unexpected error"),

@@ -99,7 +99,9 @@ impl Browser {
             }
         }
         if status == StatusCode::TOO_MANY_REQUESTS {
-            let message = Some(format!("{} answered 429: the bank's website limits how often it is read", url.path()));
+            let wait = retry_after.map(|wait| format!(" (Retry-After: {} s)", wait.as_secs())).unwrap_or_default();
+            let message =
+                Some(format!("{} answered 429: the bank's website limits how often it is read{wait}", url.path()));
             return Err(SourceError::RateLimited { retry_after, message });
         }
         Ok(Page { url, status, html: String::from_utf8_lossy(&body).into_owned() })
