@@ -3,7 +3,8 @@
 //! body cut short or garbled, a connection dropped mid-body, a redirect loop), and the next sync
 //! must end in the right connection and source state, with a back-off (`next_try`), a log that
 //! names the fault, and every stored account and transaction as they were. Cleared, the bank is
-//! read again as before. One table per driver; its cases run at once, each on its own bankd.
+//! read again as before. One table per driver; its cases run side by side (four at a time), each
+//! on its own bankd.
 //! The woob driver's faults are its helper's: a Python process that dies, or hangs past
 //! `BANKD_WOOB_TIMEOUT_SECONDS` (the test module's switch is a file in woob's work directory).
 
@@ -16,7 +17,7 @@ use rustls::pki_types::PrivateKeyDer;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::helpers::{TestApp, TestUser};
@@ -222,8 +223,13 @@ fn api_time(value: &Value) -> chrono::DateTime<chrono::Utc> {
     naive.and_local_timezone(chrono_tz::Europe::Paris).single().unwrap().to_utc()
 }
 
+/// Fault cases running at once across this test binary: each has its own bankd with its own
+/// database pool, and a PostgreSQL server shared with the rest of the suite allows 100 connections.
+static RUNNING: Semaphore = Semaphore::const_new(4);
+
 /// Runs one case on its own server; returns the state the connection ended in.
 async fn run(driver: Driver, case: Case) -> String {
+    let _slot = RUNNING.acquire().await.expect("the semaphore is never closed");
     let Some((app, _catalog_dir)) = app_for(driver, &case).await else { return "skipped".into() };
     let user = app.create_user().await;
     let connection = driver.connect(&app, &user).await;
