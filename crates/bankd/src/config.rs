@@ -38,6 +38,11 @@ pub struct Settings {
     #[arg(long, env = "BANKD_SANDBOX", default_value_t = true, action = ArgAction::Set)]
     pub sandbox: bool,
 
+    /// Let anyone make the sandbox banks misbehave through `PUT /sandbox/faults/{bank}` (slow or
+    /// broken answers): for tests and TPP developers, never on a shared server.
+    #[arg(long, env = "BANKD_SANDBOX_FAULTS", default_value_t = false, action = ArgAction::Set)]
+    pub sandbox_faults: bool,
+
     /// Connector catalog file (TOML); default: the built-in catalog.
     #[arg(long, env = "BANKD_CATALOG")]
     pub catalog: Option<PathBuf>,
@@ -48,6 +53,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub woob: WoobSettings,
+
+    #[command(flatten)]
+    pub bank_http: BankHttpSettings,
 
     /// The largest statement file `POST /users/{id}/statements` accepts, in bytes.
     #[arg(long, env = "BANKD_MAX_UPLOAD_BYTES", default_value_t = 100 << 20)]
@@ -137,6 +145,25 @@ pub struct WoobSettings {
 impl Default for WoobSettings {
     fn default() -> Self {
         WoobSettings { woob_modules_path: None, woob_timeout_seconds: 300, woob_helpers: 4 }
+    }
+}
+
+/// Every HTTP call to a bank (PSD2 APIs, websites): a bank that does not answer in time is down.
+#[derive(Debug, Clone, Args)]
+pub struct BankHttpSettings {
+    /// Seconds a bank's server has to accept a connection (TCP and TLS).
+    #[arg(long, env = "BANKD_BANK_CONNECT_TIMEOUT_SECONDS", default_value_t = BankHttpSettings::default().bank_connect_timeout_seconds)]
+    pub bank_connect_timeout_seconds: u64,
+
+    /// Seconds one call to a bank may take, connection and whole answer included; past it the sync
+    /// ends `websiteUnavailable` and is retried later.
+    #[arg(long, env = "BANKD_BANK_TIMEOUT_SECONDS", default_value_t = BankHttpSettings::default().bank_timeout_seconds)]
+    pub bank_timeout_seconds: u64,
+}
+
+impl Default for BankHttpSettings {
+    fn default() -> Self {
+        BankHttpSettings { bank_connect_timeout_seconds: 10, bank_timeout_seconds: 30 }
     }
 }
 

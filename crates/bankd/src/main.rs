@@ -71,6 +71,9 @@ enum Command {
         /// Base of the links the banks hand out; default: `http://<listen>`.
         #[arg(long)]
         public_url: Option<String>,
+        /// Serve the fault switches (`PUT /sandbox/faults/{bank}`): slow, 5xx, 429, cut bodies…
+        #[arg(long, env = "BANKD_SANDBOX_FAULTS", default_value_t = false, action = clap::ArgAction::Set)]
+        faults: bool,
     },
     /// Import statement files (OFX, camt, MT940, QIF, CSV) into a user's Statement-files connection;
     /// prints one summary line per file. Safe while a server runs on the same database.
@@ -279,11 +282,11 @@ async fn main() -> anyhow::Result<()> {
             };
             import_files(&files, user, options, &settings).await
         }
-        Command::Sandbox { listen, public_url } => {
+        Command::Sandbox { listen, public_url, faults } => {
             let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
             let public_url =
                 public_url.unwrap_or_else(|| format!("http://{}", listener.local_addr().unwrap_or(listen)));
-            let banks = axum::Router::new().nest("/sandbox", bankd::simulators::router(&public_url));
+            let banks = axum::Router::new().nest("/sandbox", bankd::simulators::router(&public_url, faults));
             tracing::info!(%public_url, "simulated banks serving under /sandbox");
             axum::serve(listener, banks).with_graceful_shutdown(shutdown_signal()).await?;
             Ok(())

@@ -34,7 +34,7 @@ use crate::limits::RateLimits;
 use crate::simulators::sandbox_bank::SandboxBank;
 use crate::sources::woob::helper::WoobRuntime;
 use crate::sources::woob::modules::{self, ModuleInfo};
-use crate::sources::{DriverContext, Drivers, Source};
+use crate::sources::{DriverContext, Drivers, Source, Timeouts};
 use crate::state::AppState;
 use crate::store::Store;
 use crate::sync::engine::Engine;
@@ -156,7 +156,7 @@ pub async fn run_worker(settings: Settings, shutdown: impl Future<Output = ()>) 
 /// inside the layers every request crosses.
 pub fn router(state: AppState) -> Router {
     let sandbox: Router<AppState> = if state.settings.sandbox {
-        crate::simulators::router(&state.public_url).with_state(())
+        crate::simulators::router(&state.public_url, state.settings.sandbox_faults).with_state(())
     } else {
         Router::new()
     };
@@ -242,7 +242,7 @@ async fn build_engine(settings: &Settings) -> anyhow::Result<(Store, Engine, Arc
     let syncer = Syncer {
         store: store.clone(),
         catalog: catalog.clone(),
-        drivers: drivers(&catalog, &public_url, &woob)?,
+        drivers: drivers(&catalog, &public_url, &woob, bank_timeouts(settings))?,
         key,
         webauth_callback: format!("{public_url}/2.0/webauth/callback"),
     };
@@ -257,6 +257,14 @@ pub async fn catalog(settings: &Settings, store: &Store, woob: &WoobRuntime) -> 
         add_woob_connectors(&mut catalog, store, &modules).await?;
     }
     Ok(catalog)
+}
+
+/// The limits of every HTTP call to a bank, from the settings.
+pub fn bank_timeouts(settings: &Settings) -> Timeouts {
+    Timeouts {
+        connect: Duration::from_secs(settings.bank_http.bank_connect_timeout_seconds),
+        total: Duration::from_secs(settings.bank_http.bank_timeout_seconds),
+    }
 }
 
 /// How this process runs woob's modules: its Python, woob's home in the data dir, the call timeout
@@ -304,9 +312,9 @@ async fn add_woob_connectors(
 
 /// Every catalog source's driver; the in-process Sandbox Bank is the `sandbox` driver, and
 /// `woob` runs woob's modules.
-pub fn drivers(catalog: &Catalog, public_url: &str, woob: &WoobRuntime) -> anyhow::Result<Drivers> {
+pub fn drivers(catalog: &Catalog, public_url: &str, woob: &WoobRuntime, timeouts: Timeouts) -> anyhow::Result<Drivers> {
     let sandbox: Arc<dyn Source> = Arc::new(SandboxBank::new(public_url));
-    let context = DriverContext { own_url: public_url, woob };
+    let context = DriverContext { own_url: public_url, woob, timeouts };
     Ok(Drivers::build(catalog, &context, &[("sandbox", sandbox)])?)
 }
 

@@ -10,8 +10,10 @@
 //! - [`xs2a`]: a Berlin Group NextGenPSD2 ASPSP, under `/sandbox/xs2a`.
 //! - [`stet`]: a STET PSD2 bank and its OAuth2 server, under `/sandbox/stet`.
 //! - [`web_bank`]: an HTML web-banking site for the scrapers, under `/sandbox/web`.
+//! - [`faults`]: switches that make any of them misbehave (`BANKD_SANDBOX_FAULTS`).
 
 pub mod customers;
+pub mod faults;
 pub mod oauth;
 pub mod sandbox_bank;
 pub mod stet;
@@ -23,17 +25,25 @@ use std::collections::HashMap;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 
 /// Every simulated bank, for bankd to mount under `/sandbox`. `public_url` is bankd's base URL:
-/// the banks' pages link to themselves through it.
-pub fn router(public_url: &str) -> Router {
+/// the banks' pages link to themselves through it. `with_faults` adds the fault switches
+/// (`/faults/{bank}`) and the layer that obeys them.
+pub fn router(public_url: &str, with_faults: bool) -> Router {
     let sandbox = format!("{}/sandbox", public_url.trim_end_matches('/'));
-    Router::new()
+    let banks = Router::new()
         .route("/authorize", get(sandbox_bank::authorize))
         .nest("/xs2a", xs2a::router(&format!("{sandbox}/xs2a")))
         .nest("/stet", stet::router(&format!("{sandbox}/stet")))
-        .nest("/web", web_bank::router())
+        .nest("/web", web_bank::router());
+    if !with_faults {
+        return banks;
+    }
+    let switches = faults::Faults::default();
+    banks
+        .layer(axum::middleware::from_fn_with_state(switches.clone(), faults::inject))
+        .route("/faults/{bank}", put(faults::arm).delete(faults::clear).with_state(switches))
 }
 
 /// A bank page that cannot be shown: 400 with a short page saying why.

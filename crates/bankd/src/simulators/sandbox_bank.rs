@@ -561,7 +561,7 @@ mod tests {
 
     async fn get(uri: &str) -> (StatusCode, String) {
         let request = Request::get(uri).body(Body::empty()).unwrap();
-        let response = super::super::router("https://bankd.example").oneshot(request).await.unwrap();
+        let response = super::super::router("https://bankd.example", false).oneshot(request).await.unwrap();
         let status = response.status();
         let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
         (status, String::from_utf8(body.to_vec()).unwrap())

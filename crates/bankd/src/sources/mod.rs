@@ -181,8 +181,13 @@ impl SourceError {
         }
     }
 
-    /// The message to show on the connection (`error_message`).
+    /// The message to show on the connection (`error_message`), without NUL characters, which
+    /// PostgreSQL's text refuses: whatever a bank or a module said, the sync's end is written.
     pub fn message(&self) -> Option<String> {
+        self.raw_message().map(|message| message.replace('\0', "\u{FFFD}"))
+    }
+
+    fn raw_message(&self) -> Option<String> {
         match self {
             SourceError::AdditionalInformationNeeded { message, .. }
             | SourceError::Decoupled { message }
@@ -248,6 +253,82 @@ pub struct DriverContext<'a> {
     pub own_url: &'a str,
     /// How woob's modules are run.
     pub woob: &'a woob::helper::WoobRuntime,
+    /// The limits of every HTTP call to a bank.
+    pub timeouts: Timeouts,
+}
+
+/// How long an HTTP call to a bank may take: a client without both limits can wait forever on a
+/// bank that accepted the connection and went quiet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// To open the connection (TCP and TLS).
+    pub connect: Duration,
+    /// The whole call: connection, request and the last byte of the answer.
+    pub total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { connect: Duration::from_secs(10), total: Duration::from_secs(30) }
+    }
+}
+
+impl Timeouts {
+    /// `builder` with both limits.
+    pub fn apply(&self, builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+        builder.connect_timeout(self.connect.min(self.total)).timeout(self.total)
+    }
+}
+
+/// Whether rustls refused the connection somewhere down the error's causes (a bank that is not
+/// TLS, a certificate not trusted). rustls' error travels inside `io::Error`s, whose `source`
+/// skips their inner error: the walk goes through the inner error instead.
+fn is_tls_failure(error: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if current.is::<rustls::Error>() {
+            return true;
+        }
+        cause = match current.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref) {
+            Some(inner) => Some(inner),
+            None => current.source(),
+        };
+    }
+    false
+}
+
+/// `Retry-After` as seconds or an HTTP date (RFC 9110 §10.2.3); a date past is no wait.
+pub fn retry_after(value: &str) -> Option<Duration> {
+    if let Ok(seconds) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
+    Some((at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().unwrap_or_default())
+}
+
+/// What went wrong with an HTTP call to a bank, for the connection's log: the kind of failure and
+/// the innermost cause (`connection closed before message completed`, `invalid peer certificate`),
+/// never the URL, whose query may carry what the log should not keep.
+pub fn describe_http_error(error: &reqwest::Error, timeouts: &Timeouts) -> String {
+    let kind = if error.is_timeout() {
+        format!("no answer within {} s", timeouts.total.as_secs_f64())
+    } else if is_tls_failure(error) {
+        "the TLS handshake failed".to_owned()
+    } else if error.is_connect() {
+        "could not connect".to_owned()
+    } else if error.is_redirect() {
+        "redirected too many times (a redirect loop)".to_owned()
+    } else if error.is_body() || error.is_decode() {
+        "the answer broke off before its end".to_owned()
+    } else {
+        "the call failed".to_owned()
+    };
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    let cause = cause.to_string();
+    if error.is_timeout() || cause == error.to_string() { kind } else { format!("{kind}: {cause}") }
 }
 
 /// The implementation of every source of the catalog, built once at start.
@@ -279,8 +360,12 @@ impl Drivers {
             for source in connector.sources.iter().filter(|s| s.driver != crate::catalog::FILE_DRIVER) {
                 let fail = |why: String| DriverError { connector: connector.name.clone(), id: source.id, why };
                 let driver: Arc<dyn Source> = match (source.driver.as_str(), &source.api) {
-                    (name @ ("xs2a" | "stet"), Some(api)) => psd2::build(name, api, own_url).map_err(fail)?,
-                    ("web", Some(api)) => Arc::new(web::sandbox_web::SandboxWeb::new(api, own_url).map_err(fail)?),
+                    (name @ ("xs2a" | "stet"), Some(api)) => {
+                        psd2::build(name, api, own_url, context.timeouts).map_err(fail)?
+                    }
+                    ("web", Some(api)) => {
+                        Arc::new(web::sandbox_web::SandboxWeb::new(api, own_url, context.timeouts).map_err(fail)?)
+                    }
                     ("woob", _) => Arc::new(woob::WoobModule::new(source, context.woob).map_err(fail)?),
                     (name @ ("xs2a" | "stet" | "web"), None) => {
                         return Err(fail(format!("the {name} driver needs [connector.source.api]")));
@@ -318,8 +403,14 @@ mod tests {
         let sandbox: Arc<dyn Source> = Arc::new(crate::simulators::sandbox_bank::SandboxBank::new("http://bankd"));
         let woob =
             woob::helper::WoobRuntime::new("python3", std::path::Path::new("/nonexistent"), Duration::from_secs(1), 1);
-        let context = DriverContext { own_url: "http://bankd", woob: &woob };
+        let context = DriverContext { own_url: "http://bankd", woob: &woob, timeouts: Timeouts::default() };
         Drivers::build(&catalog(source), &context, &[("sandbox", sandbox)]).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_message_with_a_nul_can_be_stored() {
+        let garbled = SourceError::Bug("the answer began with: a\0b".into());
+        assert_eq!(garbled.message().as_deref(), Some("the answer began with: a\u{FFFD}b"));
     }
 
     #[test]

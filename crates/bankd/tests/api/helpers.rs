@@ -5,7 +5,7 @@
 
 use std::sync::Once;
 
-use bankd::config::{EngineSettings, LimitSettings, Settings, WebhookSettings, WoobSettings};
+use bankd::config::{BankHttpSettings, EngineSettings, LimitSettings, Settings, WebhookSettings, WoobSettings};
 use bankd::startup::App;
 use bankd::store::Store;
 use bankd::sync::engine::Engine;
@@ -67,11 +67,13 @@ pub async fn test_settings(data_dir: &TempDir) -> Settings {
         tls_cert: None,
         tls_key: None,
         sandbox: true,
+        sandbox_faults: false,
         catalog: None,
         api_timezone: chrono_tz::Europe::Paris,
         max_upload_bytes: 100 << 20,
         woob_python: "python3".into(),
         woob: WoobSettings::default(),
+        bank_http: BankHttpSettings::default(),
         engine: EngineSettings::default(),
         // Retries a second apart: a test's receiver comes back within seconds.
         webhooks: WebhookSettings { webhook_retry_seconds: 1.0, ..WebhookSettings::default() },

@@ -11,6 +11,7 @@ mod connectors;
 mod engine;
 mod errors;
 mod exports;
+mod faults;
 mod helpers;
 mod isolation;
 mod limits;

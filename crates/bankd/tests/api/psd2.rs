@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestUser, read};
 
-const PSD2_UUID: &str = "366c7951-2a4e-54d6-9228-27abb45378a1";
+pub(crate) const PSD2_UUID: &str = "366c7951-2a4e-54d6-9228-27abb45378a1";
 
 pub async fn connect(app: &TestApp, user: &TestUser, login: &str) -> Value {
     let body = json!({"connector_uuid": PSD2_UUID, "login": login});
@@ -16,7 +16,7 @@ pub async fn connect(app: &TestApp, user: &TestUser, login: &str) -> Value {
     connection
 }
 
-async fn get(app: &TestApp, user: &TestUser, path: &str) -> Value {
+pub(crate) async fn get(app: &TestApp, user: &TestUser, path: &str) -> Value {
     let (status, body) = app.get(path, &user.token).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
@@ -58,7 +58,12 @@ async fn assert_synced(app: &TestApp, user: &TestUser, connection: &Value) {
 
 /// The user's browser: bankd's webauth URL, the bank's page, its form (hidden fields kept, `answer`
 /// added), the bank's redirect to bankd's callback, and bankd's redirect to the app, where it lands.
-async fn go_through_the_bank(app: &TestApp, user: &TestUser, connection: &Value, answer: (&str, &str)) -> String {
+pub(crate) async fn go_through_the_bank(
+    app: &TestApp,
+    user: &TestUser,
+    connection: &Value,
+    answer: (&str, &str),
+) -> String {
     let path = format!(
         "/2.0/webauth-url?client_id={}&redirect_uri=https://app.example/callback&id_connection={}&state=xyz",
         app.client_id, connection["id"]
@@ -266,7 +271,7 @@ async fn any_aspsp_can_be_pointed_at_by_its_base_url() {
     // whose catalog names the ASPSP by its absolute URL.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let banks_url = format!("http://{}", listener.local_addr().unwrap());
-    let banks = axum::Router::new().nest("/sandbox", bankd::simulators::router(&banks_url));
+    let banks = axum::Router::new().nest("/sandbox", bankd::simulators::router(&banks_url, false));
     tokio::spawn(async move { axum::serve(listener, banks).await });
     let dir = tempfile::tempdir().unwrap();
     let catalog = dir.path().join("catalog.toml");

@@ -12,7 +12,7 @@ use crate::helpers::{TestApp, TestUser, assert_error};
 const WOOB_UUID: &str = "9c76a8d8-b55d-5125-ad27-c814b9f77210";
 
 /// A catalog of one connector read by the test woob module.
-fn catalog(dir: &tempfile::TempDir) -> std::path::PathBuf {
+pub(crate) fn catalog(dir: &tempfile::TempDir) -> std::path::PathBuf {
     let modules = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/woob_modules");
     let path = dir.path().join("catalog.toml");
     let text = format!(
@@ -41,7 +41,7 @@ async fn woob_app() -> Option<(TestApp, tempfile::TempDir)> {
     Some((app, dir))
 }
 
-async fn connect(app: &TestApp, user: &TestUser, login: &str, password: &str) -> (StatusCode, Value) {
+pub(crate) async fn connect(app: &TestApp, user: &TestUser, login: &str, password: &str) -> (StatusCode, Value) {
     let body = json!({"connector_uuid": WOOB_UUID, "login": login, "password": password});
     app.post("/2.0/users/me/connections", Some(&user.token), body).await
 }

@@ -17,18 +17,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::tls::TppTls;
-use super::{Source, SourceError, SourceRequest, SourceResult};
+use super::{Source, SourceError, SourceRequest, SourceResult, Timeouts, describe_http_error, retry_after};
 use crate::catalog::ApiSettings;
 
-/// A bank that takes longer than this is down, as far as a sync is concerned.
-const TIMEOUT: Duration = Duration::from_secs(30);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most of one answer bankd reads: a page of transactions is far below it.
 const MAX_BODY: usize = 32 << 20;
 /// How much of an unreadable answer goes into the connection's log.
@@ -37,8 +34,8 @@ const EXCERPT: usize = 200;
 const MAX_PAGES: usize = 10_000;
 
 /// Builds the `name` driver (`xs2a` or `stet`) for a catalog source.
-pub fn build(name: &str, settings: &ApiSettings, own_url: &str) -> Result<Arc<dyn Source>, String> {
-    let api = Api::new(settings, own_url)?;
+pub fn build(name: &str, settings: &ApiSettings, own_url: &str, timeouts: Timeouts) -> Result<Arc<dyn Source>, String> {
+    let api = Api::new(settings, own_url, timeouts)?;
     Ok(match name {
         "xs2a" => Arc::new(xs2a::Xs2a::new(api, settings)),
         _ => Arc::new(stet::Stet::new(api, settings)?),
@@ -50,13 +47,13 @@ pub struct Api {
     client: reqwest::Client,
     /// The API's base (no trailing slash); endpoints are appended to it.
     base: String,
+    timeouts: Timeouts,
 }
 
 /// The TPP's identity and trust, from the catalog's PEM files.
-fn client(settings: &ApiSettings) -> Result<reqwest::Client, String> {
-    let builder = reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .connect_timeout(CONNECT_TIMEOUT)
+fn client(settings: &ApiSettings, timeouts: Timeouts) -> Result<reqwest::Client, String> {
+    let builder = timeouts
+        .apply(reqwest::Client::builder())
         .user_agent(concat!("bankd/", env!("CARGO_PKG_VERSION")))
         // A bank's API answers where it is asked; a redirect would carry our headers elsewhere.
         .redirect(reqwest::redirect::Policy::none());
@@ -64,13 +61,13 @@ fn client(settings: &ApiSettings) -> Result<reqwest::Client, String> {
 }
 
 impl Api {
-    pub fn new(settings: &ApiSettings, own_url: &str) -> Result<Api, String> {
+    pub fn new(settings: &ApiSettings, own_url: &str, timeouts: Timeouts) -> Result<Api, String> {
         let base = match settings.base_url.strip_prefix('/') {
             Some(path) => format!("{}/{path}", own_url.trim_end_matches('/')),
             None => settings.base_url.clone(),
         };
         Url::parse(&base).map_err(|e| format!("base_url '{base}': {e}"))?;
-        Ok(Api { client: client(settings)?, base: base.trim_end_matches('/').to_owned() })
+        Ok(Api { client: client(settings, timeouts)?, base: base.trim_end_matches('/').to_owned(), timeouts })
     }
 
     /// An endpoint of the API (`/v1/accounts`).
@@ -112,16 +109,24 @@ impl Api {
     pub async fn send(&self, request: RequestBuilder) -> SourceResult<Answer> {
         let request = request.build().map_err(|e| SourceError::Bug(format!("building a request: {e}")))?;
         let what = format!("{} {}", request.method(), request.url().path());
-        let mut response = self.client.execute(request).await.map_err(|e| unreachable(&what, &e))?;
+        let mut response = self.client.execute(request).await.map_err(|e| self.unreachable(&what, &e))?;
         let (status, headers) = (response.status(), response.headers().clone());
         let mut body: Vec<u8> = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| unreachable(&what, &e))? {
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.unreachable(&what, &e))? {
             body.extend_from_slice(&chunk);
             if body.len() > MAX_BODY {
                 return Err(SourceError::Bug(format!("{what}: the answer is over {MAX_BODY} bytes")));
             }
         }
         Ok(Answer { status, headers, body, what })
+    }
+
+    /// A bank that could not be reached or did not finish answering: down, as far as this sync
+    /// is concerned. The message names the call and what broke, for the connection's log.
+    fn unreachable(&self, what: &str, e: &reqwest::Error) -> SourceError {
+        let why = describe_http_error(e, &self.timeouts);
+        tracing::warn!(request = what, error = %why, "the bank did not answer");
+        SourceError::WebsiteUnavailable { message: Some(format!("The bank's API did not answer {what}: {why}")) }
     }
 
     /// Sends the request and reads a successful answer as `T`; any other answer is an error.
@@ -216,13 +221,6 @@ fn link_href(links: &BTreeMap<String, Value>, name: &str) -> Option<String> {
     link.get("href").and_then(Value::as_str).or(link.as_str()).map(str::to_owned)
 }
 
-/// A bank that could not be reached or did not finish answering.
-fn unreachable(what: &str, e: &reqwest::Error) -> SourceError {
-    tracing::warn!(request = what, error = %e, "the bank did not answer");
-    let message = if e.is_timeout() { "The bank did not answer in time" } else { "The bank could not be reached" };
-    SourceError::WebsiteUnavailable { message: Some(message.into()) }
-}
-
 /// A bank's answer.
 pub struct Answer {
     pub status: StatusCode,
@@ -239,12 +237,19 @@ impl Answer {
     }
 
     pub fn unexpected(&self, why: &str) -> SourceError {
-        let excerpt: String = String::from_utf8_lossy(&self.body).chars().take(EXCERPT).collect();
-        SourceError::Bug(format!(
-            "{} answered {}: {why}; the answer began with: {excerpt}",
-            self.what,
-            self.status.as_u16()
-        ))
+        // Control characters (a NUL in a garbled answer) are replaced: PostgreSQL's text refuses
+        // NUL, and the log line must be stored whatever the bank sent.
+        let excerpt: String = String::from_utf8_lossy(&self.body)
+            .chars()
+            .take(EXCERPT)
+            .map(|c| if c.is_control() { char::REPLACEMENT_CHARACTER } else { c })
+            .collect();
+        let body = if excerpt.is_empty() {
+            "the answer was empty".to_owned()
+        } else {
+            format!("the answer began with: {excerpt}")
+        };
+        SourceError::Bug(format!("{} answered {}: {why}; {body}", self.what, self.status.as_u16()))
     }
 
     /// The bank's error codes (`tppMessages[].code`, RFC 7807's `code` and `additionalErrors`,
@@ -273,7 +278,31 @@ impl Answer {
     pub fn error(&self) -> SourceError {
         let (codes, text) = self.codes();
         let retry_after = self.headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(retry_after);
-        classify(self.status, &codes, text, retry_after).unwrap_or_else(|| self.unexpected("unexpected error"))
+        if self.status.is_redirection() {
+            // A PSD2 API answers where it is asked: bankd does not follow (our headers would go
+            // along), so a redirect — a loop or not — is a misconfigured base URL or a broken bank.
+            let location = self.headers.get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("nowhere");
+            return self.unexpected(&format!("a redirect to {location}, which a PSD2 API must not answer"));
+        }
+        match classify(self.status, &codes, text, retry_after) {
+            // The call and its status go into the message: the connection's log then says which
+            // call the bank refused, and how.
+            Some(SourceError::WebsiteUnavailable { message }) => {
+                SourceError::WebsiteUnavailable { message: Some(self.named(message)) }
+            }
+            Some(SourceError::RateLimited { retry_after, message }) => {
+                let wait = retry_after.map(|wait| format!(" (Retry-After: {} s)", wait.as_secs())).unwrap_or_default();
+                SourceError::RateLimited { retry_after, message: Some(format!("{}{wait}", self.named(message))) }
+            }
+            Some(other) => other,
+            None => self.unexpected("unexpected error"),
+        }
+    }
+
+    /// `message`, after the call and the status that answered it.
+    fn named(&self, message: Option<String>) -> String {
+        let status = self.status.as_u16();
+        format!("{} answered {status}: {}", self.what, message.unwrap_or_default())
     }
 }
 
@@ -302,15 +331,6 @@ pub fn classify(
         return Some(SourceError::WebsiteUnavailable { message });
     }
     None
-}
-
-/// `Retry-After` as seconds or an HTTP date.
-fn retry_after(value: &str) -> Option<Duration> {
-    if let Ok(seconds) = value.trim().parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
-    (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().ok()
 }
 
 #[cfg(test)]
@@ -368,7 +388,7 @@ mod tests {
     #[test]
     fn pages_follow_next_links_and_stop_when_one_comes_back() {
         let settings: ApiSettings = toml::from_str("base_url = \"https://bank.example/psd2\"").unwrap();
-        let api = Api::new(&settings, "").unwrap();
+        let api = Api::new(&settings, "", Timeouts::default()).unwrap();
         let links = |next: &str| BTreeMap::from([("next".to_owned(), serde_json::json!({ "href": next }))]);
         let mut pages = Pages::new(api.endpoint("/accounts"));
         assert_eq!(pages.next_url().unwrap().as_deref(), Some("https://bank.example/psd2/accounts"));
@@ -430,11 +450,11 @@ mod mtls {
             toml::from_str::<ApiSettings>(&text).unwrap()
         };
 
-        let api = Api::new(&settings(true), "http://unused").unwrap();
+        let api = Api::new(&settings(true), "http://unused", Timeouts::default()).unwrap();
         let answer: Value =
             api.call(api.request(Method::GET, &api.endpoint("/v1/accounts"), &request())).await.unwrap();
         assert_eq!(answer, serde_json::json!({}));
-        let anonymous = Api::new(&settings(false), "http://unused").unwrap();
+        let anonymous = Api::new(&settings(false), "http://unused", Timeouts::default()).unwrap();
         let refused = anonymous
             .call::<Value>(anonymous.request(Method::GET, &anonymous.endpoint("/v1/accounts"), &request()))
             .await;
@@ -447,9 +467,14 @@ mod mtls {
         let missing = parse(
             "base_url = \"https://bank.example\"\ncertificate = \"/nonexistent.pem\"\nprivate_key = \"/nonexistent.key\"",
         );
-        assert!(Api::new(&missing, "").err().unwrap().contains("reading /nonexistent.pem"));
+        assert!(Api::new(&missing, "", Timeouts::default()).err().unwrap().contains("reading /nonexistent.pem"));
         let half = parse("base_url = \"https://bank.example\"\ncertificate = \"/nonexistent.pem\"");
-        assert_eq!(Api::new(&half, "").err().unwrap(), "certificate and private_key go together");
-        assert!(Api::new(&parse("base_url = \"not a url\""), "").err().unwrap().starts_with("base_url"));
+        assert_eq!(Api::new(&half, "", Timeouts::default()).err().unwrap(), "certificate and private_key go together");
+        assert!(
+            Api::new(&parse("base_url = \"not a url\""), "", Timeouts::default())
+                .err()
+                .unwrap()
+                .starts_with("base_url")
+        );
     }
 }

@@ -1249,7 +1249,7 @@ mod tests {
 
     fn xs2a(settings: &str) -> Xs2a {
         let settings: ApiSettings = toml::from_str(settings).unwrap();
-        Xs2a::new(Api::new(&settings, "http://127.0.0.1:1").unwrap(), &settings)
+        Xs2a::new(Api::new(&settings, "http://127.0.0.1:1", crate::sources::Timeouts::default()).unwrap(), &settings)
     }
 
     fn known(webids: &[&str]) -> BTreeMap<String, Resource> {

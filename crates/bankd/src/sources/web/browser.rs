@@ -4,22 +4,24 @@
 //! followed (a login form usually answers with one); pages are read whole, up to a cap.
 
 use std::sync::Arc;
-use std::time::Duration;
 
+use reqwest::header::RETRY_AFTER;
 use reqwest::{StatusCode, Url};
 use reqwest_cookie_store::CookieStoreMutex;
 use scraper::{ElementRef, Html, Selector};
 
 use super::forms::{Form, Method};
 use crate::sources::tls::TppTls;
-use crate::sources::{SourceError, SourceResult};
+use crate::sources::{SourceError, SourceResult, Timeouts, describe_http_error, retry_after};
 
+/// Redirects followed from one request: a login form answers with one or two; more is a loop.
+const MAX_REDIRECTS: usize = 10;
 /// The largest page read: a bank page is a few hundred kilobytes; more is not a bank page.
 const MAX_PAGE: usize = 5 << 20;
-const TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Browser {
     client: reqwest::Client,
+    timeouts: Timeouts,
     cookies: Arc<CookieStoreMutex>,
 }
 
@@ -35,20 +37,19 @@ impl Browser {
     /// presenting the TPP's certificate when it has one (a PSD2 `fallback` interface).
     /// Unreadable cookies are no cookies: the site then asks to log in again, like after a
     /// browser's cache is cleared.
-    pub fn new(saved_cookies: Option<&str>, tls: &TppTls) -> SourceResult<Browser> {
+    pub fn new(saved_cookies: Option<&str>, tls: &TppTls, timeouts: Timeouts) -> SourceResult<Browser> {
         let store = saved_cookies
             .and_then(|json| cookie_store::serde::json::load_all(json.as_bytes()).ok())
             .unwrap_or_default();
         let cookies = Arc::new(CookieStoreMutex::new(store));
-        let client = tls
-            .apply(reqwest::Client::builder())
+        let client = timeouts
+            .apply(tls.apply(reqwest::Client::builder()))
             .cookie_provider(cookies.clone())
-            .redirect(reqwest::redirect::Policy::limited(10))
-            .timeout(TIMEOUT)
+            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
             .user_agent(concat!("bankd/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| SourceError::Bug(format!("building the web client: {e}")))?;
-        Ok(Browser { client, cookies })
+        Ok(Browser { client, timeouts, cookies })
     }
 
     pub async fn get(&self, url: Url) -> SourceResult<Page> {
@@ -82,11 +83,14 @@ impl Browser {
     }
 
     async fn read(&self, request: reqwest::RequestBuilder) -> SourceResult<Page> {
-        let unreachable = |e: reqwest::Error| SourceError::WebsiteUnavailable {
-            message: Some(format!("the bank's website could not be reached: {}", without_url(&e))),
+        let unreachable = |e: reqwest::Error| {
+            let why = describe_http_error(&e, &self.timeouts);
+            tracing::warn!(error = %why, "the bank's website did not answer");
+            SourceError::WebsiteUnavailable { message: Some(format!("the bank's website did not answer: {why}")) }
         };
         let mut response = request.send().await.map_err(unreachable)?;
         let (url, status) = (response.url().clone(), response.status());
+        let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(retry_after);
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
             body.extend_from_slice(&chunk);
@@ -95,19 +99,13 @@ impl Browser {
             }
         }
         if status == StatusCode::TOO_MANY_REQUESTS {
-            return Err(SourceError::RateLimited { retry_after: None, message: None });
+            let wait = retry_after.map(|wait| format!(" (Retry-After: {} s)", wait.as_secs())).unwrap_or_default();
+            let message =
+                Some(format!("{} answered 429: the bank's website limits how often it is read{wait}", url.path()));
+            return Err(SourceError::RateLimited { retry_after, message });
         }
         Ok(Page { url, status, html: String::from_utf8_lossy(&body).into_owned() })
     }
-}
-
-/// A request error's text without its URL (which may carry a query the log should not keep).
-fn without_url(error: &reqwest::Error) -> String {
-    let mut error = error.to_string();
-    if let Some(start) = error.find(" for url (") {
-        error.truncate(start);
-    }
-    error
 }
 
 impl Page {
@@ -158,9 +156,9 @@ mod tests {
             TppTls::load(&toml::from_str::<ApiSettings>(&text).unwrap()).unwrap()
         };
         let url = Url::parse(&format!("https://localhost:{}/fallback/accounts", bank.port)).unwrap();
-        let page = Browser::new(None, &tls(true)).unwrap().get(url.clone()).await.unwrap();
+        let page = Browser::new(None, &tls(true), Timeouts::default()).unwrap().get(url.clone()).await.unwrap();
         assert_eq!((page.status, page.html.as_str()), (StatusCode::OK, "{}"));
-        let refused = Browser::new(None, &tls(false)).unwrap().get(url).await.err();
+        let refused = Browser::new(None, &tls(false), Timeouts::default()).unwrap().get(url).await.err();
         assert!(matches!(refused, Some(SourceError::WebsiteUnavailable { .. })), "{refused:?}");
     }
 }

@@ -21,13 +21,14 @@ use super::values::{parse_amount, parse_date};
 use crate::catalog::{ApiSettings, Field, FieldKind};
 use crate::domain::bank::{BankAccount, BankTransaction};
 use crate::sources::tls::TppTls;
-use crate::sources::{Source, SourceError, SourceRequest, SourceResult, SourceSession};
+use crate::sources::{Source, SourceError, SourceRequest, SourceResult, SourceSession, Timeouts};
 
 pub struct SandboxWeb {
     /// The site's root, ending with `/`: its pages are relative to it.
     base: Url,
     /// The TPP's certificate, for a `fallback` source (the PSD2 interface for identified TPPs).
     tls: TppTls,
+    timeouts: Timeouts,
 }
 
 /// What the driver keeps in `session.state`.
@@ -47,14 +48,14 @@ const OTP_FIELD: &str = "otp";
 impl SandboxWeb {
     /// The site at `settings.base_url` (a path, `/sandbox/web`, is on bankd itself: `own_url`),
     /// with the TPP certificate the settings name, if any.
-    pub fn new(settings: &ApiSettings, own_url: &str) -> Result<SandboxWeb, String> {
+    pub fn new(settings: &ApiSettings, own_url: &str, timeouts: Timeouts) -> Result<SandboxWeb, String> {
         let base_url = &settings.base_url;
         let base = match base_url.strip_prefix('/') {
             Some(path) => format!("{}/{path}", own_url.trim_end_matches('/')),
             None => base_url.to_owned(),
         };
         let base = Url::parse(&format!("{}/", base.trim_end_matches('/'))).map_err(|e| format!("base_url: {e}"))?;
-        Ok(SandboxWeb { base, tls: TppTls::load(settings)? })
+        Ok(SandboxWeb { base, tls: TppTls::load(settings)?, timeouts })
     }
 
     fn page(&self, path: &str) -> SourceResult<Url> {
@@ -66,7 +67,7 @@ impl SandboxWeb {
         let login = request.credentials.get("login").unwrap_or_default().trim().to_owned();
         let memory: Memory = serde_json::from_value(session.state.clone()).unwrap_or_default();
         let memory = if memory.login == login { memory } else { Memory { login, ..Memory::default() } };
-        Ok((Browser::new(memory.cookies.as_deref(), &self.tls)?, memory))
+        Ok((Browser::new(memory.cookies.as_deref(), &self.tls, self.timeouts)?, memory))
     }
 
     fn save(browser: &Browser, mut memory: Memory, session: &mut SourceSession) -> SourceResult<()> {

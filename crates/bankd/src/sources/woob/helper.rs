@@ -209,7 +209,8 @@ impl Helper {
             Ok(Ok(answer)) => answer,
             Ok(Err(why)) => {
                 self.alive = false;
-                return Err(HelperError::Broken(format!("{method}: {why}")));
+                let status = self.exit_status().await;
+                return Err(HelperError::Broken(format!("{method}: the helper died ({why}{status})")));
             }
             Err(_) => {
                 self.alive = false;
@@ -230,6 +231,15 @@ impl Helper {
         self.stdin.write_all(line).await.map_err(|e| e.to_string())?;
         self.stdin.flush().await.map_err(|e| e.to_string())?;
         self.stdout.next_line().await.map_err(|e| e.to_string())?.ok_or_else(|| "it exited".to_owned())
+    }
+
+    /// How a helper whose pipe closed ended (`, exit status: 3`, `, signal: 9 (SIGKILL)`), when it
+    /// says so promptly; the operator's log then tells a crash from a kill.
+    async fn exit_status(&mut self) -> String {
+        match tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await {
+            Ok(Ok(status)) => format!(", {status}"),
+            _ => String::new(),
+        }
     }
 
     /// Lets the helper end on its own (its stdin closes), as a finished sync does.

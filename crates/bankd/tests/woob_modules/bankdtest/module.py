@@ -3,9 +3,16 @@
 Logins: `unavailable` -> BrowserUnavailable, `terms` -> ActionNeeded,
 `otp` -> SMS code question (code 123456, then trusted via storage),
 anything else -> two accounts. The password is always 1234.
+
+Fault switch, for bankd's fault tests: while a file named `bankdtest-fault-<login>` exists in
+woob's work directory (`WOOB_WORKDIR`, which each bankd sets to its own), listing the accounts makes the helper process die
+(the file says `die`) or hang (`hang`), as a module crashing the interpreter or stuck on a
+socket would.
 """
 
 import datetime
+import os
+import time
 from decimal import Decimal
 
 from woob.browser import LoginBrowser, need_login
@@ -55,8 +62,23 @@ class BankdTestBrowser(LoginBrowser):
             self.store.set('trusted', True)
         self.logged = True
 
+    def fault(self):
+        folder = os.environ.get('WOOB_WORKDIR')
+        if not folder:
+            return None
+        try:
+            with open(os.path.join(folder, f'bankdtest-fault-{self.username}')) as switch:
+                return switch.read().strip()
+        except OSError:
+            return None
+
     @need_login
     def iter_accounts(self):
+        fault = self.fault()
+        if fault == 'die':
+            os._exit(3)
+        if fault == 'hang':
+            time.sleep(3600)
         checking = Account(CHECKING_ID)
         checking.label = 'Compte courant'
         checking.number = CHECKING_ID
