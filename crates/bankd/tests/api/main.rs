@@ -19,6 +19,7 @@ mod processes;
 mod psd2;
 mod secrets;
 mod simplefin;
+mod spawned;
 mod statements;
 mod transactions;
 mod users;
