@@ -6,6 +6,7 @@ mod auth;
 mod balances;
 mod connections;
 mod connectors;
+mod crash_rounds;
 mod engine;
 mod errors;
 mod exports;
