@@ -11,6 +11,11 @@
 //! so both runs ask the bank for the same number of syncs (`closing` and `pending` answer by how
 //! many there were).
 //!
+//! Sizes: `big` keeps its 100,000 rows (the sandbox has no smaller setting), in one connection
+//! whose first sync most kills interrupt rather than one per round; the imports are 4 files of
+//! 15,000 rows overlapping by half (37,500 distinct rows). The whole test takes 70 to 100 s on two
+//! busy cores, on SQLite and PostgreSQL alike.
+//!
 //! `BANKD_CRASH_SEED` replays a run's kill moments (the seed is printed).
 
 use std::collections::{BTreeMap, HashMap};
@@ -82,6 +87,7 @@ struct Site {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_kills_lose_nothing_duplicate_nothing_and_leave_no_job_stuck() {
     let started = Instant::now();
+    let day = chrono::Utc::now().date_naive();
     let seed = std::env::var("BANKD_CRASH_SEED")
         .ok()
         .map(|s| s.parse::<u64>().expect("BANKD_CRASH_SEED is a number"))
@@ -106,6 +112,11 @@ async fn twenty_kills_lose_nothing_duplicate_nothing_and_leave_no_job_stuck() {
     let crashed_events = received_events(&crashed).await;
     drop(server);
 
+    if chrono::Utc::now().date_naive() != day {
+        // The sandbox's data follows the date: runs on two days hold different rows by design.
+        eprintln!("crash rounds: the runs straddled midnight UTC, nothing to compare; run again");
+        return;
+    }
     assert_eq!(interrupted.kills, ROUNDS);
     assert!(interrupted.big_syncs > 0 && interrupted.imports > 0, "the kills missed the work: {interrupted:?}");
     let rows = compare_holdings(&reference_holdings, &crashed_holdings);
