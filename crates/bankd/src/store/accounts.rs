@@ -1,5 +1,6 @@
 //! Bank accounts: what syncs discover, refresh and archive, and what users enable, rename and hide.
 
+use super::jobs::{Lease, hold_lease};
 use super::outbox::{Event, EventScope, emit};
 use super::rows::{ACCOUNT_COLUMNS, Account};
 use super::{BeginWrite, Bind, Conditions, Store, StoreResult, now, on_db};
@@ -154,11 +155,13 @@ impl Store {
         id_user: i64,
         id_source: i64,
         changes: &[AccountChange<'_>],
+        lease: Option<&Lease>,
     ) -> StoreResult<()> {
         let at = now();
         let target = SourceRef { id_connection, id_user, id_source };
         on_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
+            hold_lease!(tx, lease);
             for change in changes {
                 match change {
                     AccountChange::Discover(account) => {

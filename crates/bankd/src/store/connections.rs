@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 
+use super::jobs::{Lease, finish_leased_job};
 use super::outbox::{Event, EventScope, emit};
 use super::rows::{CONNECTION_COLUMNS, Connection};
 use super::sealed::{credentials_aad, session_aad};
@@ -380,10 +381,14 @@ impl Store {
         sources: &[SourceEnd],
         log: &ConnectionLog,
         key: &MasterKey,
+        job: Option<(&Lease, &str)>,
     ) -> StoreResult<()> {
         let sealed_credentials = end.credentials.as_ref().map(|c| seal_json(key, c, &credentials_aad(connection.id)));
         on_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
+            if let Some((lease, result)) = job {
+                finish_leased_job!(tx, lease, result);
+            }
             sqlx::query(
                 "UPDATE connections SET state = $1, error_message = $2, fields = $3,
                         last_update = COALESCE($4, last_update), expire = COALESCE($5, expire), next_try = $6,

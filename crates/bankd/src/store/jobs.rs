@@ -40,6 +40,63 @@ pub struct ClaimedJob {
     pub attempts: i64,
 }
 
+/// A worker's hold on a claimed job. A sync's writes are fenced by it: each checks, inside its
+/// own database transaction, that the job is still this worker's, so a worker that lost its lease
+/// (it stalled past it, or a restart took its job back) never writes beside its successor.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    pub job: i64,
+    pub worker: String,
+}
+
+/// Inside the write transaction `$tx`: returns `Err(StoreError::LeaseLost)` from the enclosing
+/// function unless `$lease` (an `Option<&Lease>`; `None` is an unfenced write) still holds its
+/// job. The update takes the job's row lock on PostgreSQL, so the job cannot be claimed away
+/// before the transaction ends; SQLite's write lock does the same.
+macro_rules! hold_lease {
+    ($tx:ident, $lease:expr) => {
+        if let Some(lease) = $lease {
+            let held = sqlx::query(
+                "UPDATE jobs SET locked_by = locked_by WHERE id = $1 AND locked_by = $2 AND finished IS NULL",
+            )
+            .bind(lease.job)
+            .bind(&lease.worker)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected();
+            if held != 1 {
+                return Err($crate::store::StoreError::LeaseLost);
+            }
+        }
+    };
+}
+pub(crate) use hold_lease;
+
+/// Inside the write transaction `$tx`: marks `$lease`'s job finished with `$result` (and forgets
+/// its payload, which may hold an OTP), or returns `Err(StoreError::LeaseLost)` from the enclosing
+/// function when the job is no longer the worker's. Written with the sync's end, so a sync is
+/// never recorded as run while its job still waits to be run again.
+macro_rules! finish_leased_job {
+    ($tx:ident, $lease:expr, $result:expr) => {
+        let lease: &$crate::store::jobs::Lease = $lease;
+        let finished = sqlx::query(
+            "UPDATE jobs SET finished = $1, result = $2, payload = NULL, locked_until = NULL
+             WHERE id = $3 AND locked_by = $4 AND finished IS NULL",
+        )
+        .bind($crate::store::now())
+        .bind($result)
+        .bind(lease.job)
+        .bind(&lease.worker)
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected();
+        if finished != 1 {
+            return Err($crate::store::StoreError::LeaseLost);
+        }
+    };
+}
+pub(crate) use finish_leased_job;
+
 /// The answer to an enqueue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Enqueued {

@@ -66,6 +66,10 @@ pub enum StoreError {
     /// A sync holds the connection.
     #[error("the connection is locked by a sync under way")]
     Locked,
+    /// The job's lease passed to another worker (this one was too slow to extend it, or was
+    /// thought dead): whatever it was about to write is that worker's to write now.
+    #[error("the job's lease was lost to another worker")]
+    LeaseLost,
     /// A sealed column did not open: wrong master key, or tampering.
     #[error("a sealed value could not be read: {0}")]
     Sealed(String),

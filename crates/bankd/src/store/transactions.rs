@@ -4,6 +4,7 @@
 use chrono::NaiveDate;
 
 use super::accounts::AccountData;
+use super::jobs::{Lease, hold_lease};
 use super::outbox::{Event, EventScope, emit};
 use super::rows::{TRANSACTION_COLUMNS, Transaction};
 use super::{BeginWrite, Bind, Conditions, Db, Store, StoreError, StoreResult, bind_all, now, on_db};
@@ -296,11 +297,13 @@ impl Store {
         account: AccountRef,
         data: &AccountData,
         changes: &[Change],
+        lease: Option<&Lease>,
     ) -> StoreResult<usize> {
         let at = now();
         let split = SplitChanges::new(changes)?;
         on_db!(&self.db, pool => {
             let mut tx = pool.begin_write().await?;
+            hold_lease!(tx, lease);
             write_account_data!(tx, account.id, data, at);
             write_changes!(&self.db, tx, account, split, at);
             if !split.is_empty() {

@@ -28,6 +28,7 @@ use crate::domain::states::{ConnectionState, NextMove};
 use crate::sources::{Credentials, Drivers, Source, SourceError, SourceRequest, SourceSession, UserInput};
 use crate::store::accounts::AccountData;
 use crate::store::connections::{ConnectionLog, ConnectionSource, SourceEnd, SyncEnd};
+use crate::store::jobs::Lease;
 use crate::store::rows::Connection;
 use crate::store::transactions::AccountRef;
 use crate::store::{Store, StoreError, now};
@@ -72,6 +73,13 @@ impl SyncRequest {
     }
 }
 
+/// What the caller asked of a run, and the lease its writes are fenced by (`None`: no job).
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    sync: &'a SyncRequest,
+    lease: Option<&'a Lease>,
+}
+
 /// How a run ended.
 #[derive(Debug, Clone)]
 pub struct SyncOutcome {
@@ -111,21 +119,47 @@ struct Counts {
 }
 
 impl Syncer {
-    /// Synchronizes the connection now; the caller holds its job's lease. Fails only if the
-    /// database does; every bank-side outcome is in the returned [`SyncOutcome`] and on the connection.
+    /// Synchronizes the connection now, with no job (benchmarks). Fails only if the database
+    /// does; every bank-side outcome is in the returned [`SyncOutcome`] and on the connection.
     pub async fn sync(&self, connection: &Connection, request: &SyncRequest) -> Result<SyncOutcome, StoreError> {
+        self.run(connection, request, None).await
+    }
+
+    /// Synchronizes the connection as `lease`'s job: every write is fenced by the lease (a worker
+    /// that lost it stops with `StoreError::LeaseLost`, writing nothing more), and the job is
+    /// finished in the same transaction as the sync's end.
+    pub async fn sync_leased(
+        &self,
+        connection: &Connection,
+        request: &SyncRequest,
+        lease: &Lease,
+    ) -> Result<SyncOutcome, StoreError> {
+        self.run(connection, request, Some(lease)).await
+    }
+
+    async fn run(
+        &self,
+        connection: &Connection,
+        request: &SyncRequest,
+        lease: Option<&Lease>,
+    ) -> Result<SyncOutcome, StoreError> {
         // Statement files are brought by the user: there is nothing to fetch, and nothing to mark.
         if self.catalog.connector(connection.id_connector).is_some_and(Connector::is_passive) {
+            if let Some(lease) = lease
+                && !self.store.finish_job(lease.job, &lease.worker, engine::RESULT_OK).await?
+            {
+                return Err(StoreError::LeaseLost);
+            }
             return Ok(SyncOutcome { error: None });
         }
         let started = now();
         self.store.mark_validating(connection.id).await?;
         let connector = self.catalog.connector(connection.id_connector);
         let attempt = match connector {
-            Some(connector) => self.attempt(connection, connector, request, started).await,
+            Some(connector) => self.attempt(connection, connector, request, started, lease).await,
             None => Attempt::failed(SourceError::NotSupported("the connector is no longer in the catalog".into())),
         };
-        self.finish(connection, connector, request, attempt, started).await
+        self.finish(connection, connector, request, attempt, started, lease).await
     }
 
     async fn attempt(
@@ -134,6 +168,7 @@ impl Syncer {
         connector: &Connector,
         request: &SyncRequest,
         started: DateTime<Utc>,
+        lease: Option<&Lease>,
     ) -> Attempt {
         if consent_expired(connection.expire, started, &request.input) {
             let message = "The strong authentication given to the bank is over 180 days old: reconnect".to_owned();
@@ -164,7 +199,9 @@ impl Syncer {
                 now: started,
                 unattended: request.unattended,
             };
-            let (result, session) = self.run_source(driver.as_ref(), &source_request, connection, &row, request).await;
+            let (result, session) = self
+                .run_source(driver.as_ref(), &source_request, connection, &row, Asked { sync: request, lease })
+                .await;
             if let Err(SourceError::WebauthRequired { url }) = &result
                 && let Err(e) =
                     self.store.insert_webauth_request(&source_request.webauth_state, connection.id, row.id, url).await
@@ -239,14 +276,14 @@ impl Syncer {
         request: &SourceRequest,
         connection: &Connection,
         row: &ConnectionSource,
-        sync: &SyncRequest,
+        asked: Asked<'_>,
     ) -> (Result<Counts, SourceError>, SourceSession) {
         let state = match self.store.source_session(row.id, &self.key).await {
             Ok(state) => state,
             Err(e) => return (Err(store_failure(e)), SourceSession::default()),
         };
         let mut session = SourceSession::new(state);
-        let result = self.fetch(driver, request, &mut session, connection, row, sync).await;
+        let result = self.fetch(driver, request, &mut session, connection, row, asked).await;
         driver.end(&mut session).await;
         (result, session)
     }
@@ -258,7 +295,7 @@ impl Syncer {
         session: &mut SourceSession,
         connection: &Connection,
         row: &ConnectionSource,
-        sync: &SyncRequest,
+        asked: Asked<'_>,
     ) -> Result<Counts, SourceError> {
         driver.login(request, session).await?;
         let bank_accounts = driver.accounts(request, session).await?;
@@ -272,7 +309,7 @@ impl Syncer {
             .collect();
         let changes = plan_accounts(&known, &bank_accounts);
         self.store
-            .apply_account_changes(connection.id, connection.id_user, row.id, &changes)
+            .apply_account_changes(connection.id, connection.id_user, row.id, &changes, asked.lease)
             .await
             .map_err(store_failure)?;
 
@@ -283,7 +320,7 @@ impl Syncer {
             let Some(account) = stored.iter().find(|a| a.webid == bank_account.webid && a.disabled.is_none()) else {
                 continue;
             };
-            if sync.only_account.is_some_and(|only| only != account.id) {
+            if asked.sync.only_account.is_some_and(|only| only != account.id) {
                 continue;
             }
             let since = self.store.resync_since(account.id, RESYNC_MARGIN_DAYS).await.map_err(store_failure)?;
@@ -293,7 +330,7 @@ impl Syncer {
             let changes = reconcile(&existing, fetched);
             let data = AccountData::from_bank(bank_account).map_err(|e| SourceError::Bug(e.to_string()))?;
             let target = AccountRef { id: account.id, id_user: connection.id_user, id_connection: connection.id };
-            self.store.apply_account_sync(target, &data, &changes).await.map_err(store_failure)?;
+            self.store.apply_account_sync(target, &data, &changes, asked.lease).await.map_err(store_failure)?;
         }
         Ok(counts)
     }
@@ -306,6 +343,7 @@ impl Syncer {
         request: &SyncRequest,
         attempt: Attempt,
         started: DateTime<Utc>,
+        lease: Option<&Lease>,
     ) -> Result<SyncOutcome, StoreError> {
         let ended = now();
         let error = attempt.result.as_ref().err().cloned();
@@ -353,7 +391,8 @@ impl Syncer {
                 "sync done"
             );
         }
-        self.store.finish_sync(connection, &end, &attempt.sources, &log, &self.key).await?;
+        let job = lease.map(|lease| (lease, engine::result_of(error.as_ref().map(SourceError::state))));
+        self.store.finish_sync(connection, &end, &attempt.sources, &log, &self.key, job).await?;
         Ok(SyncOutcome { error })
     }
 }
@@ -424,9 +463,13 @@ fn fields_to_ask(error: &SourceError, connector: Option<&Connector>) -> Option<S
     Some(serde_json::to_string(fields).expect("fields serialize"))
 }
 
-/// A database failure during a run: logged in full, shown as `bug` on the connection.
+/// A database failure during a run: logged in full, shown as `bug` on the connection. A lost lease
+/// ends the run too, but the end is not written (the job's new worker writes its own).
 fn store_failure(e: StoreError) -> SourceError {
-    tracing::error!(error = %e, "storage failed during a sync");
+    match e {
+        StoreError::LeaseLost => tracing::warn!("the sync's job passed to another worker: stopping"),
+        e => tracing::error!(error = %e, "storage failed during a sync"),
+    }
     SourceError::Bug("storage failure during the sync".into())
 }
 

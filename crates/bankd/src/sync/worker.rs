@@ -13,7 +13,8 @@ use tracing::Instrument;
 
 use super::SyncRequest;
 use super::engine::{Engine, RESULT_FAILED, RESULT_OK, result_of};
-use crate::store::jobs::ClaimedJob;
+use crate::store::StoreError;
+use crate::store::jobs::{ClaimedJob, Lease};
 
 /// Claims of one job before it is given up as `failed`.
 const MAX_ATTEMPTS: i64 = 5;
@@ -55,29 +56,43 @@ async fn idle(engine: &Engine, shutdown: &CancellationToken) {
     }
 }
 
+/// How a job's run ended, for what is left to write on the job.
+enum JobEnd {
+    /// Done with this result, to be recorded.
+    Done(&'static str),
+    /// Done, and recorded with the sync's end.
+    Recorded(&'static str),
+    /// The database failed: to be tried again.
+    Retry,
+    /// Another worker holds the job now: nothing to write.
+    LeaseLost,
+}
+
 async fn run_job(engine: &Engine, worker: &str, job: ClaimedJob) {
     let started = Instant::now();
-    let result = match job.kind.as_str() {
+    let end = match job.kind.as_str() {
         "sync" => run_sync(engine, worker, &job).await,
-        "noop" => Some(RESULT_OK),
+        "noop" => JobEnd::Done(RESULT_OK),
         other => {
             tracing::error!(job = job.id, kind = other, "unknown job kind");
-            Some(RESULT_FAILED)
+            JobEnd::Done(RESULT_FAILED)
         }
     };
     let store = &engine.syncer.store;
-    let written = match result {
-        Some(result) => store.finish_job(job.id, worker, result).await,
-        None if job.attempts >= MAX_ATTEMPTS => {
+    let (result, written) = match end {
+        JobEnd::Done(result) => (result, store.finish_job(job.id, worker, result).await),
+        JobEnd::Recorded(result) => (result, Ok(true)),
+        JobEnd::LeaseLost => ("lease_lost", Ok(true)),
+        JobEnd::Retry if job.attempts >= MAX_ATTEMPTS => {
             if let Some(id) = job.id_connection {
                 // Not left `validating` for ever: `bug` is retried by the scheduler.
                 let _ = store.mark_sync_failed(id, Utc::now() + chrono::Duration::minutes(30)).await;
             }
-            store.finish_job(job.id, worker, RESULT_FAILED).await
+            (RESULT_FAILED, store.finish_job(job.id, worker, RESULT_FAILED).await)
         }
-        None => {
+        JobEnd::Retry => {
             let backoff = chrono::Duration::seconds(1 << job.attempts.clamp(0, 10));
-            store.release_job(job.id, worker, Utc::now() + backoff).await
+            ("retry", store.release_job(job.id, worker, Utc::now() + backoff).await)
         }
     };
     match written {
@@ -85,19 +100,19 @@ async fn run_job(engine: &Engine, worker: &str, job: ClaimedJob) {
         Ok(false) => tracing::warn!(job = job.id, worker, "lost the job's lease before finishing it"),
         Err(e) => tracing::error!(job = job.id, error = %e, "could not record the job's end"),
     }
-    crate::telemetry::record_job(&job.kind, result.unwrap_or("retry"), started.elapsed());
+    crate::telemetry::record_job(&job.kind, result, started.elapsed());
     engine.done.notify_waiters();
 }
 
-/// Runs a sync job; `None` when the database failed and the job should be tried again.
-async fn run_sync(engine: &Engine, worker: &str, job: &ClaimedJob) -> Option<&'static str> {
-    let Some(id_connection) = job.id_connection else { return Some(RESULT_FAILED) };
+/// Runs a sync job, fenced by the worker's lease on it.
+async fn run_sync(engine: &Engine, worker: &str, job: &ClaimedJob) -> JobEnd {
+    let Some(id_connection) = job.id_connection else { return JobEnd::Done(RESULT_FAILED) };
     let request = match &job.payload {
         Some(sealed) => match engine.open(id_connection, sealed) {
             Some(request) => request,
             None => {
                 tracing::error!(job = job.id, "the job's payload does not open with this master key");
-                return Some(RESULT_FAILED);
+                return JobEnd::Done(RESULT_FAILED);
             }
         },
         None => SyncRequest::default(),
@@ -108,20 +123,30 @@ async fn run_sync(engine: &Engine, worker: &str, job: &ClaimedJob) -> Option<&'s
     let store = &engine.syncer.store;
     let connection = match store.connection_by_id(id_connection).await {
         Ok(Some(connection)) => connection,
-        Ok(None) => return Some(RESULT_FAILED),
+        Ok(None) => return JobEnd::Done(RESULT_FAILED),
         Err(e) => {
             tracing::error!(job = job.id, error = %e, "could not load the connection");
-            return None;
+            return JobEnd::Retry;
         }
     };
     let heartbeat = tokio::spawn(keep_lease(engine.clone(), job.id, worker.to_owned()));
-    let outcome = engine.syncer.sync(&connection, &request).await;
+    let lease = Lease { job: job.id, worker: worker.to_owned() };
+    let outcome = engine.syncer.sync_leased(&connection, &request, &lease).await;
     heartbeat.abort();
     match outcome {
-        Ok(outcome) => Some(result_of(outcome.state())),
+        Ok(outcome) => JobEnd::Recorded(result_of(outcome.state())),
+        Err(StoreError::LeaseLost) => {
+            tracing::warn!(
+                job = job.id,
+                connection = id_connection,
+                worker,
+                "lost the job's lease: its new worker syncs"
+            );
+            JobEnd::LeaseLost
+        }
         Err(e) => {
             tracing::error!(job = job.id, connection = id_connection, error = %e, "sync could not be recorded");
-            None
+            JobEnd::Retry
         }
     }
 }

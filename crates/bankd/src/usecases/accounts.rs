@@ -22,8 +22,13 @@ pub async fn edit_account(state: &AppState, account: &Account, edit: &AccountEdi
 
 /// An account the user just enabled has its data fetched now. If a sync holds the connection, the
 /// account stays enabled and the next sync fetches it.
+///
+/// The consent is written before the sync is queued: a process killed in between leaves an enabled
+/// account nothing will fetch. A client repeating the enable (what it does when it got no answer)
+/// queues the fetch again for as long as the account was never fetched.
 async fn sync_if_enabled(state: &AppState, account: &Account, disabled: Option<bool>) -> ApiResult<()> {
-    if disabled != Some(false) || account.disabled.is_none() {
+    let never_fetched = account.last_update.is_none();
+    if disabled != Some(false) || (account.disabled.is_none() && !never_fetched) {
         return Ok(());
     }
     let connection = state

@@ -4,7 +4,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use bankd::store::Store;
+use bankd::store::jobs::{JobState, Lease};
+use bankd::store::{Store, StoreError, on_db};
+use bankd::sync::SyncRequest;
 use bankd::sync::scheduler;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -50,6 +52,38 @@ async fn an_expired_lease_hands_the_job_to_another_worker() {
     assert!(!app.store.finish_job(crashed.id, "crashed", "ok").await.unwrap(), "the old worker is fenced off");
     assert!(!app.store.extend_lease(crashed.id, "crashed", chrono::Utc::now()).await.unwrap());
     assert!(app.store.finish_job(again.id, "other", "ok").await.unwrap());
+}
+
+/// A worker whose lease ran out (it stalled on a busy database, or was thought dead) and whose job
+/// another worker took must write nothing more of its sync: no accounts, no transactions, no log,
+/// no end; the new worker's sync is the one recorded, and the job is finished with it.
+#[tokio::test]
+async fn a_worker_that_lost_its_lease_writes_nothing_of_its_sync() {
+    let app = TestApp::spawn_with(|s| s.engine.workers = 0).await;
+    let user = app.create_user().await;
+    let body = json!({"connector_uuid": SANDBOX_UUID, "login": "demo", "password": "1234"});
+    let (_, connection) = app.post("/2.0/users/me/connections?background=true", Some(&user.token), body).await;
+    let stalled = app.store.claim_job("stalled", chrono::Duration::seconds(1), 8, 8).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let taken = app.store.claim_job("successor", chrono::Duration::seconds(30), 8, 8).await.unwrap().unwrap();
+    assert_eq!(taken.id, stalled.id);
+
+    let row = app.store.connection_by_id(connection["id"].as_i64().unwrap()).await.unwrap().unwrap();
+    let request = SyncRequest::default();
+    let lost = Lease { job: stalled.id, worker: "stalled".into() };
+    let outcome = app.engine.syncer.sync_leased(&row, &request, &lost).await;
+    assert!(matches!(outcome, Err(StoreError::LeaseLost)), "{outcome:?}");
+    assert_eq!(logs(&app, &user, &connection).await["total"], 0, "no log of the fenced sync");
+    let (accounts,): (i64,) = on_db!(&app.store.db, pool =>
+        sqlx::query_as("SELECT COUNT(*) FROM accounts").fetch_one(pool).await.unwrap()
+    );
+    assert_eq!(accounts, 0, "no account written by the fenced sync");
+
+    let held = Lease { job: taken.id, worker: "successor".into() };
+    let outcome = app.engine.syncer.sync_leased(&row, &request, &held).await.unwrap();
+    assert!(outcome.error.is_none(), "{outcome:?}");
+    assert_eq!(logs(&app, &user, &connection).await["total"], 1);
+    assert_eq!(app.store.job_state(taken.id).await.unwrap(), Some(JobState::Finished("ok".into())), "with its sync");
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! event once it is back, in order; deliveries are logged and can be replayed.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,6 +41,10 @@ pub struct Receiver {
     base: String,
     pub up: Arc<AtomicBool>,
     pub refused: Arc<AtomicUsize>,
+    /// How long it takes to answer, in milliseconds: a slow receiver keeps deliveries in flight.
+    pub delay_ms: Arc<AtomicU64>,
+    /// Requests being answered now.
+    pub answering: Arc<AtomicUsize>,
     hits: Arc<Mutex<Vec<Hit>>>,
 }
 
@@ -51,6 +55,8 @@ impl Receiver {
             base: format!("http://{}", listener.local_addr().unwrap()),
             up: Arc::new(AtomicBool::new(true)),
             refused: Arc::default(),
+            delay_ms: Arc::default(),
+            answering: Arc::default(),
             hits: Arc::default(),
         };
         let app = axum::Router::new().fallback(receive).with_state(receiver.clone());
@@ -82,6 +88,11 @@ impl Receiver {
 }
 
 async fn receive(State(receiver): State<Receiver>, uri: Uri, headers: HeaderMap, body: Bytes) -> AxumStatus {
+    let _answering = Answering::new(&receiver.answering);
+    let delay = receiver.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
     if !receiver.up.load(Ordering::SeqCst) {
         receiver.refused.fetch_add(1, Ordering::SeqCst);
         return AxumStatus::SERVICE_UNAVAILABLE;
@@ -90,6 +101,22 @@ async fn receive(State(receiver): State<Receiver>, uri: Uri, headers: HeaderMap,
     let hit = Hit { path: uri.path().to_owned(), headers, body: body.to_vec(), json };
     receiver.hits.lock().unwrap().push(hit);
     AxumStatus::OK
+}
+
+/// Counts a request while it is answered, including one dropped because its sender died.
+struct Answering<'a>(&'a AtomicUsize);
+
+impl<'a> Answering<'a> {
+    fn new(count: &'a AtomicUsize) -> Answering<'a> {
+        count.fetch_add(1, Ordering::SeqCst);
+        Answering(count)
+    }
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Checks both signatures of a delivery by the README's recipe, written out here on purpose
