@@ -2,7 +2,7 @@
 //! rotation killed half way is finished by running it again, and afterwards the old key opens nothing.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use bankd::crypto::{MasterKey, random_key};
@@ -12,8 +12,10 @@ use bankd::store::sealed::{credentials_aad, job_payload_aad, session_aad, webhoo
 use crate::helpers::{TestApp, TestUser};
 use crate::webhooks::auth_provider;
 
-fn rotate_key(app: &TestApp, new_key_file: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bankd"));
+/// `bankd rotate-key` on the app's data dir and database. Run without blocking: the server under
+/// test runs on this test's one thread, and a blocked thread would freeze it mid-transaction.
+fn rotate_key(app: &TestApp, new_key_file: &Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_bankd"));
     command
         .args(["rotate-key", "--new-key-file"])
         .arg(new_key_file)
@@ -67,11 +69,10 @@ async fn a_rotation_killed_half_way_is_resumed_and_the_old_key_then_opens_nothin
     while !next.exists() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    first.kill().unwrap();
-    first.wait().unwrap();
+    first.kill().await.unwrap();
     assert_syncs(&app, &user, &connection).await;
 
-    let output = rotate_key(&app, new_key_file.path()).output().unwrap();
+    let output = rotate_key(&app, new_key_file.path()).output().await.unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(!next.exists());
     assert_eq!(std::fs::read_to_string(app.data_dir().join("master.key")).unwrap(), new_text);
@@ -88,7 +89,7 @@ async fn a_rotation_killed_half_way_is_resumed_and_the_old_key_then_opens_nothin
     }
 
     // A rotation to the key in place is refused, and says why.
-    let again = rotate_key(&app, new_key_file.path()).output().unwrap();
+    let again = rotate_key(&app, new_key_file.path()).output().await.unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("the master key already"));
 }
