@@ -70,7 +70,13 @@ async fn main() {
     create_connections(&store, &catalog, &key).await;
     let syncer = Syncer {
         store: store.clone(),
-        drivers: bankd::startup::drivers(&catalog, "http://127.0.0.1:3000", &bankd_bench::no_woob()).expect("drivers"),
+        drivers: bankd::startup::drivers(
+            &catalog,
+            "http://127.0.0.1:3000",
+            &bankd_bench::no_woob(),
+            Default::default(),
+        )
+        .expect("drivers"),
         catalog,
         key,
         webauth_callback: "http://127.0.0.1:3000/2.0/webauth/callback".into(),

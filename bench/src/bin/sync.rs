@@ -19,7 +19,13 @@ fn syncer(store: &Store) -> Syncer {
     let catalog = Arc::new(Catalog::load(None, true).expect("catalog"));
     Syncer {
         store: store.clone(),
-        drivers: bankd::startup::drivers(&catalog, "http://127.0.0.1:3000", &bankd_bench::no_woob()).expect("drivers"),
+        drivers: bankd::startup::drivers(
+            &catalog,
+            "http://127.0.0.1:3000",
+            &bankd_bench::no_woob(),
+            Default::default(),
+        )
+        .expect("drivers"),
         catalog,
         key: Arc::new(MasterKey::from_bytes(&[7; 32]).expect("key")),
         webauth_callback: "http://127.0.0.1:3000/2.0/webauth/callback".into(),
