@@ -423,4 +423,21 @@ mod tests {
         }
         assert!(server.open(&before, "a").is_err(), "after the rotation the server holds the new key alone");
     }
+
+    #[test]
+    fn a_rotation_from_bankd_master_key_leaves_the_next_key_sealing_until_the_operator_moves_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let old_text = random_key();
+        let server = MasterKey::load(Some(&old_text), dir.path()).unwrap();
+        let before = server.seal(b"before", "a");
+        let new_text = random_key();
+        let (rotation, ring) = Rotation::begin(Some(&old_text), dir.path(), &new_text).unwrap();
+        let after = ring.reseal(&before, "a").unwrap().unwrap();
+        assert!(!rotation.finish().unwrap(), "the key in the environment cannot be replaced from here");
+        assert!(dir.path().join(NEXT_KEY_FILE).exists() && !dir.path().join(KEY_FILE).exists());
+        assert!(server.open(&after, "a").is_ok(), "the next key seals and opens until the operator has moved it");
+        let restarted = MasterKey::load(Some(&new_text), dir.path()).unwrap();
+        assert_eq!(restarted.open(&after, "a").unwrap(), b"before", "then BANKD_MASTER_KEY=new is enough");
+        assert!(MasterKey::from_base64(&old_text).unwrap().open(&after, "a").is_err());
+    }
 }

@@ -21,6 +21,12 @@ const SEALED_COLUMNS: [SealedColumn; 4] = [
     SealedColumn { table: "webhook_auths", column: "secret", aad_id: "id", aad: webhook_secret_aad },
 ];
 
+/// Every sealed column as (table, column, the column its AAD's id comes from, the AAD), for checks
+/// that must cover them all.
+pub fn sealed_columns() -> impl Iterator<Item = (&'static str, &'static str, &'static str, fn(i64) -> String)> {
+    SEALED_COLUMNS.iter().map(|c| (c.table, c.column, c.aad_id, c.aad))
+}
+
 /// Rows read at a time: a rotation holds no write lock between pages, so syncs go on beside it.
 const PAGE: i64 = 500;
 

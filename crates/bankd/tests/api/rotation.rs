@@ -6,8 +6,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use bankd::crypto::{MasterKey, random_key};
-use bankd::store::on_db;
-use bankd::store::sealed::{credentials_aad, job_payload_aad, session_aad, webhook_secret_aad};
+use bankd::store::sealed::sealed_columns;
+use bankd::store::{Db, on_db};
 
 use crate::helpers::{TestApp, TestUser};
 use crate::webhooks::auth_provider;
@@ -27,24 +27,41 @@ fn rotate_key(app: &TestApp, new_key_file: &Path) -> tokio::process::Command {
     command
 }
 
-/// How a sealed value's AAD is named from its row.
-type Aad = fn(i64) -> String;
-
-/// Every sealed value in the database, with the AAD it was sealed for.
+/// Every sealed value in the database, with the AAD it was sealed for, from the store's register.
 async fn sealed_values(app: &TestApp) -> Vec<(Vec<u8>, String)> {
-    let columns: [(&str, Aad); 4] = [
-        ("SELECT id, credentials FROM connections WHERE credentials IS NOT NULL", credentials_aad),
-        ("SELECT id, session FROM connection_sources WHERE session IS NOT NULL", session_aad),
-        ("SELECT id_connection, payload FROM jobs WHERE payload IS NOT NULL", job_payload_aad),
-        ("SELECT id, secret FROM webhook_auths", webhook_secret_aad),
-    ];
     let mut values = Vec::new();
-    for (query, aad) in columns {
+    for (table, column, aad_id, aad) in sealed_columns() {
+        let query = format!("SELECT {aad_id}, {column} FROM {table} WHERE {column} IS NOT NULL");
         let rows: Vec<(i64, Vec<u8>)> =
-            on_db!(&app.store.db, pool => sqlx::query_as(query).fetch_all(pool).await.unwrap());
+            on_db!(&app.store.db, pool => sqlx::query_as(&query).fetch_all(pool).await.unwrap());
         values.extend(rows.into_iter().map(|(id, sealed)| (sealed, aad(id))));
     }
     values
+}
+
+/// The register lists every column of bytes the schema has, but the hashes: a sealed column it
+/// missed would keep the old key through a rotation, and then open with none.
+async fn assert_the_register_covers_every_byte_column(app: &TestApp) {
+    let query = match app.store.db {
+        Db::Sqlite(_) => {
+            "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p
+                          WHERE m.type = 'table' AND p.type = 'BLOB'"
+        }
+        Db::Pg(_) => {
+            "SELECT table_name::text, column_name::text FROM information_schema.columns
+                      WHERE table_schema = current_schema() AND data_type = 'bytea'"
+        }
+    };
+    let columns: Vec<(String, String)> =
+        on_db!(&app.store.db, pool => sqlx::query_as(query).fetch_all(pool).await.unwrap());
+    // sqlx's own migration checksums are no secret.
+    let columns: Vec<_> = columns.into_iter().filter(|(table, _)| table != "_sqlx_migrations").collect();
+    let registered: Vec<(&str, &str)> = sealed_columns().map(|(table, column, ..)| (table, column)).collect();
+    for (table, column) in &columns {
+        let listed = registered.contains(&(table.as_str(), column.as_str()));
+        assert!(listed || column.contains("hash"), "{table}.{column} holds bytes but is not in store::sealed");
+    }
+    assert_eq!(columns.iter().filter(|(_, c)| !c.contains("hash")).count(), registered.len());
 }
 
 async fn assert_syncs(app: &TestApp, user: &TestUser, connection: &serde_json::Value) {
@@ -81,6 +98,7 @@ async fn a_rotation_killed_half_way_is_resumed_and_the_old_key_then_opens_nothin
     assert_syncs(&app, &user, &connection).await;
     app.connected(&user, "demo").await;
     let new_key = MasterKey::from_base64(&new_text).unwrap();
+    assert_the_register_covers_every_byte_column(&app).await;
     let values = sealed_values(&app).await;
     assert!(values.len() >= 5, "credentials, sessions and a webhook secret at least: {}", values.len());
     for (sealed, aad) in &values {
