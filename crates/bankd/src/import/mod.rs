@@ -11,7 +11,7 @@
 //! - **Accounts** are recognised by IBAN, else number, else name and currency (their webid), and
 //!   are created enabled: uploading a file is the user's consent. An account missing from a file
 //!   is not archived — a file is not a list of all the user's accounts.
-//! - **Transactions** are recognised by their webid (see [`mapping::Webids`]).
+//! - **Transactions** are recognised by their webid (see [`crate::sources::entries::Webids`]).
 //! - **Warnings**: what the parser read from a file that bends its standard (see `statements`)
 //!   is reported with the result and kept in the log row, bounded (the first 100, then a count).
 //! - **The balance** is the closing balance of the newest statement seen: an older file imported

@@ -10,13 +10,14 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use statements::{BalanceKind, Event, Format, Warnings};
 
-use super::mapping::{Webids, bank_transaction, identity};
+use super::mapping::identity;
 use super::{ImportError, Imported};
 use crate::catalog::Connector;
 use crate::crypto::MasterKey;
 use crate::domain::bank::{BankAccount, BankTransaction};
 use crate::domain::money::{from_units, to_units};
 use crate::domain::reconcile::{Change, Stored, reconcile};
+use crate::sources::entries::{Webids, bank_transaction};
 use crate::store::accounts::AccountData;
 use crate::store::accounts::SourceRef;
 use crate::store::connections::{ConnectionLog, LogWarning, LogWarnings};

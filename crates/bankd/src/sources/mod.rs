@@ -8,6 +8,7 @@
 //! complete (OTP, redirect, app validation) or a classified failure. The sync engine turns that
 //! answer into connection states and stored rows through the domain rules.
 
+pub mod entries;
 pub mod fints;
 pub mod psd2;
 pub mod tls;
