@@ -177,6 +177,9 @@ pub struct ApiSettings {
     pub client_secret: Option<String>,
     #[serde(default)]
     pub scope: Option<String>,
+    /// FinTS: the bank's code (BLZ), when the connector is one bank's (else the user gives it).
+    #[serde(default)]
+    pub bank_code: Option<String>,
 }
 
 fn default_capabilities() -> Vec<String> {

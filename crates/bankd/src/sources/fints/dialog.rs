@@ -1,0 +1,170 @@
+//! Talking to a FinTS server: messages over HTTPS (base64 bodies), numbered within a dialog, and
+//! the bank's return codes turned into what they mean for the connection.
+
+use chrono::Utc;
+use fints::message::{self, FIRST_SEGMENT, Signer};
+use fints::{Feedback, Message, Segment};
+use rand::Rng;
+
+use crate::sources::{SourceError, SourceResult, Timeouts, describe_http_error, retry_after};
+
+/// Who talks to the bank, and how to reach it.
+pub struct Bank {
+    pub http: reqwest::Client,
+    pub url: String,
+    pub timeouts: Timeouts,
+    pub bank_code: String,
+    /// The login (Benutzerkennung).
+    pub user_id: String,
+    /// The customer id (Kunden-ID): the login unless the bank gave the user another one.
+    pub customer_id: String,
+    pub pin: String,
+    pub product_id: String,
+}
+
+/// An open dialog: its id and the number of the next message.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Dialog {
+    pub id: String,
+    pub next_number: u32,
+}
+
+/// The bank's answer to one message, with the request's segment kinds (their numbers are
+/// [`FIRST_SEGMENT`] onwards).
+pub struct Answer {
+    pub message: Message,
+    /// The return codes, read once.
+    pub feedback: Vec<Feedback>,
+    sent: Vec<String>,
+}
+
+impl Answer {
+    /// The return codes about the request's first segment of `kind`, and the message's own.
+    pub fn codes_for(&self, kind: &str) -> Vec<&Feedback> {
+        let number = self.sent.iter().position(|k| k == kind).map(|i| FIRST_SEGMENT + i as u32);
+        let feedback = &self.feedback;
+        feedback.iter().filter(|f| f.segment.is_none() || f.segment == number).collect()
+    }
+
+    /// Whether any return code is `code`.
+    pub fn has(&self, code: &str) -> bool {
+        self.feedback.iter().any(|f| f.code == code)
+    }
+
+    /// A code's first parameter (3040's touchdown point).
+    pub fn param_of(&self, code: &str) -> Option<&str> {
+        let feedback = self.feedback.iter().find(|f| f.code == code)?;
+        feedback.params.first().map(String::as_str).filter(|p| !p.is_empty())
+    }
+}
+
+impl Bank {
+    /// Sends `segments` as message `dialog.next_number` of `dialog` (`None`: a new dialog, id
+    /// `0`), signed with the security function and, when given, the TAN. Fails when the bank could
+    /// not be asked or answered garbage; its error codes are the caller's to read ([`Answer::check`]).
+    pub async fn send(
+        &self,
+        dialog: Option<&mut Dialog>,
+        system_id: &str,
+        security_function: &str,
+        tan: Option<&str>,
+        segments: Vec<Segment>,
+    ) -> SourceResult<Answer> {
+        let (id, number) = dialog.as_ref().map_or(("0".to_owned(), 1), |d| (d.id.clone(), d.next_number));
+        let now = Utc::now();
+        let (date, time) = (now.format("%Y%m%d").to_string(), now.format("%H%M%S").to_string());
+        let control_reference = rand::thread_rng().gen_range(1_000_000..10_000_000u32).to_string();
+        let signer = Signer {
+            bank_code: &self.bank_code,
+            user_id: &self.user_id,
+            system_id,
+            security_function,
+            pin: &self.pin,
+            tan,
+            control_reference: &control_reference,
+            date: &date,
+            time: &time,
+        };
+        let sent = segments.iter().map(|s| s.kind.clone()).collect();
+        let bytes = message::request(&id, number, &signer, segments);
+        let message = self.exchange(&bytes).await?;
+        if let Some(dialog) = dialog {
+            dialog.next_number += 1;
+        }
+        Ok(Answer::new(message, sent))
+    }
+
+    /// One HTTP round trip.
+    async fn exchange(&self, bytes: &[u8]) -> SourceResult<Message> {
+        let unavailable = |message: String| SourceError::WebsiteUnavailable { message: Some(message) };
+        let response = self
+            .http
+            .post(&self.url)
+            .header(reqwest::header::CONTENT_TYPE, "text/plain")
+            .body(message::to_wire(bytes))
+            .send()
+            .await
+            .map_err(|e| {
+                unavailable(format!("the bank's FinTS server: {}", describe_http_error(&e, &self.timeouts)))
+            })?;
+        let status = response.status();
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            let wait = response.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok());
+            let message = Some("The bank's FinTS server limits how often it is asked".to_owned());
+            return Err(SourceError::RateLimited { retry_after: wait.and_then(retry_after), message });
+        }
+        if !status.is_success() {
+            return Err(unavailable(format!("the bank's FinTS server answered HTTP {status}")));
+        }
+        let body = response.bytes().await.map_err(|e| {
+            unavailable(format!("the bank's FinTS server: {}", describe_http_error(&e, &self.timeouts)))
+        })?;
+        let garbled = |why: String| SourceError::Bug(format!("the bank's FinTS answer cannot be read: {why}"));
+        let decoded = message::from_wire(&body).map_err(|e| garbled(e.to_string()))?;
+        Message::decode(&decoded).map_err(|e| garbled(e.to_string()))
+    }
+}
+
+impl Answer {
+    fn new(message: Message, sent: Vec<String>) -> Answer {
+        Answer { feedback: message.feedback(), message, sent }
+    }
+
+    /// The first error code, as what it means for the connection.
+    pub fn check(&self) -> SourceResult<()> {
+        // A locked access is only a warning (3938) beside the refusal, and says more than it.
+        let locked = self.feedback.iter().find(|f| f.code == "3938");
+        match locked.or_else(|| self.feedback.iter().find(|f| f.is_error())) {
+            Some(feedback) => Err(refusal(feedback)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The code that says a dialog has ended at the bank (its id unknown, or timed out): the run may
+/// start a new one.
+pub const DIALOG_ENDED: &str = "9800";
+
+/// What an error code means for the connection. The codes are the FinTS return code list's; a
+/// bank may use others of the same class, hence the ranges.
+pub fn refusal(feedback: &Feedback) -> SourceError {
+    let said = format!("{} ({})", feedback.text.trim(), feedback.code);
+    let message = Some(said.clone());
+    match feedback.code.as_str() {
+        // The PIN or the login is wrong (9931 also when the access is now blocked for it).
+        "9931" | "9942" | "9340" | "9930" => SourceError::WrongPass { message },
+        "3938" | "9938" => SourceError::ActionNeeded { message },
+        "9078" | "3078" => SourceError::Bug(format!(
+            "The bank refuses bankd's FinTS product id: {}. Register the product with the FinTS \
+             office of the Deutsche Kreditwirtschaft and set BANKD_FINTS_PRODUCT_ID",
+            feedback.text.trim()
+        )),
+        // A TAN refused or expired: the user may try again.
+        "9941" | "9943" | "9955" => SourceError::AdditionalInformationNeeded { fields: Vec::new(), message },
+        // Message syntax and sequence errors: a defect on one side or the other.
+        code if ("9110"..="9170").contains(&code) || code == "9210" => {
+            SourceError::Bug(format!("the bank refused bankd's FinTS message: {said}"))
+        }
+        _ => SourceError::WebsiteUnavailable { message },
+    }
+}
