@@ -13,6 +13,7 @@ mod engine;
 mod errors;
 mod exports;
 mod faults;
+mod fints;
 mod helpers;
 mod isolation;
 mod limits;

@@ -1,0 +1,199 @@
+//! The `fints` source end to end: bankd's FinTS client talking to the FinTS sandbox bank it serves
+//! under `/sandbox/fints`, over real HTTP, each scripted login through the Powens API.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestUser, assert_error};
+
+/// Every sandbox login's PIN; anything after `1234` is ignored by the sandbox bank, so a test can
+/// use a PIN of its own.
+const PIN: &str = "1234";
+
+async fn connector_uuid(app: &TestApp) -> String {
+    let (_, connectors) = app.get("/2.0/connectors", "").await;
+    let listed = connectors["connectors"].as_array().unwrap().iter().find(|c| c["name"] == "Sandbox Bank (FinTS)");
+    listed.expect("the FinTS sandbox connector is offered")["uuid"].as_str().unwrap().to_owned()
+}
+
+async fn connect(app: &TestApp, user: &TestUser, login: &str, pin: &str) -> (StatusCode, Value) {
+    let body = json!({"connector_uuid": connector_uuid(app).await, "login": login, "pin": pin});
+    app.post("/2.0/users/me/connections", Some(&user.token), body).await
+}
+
+async fn connected(app: &TestApp, user: &TestUser, login: &str) -> Value {
+    let (status, connection) = connect(app, user, login, PIN).await;
+    assert_eq!(status, StatusCode::CREATED, "{connection}");
+    connection
+}
+
+/// (value, coming, date) of the user's transactions, newest first.
+async fn transactions(app: &TestApp, user: &TestUser) -> Vec<(f64, bool, String)> {
+    let rows = app.all_transactions(user, "/2.0/users/me/transactions?limit=1000&min_date=2000-01-01").await;
+    let row = |t: &Value| (t["value"].as_f64().unwrap(), t["coming"].as_bool().unwrap(), t["date"].as_str().unwrap().to_owned());
+    rows.iter().map(row).collect()
+}
+
+fn pending(rows: &[(f64, bool, String)]) -> usize {
+    rows.iter().filter(|(_, coming, _)| *coming).count()
+}
+
+/// Syncs, reading history (camt.052 or MT940) with pending entries that the next sync finds booked.
+async fn pending_entries_turn_booked(login: &str) {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    let connection = connected(&app, &user, login).await;
+    assert!(connection["state"].is_null(), "{login}: {connection}");
+    assert_eq!(app.enable_accounts(&user, &connection["id"]).await.len(), 2, "{login}");
+    let (_, accounts) = app.get("/2.0/users/me/accounts", &user.token).await;
+    let accounts = accounts["accounts"].as_array().unwrap();
+    let kinds: Vec<&str> = accounts.iter().map(|a| a["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["checking", "savings"], "{login}");
+    assert!(accounts.iter().all(|a| a["iban"].as_str().unwrap().starts_with("DE") && a["balance"].is_number()));
+    let first = transactions(&app, &user).await;
+    assert!(first.len() > 50, "{login}: a year of history over several pages: {}", first.len());
+    assert_eq!(pending(&first), 6, "{login}: three pending entries per account");
+    let again = app.resync(&user, &connection["id"]).await;
+    assert!(again["state"].is_null(), "{login}: {again}");
+    let second = transactions(&app, &user).await;
+    assert_eq!(pending(&second), 0, "{login}: booked now");
+    assert_eq!(second.len(), first.len(), "{login}: each pending entry became its booked one, nothing twice");
+    let third = app.resync(&user, &connection["id"]).await;
+    assert!(third["state"].is_null(), "{third}");
+    assert_eq!(transactions(&app, &user).await.len(), first.len(), "{login}: a resync adds nothing");
+}
+
+#[tokio::test]
+async fn camt_052_history_is_read_and_pending_entries_turn_booked() {
+    pending_entries_turn_booked("camt").await;
+}
+
+#[tokio::test]
+async fn mt940_pages_cut_mid_field_are_joined_and_mt942_entries_turn_booked() {
+    pending_entries_turn_booked("mt940").await;
+}
+
+#[tokio::test]
+async fn a_bank_offering_both_formats_is_read_in_camt_without_any_question() {
+    pending_entries_turn_booked("demo").await;
+}
+
+#[tokio::test]
+async fn the_user_picks_a_tan_procedure_once_then_types_the_tan() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    let connection = connected(&app, &user, "tan").await;
+    assert_eq!(connection["state"], "additionalInformationNeeded", "{connection}");
+    let field = &connection["fields"][0];
+    assert_eq!((field["name"].as_str(), field["type"].as_str()), (Some("tan_method"), Some("list")), "{connection}");
+    let codes: Vec<&str> = field["values"].as_array().unwrap().iter().map(|v| v["value"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["912", "946"]);
+    let challenged = app.answer(&user, &connection, json!({"tan_method": "912"})).await;
+    assert_eq!(challenged["state"], "additionalInformationNeeded", "{challenged}");
+    assert_eq!(challenged["fields"][0]["name"], "tan", "{challenged}");
+    assert!(challenged["error_message"].as_str().unwrap().contains("123456"), "the bank's challenge: {challenged}");
+    let wrong = app.answer(&user, &connection, json!({"tan": "000000"})).await;
+    assert_eq!(wrong["state"], "additionalInformationNeeded", "a wrong TAN may be typed again: {wrong}");
+    assert_eq!(wrong["fields"][0]["name"], "tan");
+    let right = app.answer(&user, &connection, json!({"tan": "123456"})).await;
+    assert!(right["state"].is_null(), "{right}");
+    // The method is kept and the bank exempts the next dialogs: a later sync asks nothing.
+    let later = app.resync(&user, &connection["id"]).await;
+    assert!(later["state"].is_null(), "{later}");
+    let background = background_sync(&app, &user, &connection).await;
+    assert!(background["state"].is_null(), "{background}");
+}
+
+/// A sync with nobody present (`psu_requested=false`), as the scheduler's.
+async fn background_sync(app: &TestApp, user: &TestUser, connection: &Value) -> Value {
+    let path = format!("/2.0/users/me/connections/{}?psu_requested=false", connection["id"]);
+    let (status, synced) = app.call(Method::PUT, &path, Some(&user.token), None).await;
+    assert_eq!(status, StatusCode::OK, "{synced}");
+    synced
+}
+
+#[tokio::test]
+async fn app_approval_is_polled_until_the_bank_confirms() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    let connection = connected(&app, &user, "decoupled").await;
+    assert_eq!(connection["state"], "decoupled", "{connection}");
+    assert!(connection["error_message"].as_str().unwrap().contains("App"), "the bank's words: {connection}");
+    let first_poll = app.answer(&user, &connection, json!({"resume": true})).await;
+    assert_eq!(first_poll["state"], "decoupled", "not approved yet: {first_poll}");
+    let second_poll = app.answer(&user, &connection, json!({"resume": true})).await;
+    assert!(second_poll["state"].is_null(), "{second_poll}");
+    assert_eq!(app.enable_accounts(&user, &connection["id"]).await.len(), 2);
+    assert!(!transactions(&app, &user).await.is_empty());
+}
+
+#[tokio::test]
+async fn history_beyond_the_exemption_needs_a_tan_and_background_syncs_never_ask() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    let connection = connected(&app, &user, "oldtan").await;
+    assert!(connection["state"].is_null(), "the dialog itself needs no TAN: {connection}");
+    let path = format!("/2.0/users/me/connections/{}/accounts?all", connection["id"]);
+    let (_, listed) = app.get(&path, &user.token).await;
+    let first = listed["accounts"][0]["id"].as_i64().unwrap();
+    app.post(&format!("/2.0/users/me/accounts/{first}?all"), Some(&user.token), json!({"disabled": false})).await;
+    let (_, asked) = app.get(&format!("/2.0/users/me/connections/{}", connection["id"]), &user.token).await;
+    assert_eq!(asked["state"], "additionalInformationNeeded", "a year of history needs a TAN: {asked}");
+    assert_eq!(asked["fields"][0]["name"], "tan");
+    let released = app.answer(&user, &connection, json!({"tan": "123456"})).await;
+    assert!(released["state"].is_null(), "{released}");
+    let rows = transactions(&app, &user).await;
+    let oldest = rows.iter().map(|(_, _, date)| date.clone()).min().unwrap();
+    let exempt_from = (chrono::Utc::now().date_naive() - chrono::Duration::days(90)).to_string();
+    assert!(oldest < exempt_from, "history older than 90 days was read: {oldest}");
+    // A background sync reads only the exempt days: no question.
+    let background = background_sync(&app, &user, &connection).await;
+    assert!(background["state"].is_null(), "{background}");
+    assert_eq!(transactions(&app, &user).await.len(), rows.len());
+}
+
+#[tokio::test]
+async fn a_wrong_pin_is_refused() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    assert_error(&connect(&app, &user, "demo", "9999").await, StatusCode::BAD_REQUEST, "wrongpass");
+}
+
+#[tokio::test]
+async fn refusals_end_in_their_states() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    let cases = [
+        ("locked", "actionNeeded", "gesperrt"),
+        ("unregistered", "bug", "BANKD_FINTS_PRODUCT_ID"),
+        ("busy", "websiteUnavailable", "später"),
+    ];
+    for (login, state, said) in cases {
+        let connection = connected(&app, &user, login).await;
+        assert_eq!(connection["state"], state, "{login}: {connection}");
+        let message = connection["error_message"].as_str().unwrap_or_default();
+        assert!(message.contains(said), "{login}: {connection}");
+        assert_eq!(connection["next_try"].is_string(), login == "busy", "{login}: only a busy bank is retried: {connection}");
+    }
+}
+
+#[tokio::test]
+async fn the_pin_is_nowhere_in_clear() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    let pin = format!("{PIN}{}", uuid::Uuid::new_v4().simple());
+    let (status, connection) = connect(&app, &user, "tan", &pin).await;
+    assert_eq!(status, StatusCode::CREATED, "{connection}");
+    app.answer(&user, &connection, json!({"tan_method": "912"})).await;
+    let done = app.answer(&user, &connection, json!({"tan": "123456"})).await;
+    assert!(done["state"].is_null(), "{done}");
+    let secret = &pin[PIN.len()..];
+    for entry in std::fs::read_dir(app.data_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+            assert!(!found, "the PIN is in clear in {}", path.display());
+        }
+    }
+}
