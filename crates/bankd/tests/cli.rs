@@ -555,4 +555,9 @@ fn import_fints_fills_the_bank_directory_and_a_new_list_replaces_it() {
     assert!(stderr.contains("line 3: bank code \"1234567\" is not 8 digits"), "{stderr}");
     assert_eq!(count(), 1);
     assert_eq!(lookup("10020030").as_deref(), Some("https://fints.musterbank.example/"));
+
+    let (_, checks) =
+        doctor(bankd(dir.path()).env("BANKD_DATABASE_URL", &url).env("BANKD_FINTS_PRODUCT_ID", "0123ABCD"));
+    assert_eq!(checks["fints"].0, "ok", "{checks:?}");
+    assert_eq!(checks["fints"].1.trim(), "product id set; 1 banks in the directory");
 }
