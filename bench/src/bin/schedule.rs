@@ -65,7 +65,9 @@ async fn main() {
         row("Postgres: scheduler and workers", "skipped (set BANKD_BENCH_DATABASE_URL)", "", "", "");
         return;
     };
-    let catalog = Arc::new(Catalog::load(None, true).expect("catalog"));
+    let mut catalog = Catalog::load(None, true).expect("catalog");
+    bankd::startup::offer_fints(&mut catalog, None);
+    let catalog = Arc::new(catalog);
     let key = Arc::new(MasterKey::from_bytes(&KEY).expect("key"));
     create_connections(&store, &catalog, &key).await;
     let syncer = Syncer {
@@ -75,6 +77,7 @@ async fn main() {
             "http://127.0.0.1:3000",
             &bankd_bench::no_woob(),
             Default::default(),
+            bankd_bench::unregistered_fints(&store),
         )
         .expect("drivers"),
         catalog,

@@ -16,7 +16,9 @@ use bankd::sync::{SyncRequest, Syncer};
 use bankd_bench::{Backend, fresh_store, header, peak_rss_mb, row};
 
 fn syncer(store: &Store) -> Syncer {
-    let catalog = Arc::new(Catalog::load(None, true).expect("catalog"));
+    let mut catalog = Catalog::load(None, true).expect("catalog");
+    bankd::startup::offer_fints(&mut catalog, None);
+    let catalog = Arc::new(catalog);
     Syncer {
         store: store.clone(),
         drivers: bankd::startup::drivers(
@@ -24,6 +26,7 @@ fn syncer(store: &Store) -> Syncer {
             "http://127.0.0.1:3000",
             &bankd_bench::no_woob(),
             Default::default(),
+            bankd_bench::unregistered_fints(store),
         )
         .expect("drivers"),
         catalog,

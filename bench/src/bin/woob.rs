@@ -53,8 +53,14 @@ async fn connection(store: &Store, woob: &WoobRuntime) -> (Syncer, i64, i64) {
     let key = Arc::new(MasterKey::from_bytes(&[7; 32]).expect("key"));
     let syncer = Syncer {
         store: store.clone(),
-        drivers: bankd::startup::drivers(&catalog, "http://127.0.0.1:3000", woob, bankd::sources::Timeouts::default())
-            .expect("drivers"),
+        drivers: bankd::startup::drivers(
+            &catalog,
+            "http://127.0.0.1:3000",
+            woob,
+            bankd::sources::Timeouts::default(),
+            bankd_bench::unregistered_fints(store),
+        )
+        .expect("drivers"),
         catalog: catalog.clone(),
         key: key.clone(),
         webauth_callback: "http://127.0.0.1:3000/2.0/webauth/callback".into(),

@@ -13,6 +13,8 @@ use uuid::Uuid;
 const BUILT_IN: &str = include_str!("../catalog.toml");
 /// The driver of statement files: imported by the user, not fetched by a sync.
 pub const FILE_DRIVER: &str = "file";
+/// The driver of German banks' FinTS servers.
+pub const FINTS_DRIVER: &str = "fints";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -177,7 +179,8 @@ pub struct ApiSettings {
     pub client_secret: Option<String>,
     #[serde(default)]
     pub scope: Option<String>,
-    /// FinTS: the bank's code (BLZ), when the connector is one bank's (else the user gives it).
+    /// FinTS: the bank code (BLZ) to send to the FinTS server at `base_url`, for a connector that
+    /// is one fixed bank (the sandbox FinTS bank's `99999999`); otherwise the user's form gives it.
     #[serde(default)]
     pub bank_code: Option<String>,
 }
@@ -266,6 +269,20 @@ impl Catalog {
         self.validate()
     }
 
+    /// Removes the real banks reached only through FinTS, for a bankd without a FinTS product
+    /// registration (banks refuse unregistered products); sandbox connectors stay, the sandbox
+    /// FinTS bank being no real bank. Returns how many were removed.
+    pub fn drop_fints_banks(&mut self) -> usize {
+        let before = self.connectors.len();
+        self.connectors.retain(|c| !c.is_fints_bank());
+        before - self.connectors.len()
+    }
+
+    /// How many real banks the catalog reaches only through FinTS.
+    pub fn fints_banks(&self) -> usize {
+        self.connectors.iter().filter(|c| c.is_fints_bank()).count()
+    }
+
     /// The woob modules the catalog's own entries name.
     pub fn woob_modules(&self) -> HashSet<String> {
         let sources = self.connectors.iter().flat_map(|c| &c.sources);
@@ -291,6 +308,11 @@ impl Connector {
         self.sources.iter().all(|s| s.driver == FILE_DRIVER)
     }
 
+    /// A real bank every source of which is FinTS.
+    fn is_fints_bank(&self) -> bool {
+        !self.sandbox && !self.sources.is_empty() && self.sources.iter().all(|s| s.driver == FINTS_DRIVER)
+    }
+
     pub fn source_auth_mechanism<'a>(&'a self, source: &'a ConnectorSource) -> &'a str {
         source.auth_mechanism.as_deref().unwrap_or(&self.auth_mechanism)
     }
@@ -312,6 +334,35 @@ mod tests {
     fn sandbox_connectors_are_dropped_when_the_sandbox_is_off() {
         let catalog = Catalog::load(None, false).unwrap();
         assert!(catalog.connectors.iter().all(|c| !c.sandbox));
+    }
+
+    #[test]
+    fn fints_banks_can_be_dropped_but_not_the_sandbox_or_banks_with_other_sources() {
+        let connector = |id: i64, sandbox: bool, drivers: &[&str]| {
+            let mut text = format!(
+                "[[connector]]\nid = {id}\nuuid = \"00000000-0000-0000-0000-00000000000{id}\"\nname = \"C{id}\"\n\
+                 sandbox = {sandbox}\n"
+            );
+            for (n, driver) in drivers.iter().enumerate() {
+                let source = id * 10 + n as i64;
+                text += &format!("[[connector.source]]\nid = {source}\nname = \"directaccess\"\npriority = 1\n");
+                text += &format!("driver = \"{driver}\"\n");
+            }
+            text
+        };
+        let text = [
+            connector(1, false, &["fints"]),
+            connector(2, true, &["fints"]),
+            connector(3, false, &["xs2a", "fints"]),
+            connector(4, false, &["sandbox"]),
+        ]
+        .concat();
+        let mut catalog: Catalog = toml::from_str(&text).unwrap();
+        assert_eq!(catalog.fints_banks(), 1);
+        assert_eq!(catalog.drop_fints_banks(), 1);
+        assert_eq!(catalog.connectors.iter().map(|c| c.id).collect::<Vec<_>>(), [2, 3, 4]);
+        let built_in = Catalog::load(None, false).unwrap();
+        assert_eq!(built_in.fints_banks(), 1, "the German bank (FinTS) connector");
     }
 
     #[test]

@@ -54,6 +54,12 @@ pub struct Settings {
     #[command(flatten)]
     pub woob: WoobSettings,
 
+    /// The product id the FinTS office of the Deutsche Kreditwirtschaft registered (for free) for
+    /// whoever operates this bankd: German banks serve registered FinTS products only. Without it
+    /// the German banks (FinTS) are not offered.
+    #[arg(long, env = "BANKD_FINTS_PRODUCT_ID")]
+    pub fints_product_id: Option<String>,
+
     #[command(flatten)]
     pub bank_http: BankHttpSettings,
 
@@ -260,6 +266,12 @@ impl Settings {
     /// installs: inside the data dir, never the user's home, so nothing else's woob is touched.
     pub fn woob_home(&self) -> PathBuf {
         self.data_dir.join("woob")
+    }
+
+    /// The FinTS product id, when one is set (an empty `BANKD_FINTS_PRODUCT_ID=` in an env file is
+    /// none).
+    pub fn fints_product_id(&self) -> Option<&str> {
+        self.fints_product_id.as_deref().map(str::trim).filter(|id| !id.is_empty())
     }
 
     /// The certificate and key files, when bankd serves HTTPS itself.

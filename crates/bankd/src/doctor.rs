@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::crypto::MasterKey;
-use crate::startup::woob_runtime;
+use crate::startup::{FINTS_REGISTRATION, woob_runtime};
 use crate::store::Store;
 
 /// Below this much free space in the data dir a sync may fail to write: fail.
@@ -73,6 +73,7 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
     if let Some(catalog) = &catalog {
         checks.extend(woob(settings, catalog).await);
     }
+    checks.push(fints(settings, store.as_ref()).await);
     checks.push(public_url(settings));
     checks.push(webhooks(settings));
     checks.push(disk_space(&settings.data_dir));
@@ -151,10 +152,14 @@ async fn master_key(settings: &Settings, store: Option<&Store>) -> Check {
 async fn catalog(settings: &Settings, store: Option<&Store>) -> (Check, Option<Catalog>) {
     const NAME: &str = "catalog";
     let fix = "fix the catalog file BANKD_CATALOG names";
-    let catalog = match Catalog::load(settings.catalog.as_deref(), settings.sandbox) {
+    let mut catalog = match Catalog::load(settings.catalog.as_deref(), settings.sandbox) {
         Ok(catalog) => catalog,
         Err(e) => return (Check::fail(NAME, e.to_string(), fix), None),
     };
+    // The connectors offered, as `bankd serve` would (its own `fints` check says why not FinTS).
+    if settings.fints_product_id().is_none() {
+        catalog.drop_fints_banks();
+    }
     let Some(store) = store.filter(|_| settings.woob.woob_modules_path.is_some()) else {
         let detail = format!("{} connectors", catalog.connectors.len());
         return (Check::ok(NAME, detail), Some(catalog));
@@ -182,6 +187,38 @@ async fn woob(settings: &Settings, catalog: &Catalog) -> Option<Check> {
             "set BANKD_WOOB_PYTHON to a Python with woob installed (pip install -r crates/bankd/woob/requirements.txt)",
         ),
     })
+}
+
+/// German banks through FinTS: the product registration they require, and the operator's
+/// directory of their addresses.
+async fn fints(settings: &Settings, store: Option<&Store>) -> Check {
+    const NAME: &str = "fints";
+    let directory = match store {
+        Some(store) => match store.fints_institute_count().await {
+            Ok(banks) => Some(banks),
+            Err(e) => {
+                return Check::warn(NAME, format!("cannot read the bank directory: {e}"), "run `bankd migrate`");
+            }
+        },
+        None => None,
+    };
+    let banks = directory.map_or(String::new(), |banks| format!("; {banks} banks in the directory"));
+    if settings.fints_product_id().is_none() {
+        let offered = Catalog::load(settings.catalog.as_deref(), settings.sandbox).map_or(0, |c| c.fints_banks());
+        let detail = format!("German banks (FinTS) not offered: no product id{banks}");
+        if offered == 0 {
+            return Check::ok(NAME, detail);
+        }
+        return Check::warn(NAME, detail, FINTS_REGISTRATION);
+    }
+    if directory == Some(0) {
+        return Check::warn(
+            NAME,
+            "product id set; the bank directory is empty (users must give their bank's FinTS URL)",
+            "import the institute list the FinTS office sent you: `bankd catalog import-fints FILE.csv`",
+        );
+    }
+    Check::ok(NAME, format!("product id set{banks}"))
 }
 
 /// The links bankd hands out must reach it from outside, and credentials must not cross the
@@ -313,6 +350,18 @@ mod tests {
         s.sandbox = false;
         s.webhooks.webhook_allow_private = Some(true);
         assert_eq!(webhooks(&s).status, Status::Warn);
+    }
+
+    #[tokio::test]
+    async fn fints_says_why_german_banks_are_not_offered_and_how_to_change_that() {
+        let mut s = settings("127.0.0.1:3000", None);
+        s.fints_product_id = Some(" ".into());
+        let unregistered = fints(&s, None).await;
+        assert_eq!(unregistered.status, Status::Warn, "the built-in catalog has the German bank (FinTS)");
+        assert!(unregistered.fix.unwrap().contains("BANKD_FINTS_PRODUCT_ID"));
+        s.fints_product_id = Some("ABCDEF0123456789".into());
+        let registered = fints(&s, None).await;
+        assert_eq!((registered.status, registered.detail.as_str()), (Status::Ok, "product id set"));
     }
 
     #[test]

@@ -9,8 +9,9 @@ use bankd::crypto::{MasterKey, Rotation};
 use bankd::doctor::Status as DoctorStatus;
 use bankd::export::Format as ExportFormat;
 use bankd::import::{ImportOptions, csv_mapping, import};
+use bankd::sources::fints::directory::read_institute_list;
 use bankd::sources::woob::helper::{Helper, UPDATES_SOURCES_LIST};
-use bankd::startup::{App, open_store, public_url, run_worker, shutdown_signal, woob_runtime};
+use bankd::startup::{App, FINTS_REGISTRATION, open_store, public_url, run_worker, shutdown_signal, woob_runtime};
 use bankd::store::Store;
 use bankd::store::outbox::Event;
 use bankd::store::transactions::DateWindow;
@@ -161,6 +162,13 @@ enum Command {
         #[command(flatten)]
         settings: Settings,
     },
+    /// What the operator adds to the connector catalog: the FinTS bank directory.
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+        #[command(flatten)]
+        settings: Settings,
+    },
     /// woob's bank modules: which ones bankd offers as connectors, and where they come from.
     Woob {
         #[command(subcommand)]
@@ -178,6 +186,17 @@ enum UserCommand {
         /// none of that name.
         #[arg(long, default_value = "Personal")]
         client: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Import the FinTS institute list (the CSV the FinTS office sends registered products) as the
+    /// directory where German banks' FinTS servers are, replacing the previous import. Prints how
+    /// many banks were imported and how many skipped.
+    ImportFints {
+        /// The list: semicolon-separated, ISO-8859-1 as published or UTF-8.
+        file: std::path::PathBuf,
     },
 }
 
@@ -305,6 +324,9 @@ async fn main() -> anyhow::Result<()> {
             store.user(user).await?.with_context(|| format!("no user {user}"))?;
             println!("{}", setup_token(&store, &public_url(&settings), user).await?);
             Ok(())
+        }
+        Command::Catalog { command: CatalogCommand::ImportFints { file }, settings } => {
+            import_fints(&file, &settings).await
         }
         Command::Woob { command: WoobCommand::Modules { refresh }, settings } => woob_modules(refresh, &settings).await,
         Command::Woob { command: WoobCommand::Update, settings } => woob_update(&settings).await,
@@ -456,6 +478,41 @@ async fn export_to_stdout(
         stdout.write_all(&chunk?)?;
     }
     Ok(stdout.flush()?)
+}
+
+/// Warnings printed by `bankd catalog import-fints`: enough to see what the list does.
+const LIST_WARNINGS_PRINTED: usize = 10;
+
+/// `bankd catalog import-fints FILE`: the whole list read first, so a file refused leaves the
+/// directory as it was; a list with no bank at all is refused too (it would empty the directory).
+async fn import_fints(file: &std::path::Path, settings: &Settings) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let list = read_institute_list(&bytes).with_context(|| format!("reading {}", file.display()))?;
+    for warning in list.warnings.iter().take(LIST_WARNINGS_PRINTED) {
+        eprintln!("{}: {warning}", file.display());
+    }
+    if list.warnings.len() > LIST_WARNINGS_PRINTED {
+        eprintln!("{}: … and {} more", file.display(), list.warnings.len() - LIST_WARNINGS_PRINTED);
+    }
+    anyhow::ensure!(
+        !list.institutes.is_empty(),
+        "{}: no bank with a PIN/TAN URL; the directory is left as it was",
+        file.display()
+    );
+    std::fs::create_dir_all(&settings.data_dir).context("creating the data dir")?;
+    let store = open_store(settings).await?;
+    store.replace_fints_institutes(&list.institutes).await?;
+    println!(
+        "{} banks imported, {} skipped ({} without a PIN/TAN URL, {} listed twice)",
+        list.institutes.len(),
+        list.without_pintan + list.duplicates,
+        list.without_pintan,
+        list.duplicates
+    );
+    if settings.fints_product_id().is_none() {
+        eprintln!("German banks (FinTS) are offered once BANKD_FINTS_PRODUCT_ID is set: {FINTS_REGISTRATION}");
+    }
+    Ok(())
 }
 
 /// `bankd woob modules`.

@@ -32,6 +32,7 @@ use crate::http::extract::BodyLimit;
 use crate::http::middleware::{limit_body, method_not_allowed, not_found, panic_envelope, request_context};
 use crate::limits::RateLimits;
 use crate::simulators::sandbox_bank::SandboxBank;
+use crate::sources::fints::FintsRuntime;
 use crate::sources::woob::helper::WoobRuntime;
 use crate::sources::woob::modules::{self, ModuleInfo};
 use crate::sources::{DriverContext, Drivers, Source, Timeouts};
@@ -242,7 +243,7 @@ async fn build_engine(settings: &Settings) -> anyhow::Result<(Store, Engine, Arc
     let syncer = Syncer {
         store: store.clone(),
         catalog: catalog.clone(),
-        drivers: drivers(&catalog, &public_url, &woob, bank_timeouts(settings))?,
+        drivers: drivers(&catalog, &public_url, &woob, bank_timeouts(settings), fints_runtime(settings, &store))?,
         key,
         webauth_callback: format!("{public_url}/2.0/webauth/callback"),
     };
@@ -250,13 +251,42 @@ async fn build_engine(settings: &Settings) -> anyhow::Result<(Store, Engine, Arc
 }
 
 /// The connector catalog: the TOML file (or the built-in one), and woob's bank modules when a
-/// modules folder is known (read through `woob`, the runtime whose helpers this process counts).
+/// modules folder is known (read through `woob`, the runtime whose helpers this process counts);
+/// without a FinTS product id, not the German banks reached through FinTS.
 pub async fn catalog(settings: &Settings, store: &Store, woob: &WoobRuntime) -> anyhow::Result<Catalog> {
     let mut catalog = Catalog::load(settings.catalog.as_deref(), settings.sandbox)?;
     if let Some(modules) = woob_modules(settings, woob, false).await? {
         add_woob_connectors(&mut catalog, store, &modules).await?;
     }
+    offer_fints(&mut catalog, settings.fints_product_id());
     Ok(catalog)
+}
+
+/// How an operator gets a FinTS product id, for the start-up log and `bankd doctor`.
+pub const FINTS_REGISTRATION: &str = "register this bankd as a FinTS product with the FinTS office of the Deutsche \
+     Kreditwirtschaft (https://www.hbci-zka.de; registration is free), then set BANKD_FINTS_PRODUCT_ID to the product \
+     id it gives you";
+
+/// Without a FinTS product id, removes the German banks reached only through FinTS (their servers
+/// refuse unregistered products), saying so once in the log. The sandbox FinTS bank stays.
+pub fn offer_fints(catalog: &mut Catalog, product_id: Option<&str>) {
+    if product_id.is_some() {
+        return;
+    }
+    let dropped = catalog.drop_fints_banks();
+    if dropped > 0 {
+        tracing::info!(
+            connectors = dropped,
+            "German banks (FinTS) are not offered: banks serve registered FinTS products only, and no product id is \
+             set; to offer them, {FINTS_REGISTRATION}"
+        );
+    }
+}
+
+/// What this process's FinTS sources share: the product id from the settings, and the store as the
+/// bank directory (`bankd catalog import-fints` fills it).
+pub fn fints_runtime(settings: &Settings, store: &Store) -> FintsRuntime {
+    FintsRuntime { product_id: settings.fints_product_id().map(str::to_owned), directory: Arc::new(store.clone()) }
 }
 
 /// The limits of every HTTP call to a bank, from the settings.
@@ -310,11 +340,17 @@ async fn add_woob_connectors(
     Ok(())
 }
 
-/// Every catalog source's driver; the in-process Sandbox Bank is the `sandbox` driver, and
-/// `woob` runs woob's modules.
-pub fn drivers(catalog: &Catalog, public_url: &str, woob: &WoobRuntime, timeouts: Timeouts) -> anyhow::Result<Drivers> {
+/// Every catalog source's driver; the in-process Sandbox Bank is the `sandbox` driver, `woob` runs
+/// woob's modules, and `fints` sources share `fints`.
+pub fn drivers(
+    catalog: &Catalog,
+    public_url: &str,
+    woob: &WoobRuntime,
+    timeouts: Timeouts,
+    fints: FintsRuntime,
+) -> anyhow::Result<Drivers> {
     let sandbox: Arc<dyn Source> = Arc::new(SandboxBank::new(public_url));
-    let context = DriverContext { own_url: public_url, woob, timeouts };
+    let context = DriverContext { own_url: public_url, woob, timeouts, fints };
     Ok(Drivers::build(catalog, &context, &[("sandbox", sandbox)])?)
 }
 

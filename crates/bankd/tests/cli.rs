@@ -491,3 +491,73 @@ fn doctor_fails_when_woob_cannot_be_imported() {
     assert_eq!(checks["catalog"].0, "ok", "{checks:?}");
     assert_eq!(checks["woob"].0, "fail", "{checks:?}");
 }
+
+/// An institute list laid out as the FinTS office's, in its ISO-8859-1, with made-up banks: `rows`
+/// after the header, and `generated` more banks with a PIN/TAN URL.
+fn institute_list(path: &std::path::Path, rows: &[&str], generated: u32) {
+    let mut text = "Nr.;BLZ;BIC;Institut;Ort;RZ;Organisation;HBCI-Zugang DNS;HBCI-Version;PIN/TAN-Zugang URL;\
+                    Version;Datum letzte Änderung\r\n"
+        .to_owned();
+    for row in rows {
+        text += &format!("{row}\r\n");
+    }
+    for n in 0..generated {
+        text += &format!("{n};{};;Bank {n};Stadt;;;;;https://fints{n}.example/;FinTS V3.0;\r\n", 50_000_000 + n);
+    }
+    let latin1: Vec<u8> = text.chars().map(|c| u8::try_from(u32::from(c)).unwrap()).collect();
+    std::fs::write(path, latin1).unwrap();
+}
+
+#[test]
+fn import_fints_fills_the_bank_directory_and_a_new_list_replaces_it() {
+    use bankd::sources::fints::Directory;
+    let dir = tempfile::tempdir().unwrap();
+    let url = test_database_url(dir.path());
+    let import = |rows: &[&str], generated| {
+        let file = dir.path().join("fints_institute.csv");
+        institute_list(&file, rows, generated);
+        let mut command = bankd(dir.path());
+        command.env("BANKD_DATABASE_URL", &url).args(["catalog", "import-fints"]).arg(&file).output().unwrap()
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = || runtime.block_on(bankd::store::Store::connect(&url)).unwrap();
+    let lookup = |bank_code: &str| runtime.block_on(store().fints_url(bank_code)).unwrap();
+    let count = || runtime.block_on(store().fints_institute_count()).unwrap();
+
+    let koeln = "1;10020030;TESTDEFFXXX;Musterbank Köln;Köln;;;;;https://fints.musterbank.example/;FinTS V3.0;";
+    let chip = "2;20030040;;Chipkartenbank;Essen;;;hbci.example;300;;;";
+    let again = "3;10020030;;Musterbank Köln (alt);Köln;;;;;https://old.example/;FinTS V3.0;";
+    // More banks than one INSERT takes.
+    let output = import(&[koeln, chip, again], 1200);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(stdout.trim(), "1201 banks imported, 2 skipped (1 without a PIN/TAN URL, 1 listed twice)");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("line 4: bank code 10020030 listed again"), "{stderr}");
+    assert!(stderr.contains("BANKD_FINTS_PRODUCT_ID"), "how to get the banks offered: {stderr}");
+    assert_eq!(count(), 1201);
+    assert_eq!(lookup("10020030").as_deref(), Some("https://fints.musterbank.example/"));
+    let stored = runtime.block_on(store().fints_institute("10020030")).unwrap().unwrap();
+    assert_eq!((stored.name.as_str(), stored.city.as_deref()), ("Musterbank Köln", Some("Köln")));
+    assert_eq!(lookup("50001199").as_deref(), Some("https://fints1199.example/"));
+    assert_eq!(lookup("20030040"), None, "no PIN/TAN URL");
+
+    // The next list is the whole directory: a bank it does not list is gone.
+    let output = import(&[koeln], 0);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(count(), 1);
+    assert_eq!(lookup("50001199"), None);
+
+    // A list refused at one line changes nothing.
+    let output = import(&[koeln, "4;1234567;;Kurz;Ulm;;;;;https://kurz.example/;;"], 5);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("line 3: bank code \"1234567\" is not 8 digits"), "{stderr}");
+    assert_eq!(count(), 1);
+    assert_eq!(lookup("10020030").as_deref(), Some("https://fints.musterbank.example/"));
+
+    let (_, checks) =
+        doctor(bankd(dir.path()).env("BANKD_DATABASE_URL", &url).env("BANKD_FINTS_PRODUCT_ID", "0123ABCD"));
+    assert_eq!(checks["fints"].0, "ok", "{checks:?}");
+    assert_eq!(checks["fints"].1.trim(), "product id set; 1 banks in the directory");
+}

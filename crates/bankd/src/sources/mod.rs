@@ -257,6 +257,8 @@ pub struct DriverContext<'a> {
     pub woob: &'a woob::helper::WoobRuntime,
     /// The limits of every HTTP call to a bank.
     pub timeouts: Timeouts,
+    /// The FinTS product registration and bank directory every `fints` source shares.
+    pub fints: fints::FintsRuntime,
 }
 
 /// How long an HTTP call to a bank may take: a client without both limits can wait forever on a
@@ -405,7 +407,8 @@ mod tests {
         let sandbox: Arc<dyn Source> = Arc::new(crate::simulators::sandbox_bank::SandboxBank::new("http://bankd"));
         let woob =
             woob::helper::WoobRuntime::new("python3", std::path::Path::new("/nonexistent"), Duration::from_secs(1), 1);
-        let context = DriverContext { own_url: "http://bankd", woob: &woob, timeouts: Timeouts::default() };
+        let fints = fints::FintsRuntime { product_id: None, directory: Arc::new(fints::directory::NoDirectory) };
+        let context = DriverContext { own_url: "http://bankd", woob: &woob, timeouts: Timeouts::default(), fints };
         Drivers::build(&catalog(source), &context, &[("sandbox", sandbox)]).map_err(|e| e.to_string())
     }
 

@@ -73,6 +73,7 @@ pub async fn test_settings(data_dir: &TempDir) -> Settings {
         max_upload_bytes: 100 << 20,
         woob_python: "python3".into(),
         woob: WoobSettings::default(),
+        fints_product_id: None,
         bank_http: BankHttpSettings::default(),
         engine: EngineSettings::default(),
         // Retries a second apart: a test's receiver comes back within seconds.
