@@ -10,10 +10,12 @@
 //! - [`xs2a`]: a Berlin Group NextGenPSD2 ASPSP, under `/sandbox/xs2a`.
 //! - [`stet`]: a STET PSD2 bank and its OAuth2 server, under `/sandbox/stet`.
 //! - [`web_bank`]: an HTML web-banking site for the scrapers, under `/sandbox/web`.
+//! - [`fints_bank`]: a German bank's FinTS 3.0 PIN/TAN server, at `POST /sandbox/fints`.
 //! - [`faults`]: switches that make any of them misbehave (`BANKD_SANDBOX_FAULTS`).
 
 pub mod customers;
 pub mod faults;
+pub mod fints_bank;
 pub mod oauth;
 pub mod sandbox_bank;
 pub mod stet;
@@ -36,7 +38,8 @@ pub fn router(public_url: &str, with_faults: bool) -> Router {
         .route("/authorize", get(sandbox_bank::authorize))
         .nest("/xs2a", xs2a::router(&format!("{sandbox}/xs2a")))
         .nest("/stet", stet::router(&format!("{sandbox}/stet")))
-        .nest("/web", web_bank::router());
+        .nest("/web", web_bank::router())
+        .merge(fints_bank::router());
     if !with_faults {
         return banks;
     }
