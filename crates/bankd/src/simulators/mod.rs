@@ -12,6 +12,15 @@
 //! - [`web_bank`]: an HTML web-banking site for the scrapers, under `/sandbox/web`.
 //! - [`fints_bank`]: a German bank's FinTS 3.0 PIN/TAN server, at `POST /sandbox/fints`.
 //! - [`faults`]: switches that make any of them misbehave (`BANKD_SANDBOX_FAULTS`).
+//!
+//! Sandbox Bank (FinTS) logins (bank code `99999999`, PIN `1234`, TAN `123456`; details in
+//! [`fints_bank`]):
+//! - `demo`: chipTAN 912, no SCA needed; camt.052 and MT940.
+//! - `tan`: 912 or 946; a TAN (912) or an app approval (946) at dialog start, then exempt 90 days.
+//! - `decoupled`: 946 only; approved at the second status poll, then exempt 90 days.
+//! - `camt` / `mt940`: transactions only as camt.052 / only as MT940 (25 entries a page).
+//! - `oldtan`: a TAN for transactions from more than 90 days back.
+//! - `locked` (3938), `unregistered` (9078), `busy` (9999 to everything); any other login: 9931.
 
 pub mod customers;
 pub mod faults;
