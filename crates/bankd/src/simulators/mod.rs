@@ -10,10 +10,21 @@
 //! - [`xs2a`]: a Berlin Group NextGenPSD2 ASPSP, under `/sandbox/xs2a`.
 //! - [`stet`]: a STET PSD2 bank and its OAuth2 server, under `/sandbox/stet`.
 //! - [`web_bank`]: an HTML web-banking site for the scrapers, under `/sandbox/web`.
+//! - [`fints_bank`]: a German bank's FinTS 3.0 PIN/TAN server, at `POST /sandbox/fints`.
 //! - [`faults`]: switches that make any of them misbehave (`BANKD_SANDBOX_FAULTS`).
+//!
+//! Sandbox Bank (FinTS) logins (bank code `99999999`, PIN `1234`, TAN `123456`; details in
+//! [`fints_bank`]):
+//! - `demo`: chipTAN 912, no SCA needed; camt.052 and MT940.
+//! - `tan`: 912 or 946; a TAN (912) or an app approval (946) at dialog start, then exempt 90 days.
+//! - `decoupled`: 946 only; approved at the second status poll, then exempt 90 days.
+//! - `camt` / `mt940`: transactions only as camt.052 / only as MT940 (25 entries a page).
+//! - `oldtan`: a TAN for transactions from more than 90 days back.
+//! - `locked` (3938), `unregistered` (9078), `busy` (9999 to everything); any other login: 9931.
 
 pub mod customers;
 pub mod faults;
+pub mod fints_bank;
 pub mod oauth;
 pub mod sandbox_bank;
 pub mod stet;
@@ -36,7 +47,8 @@ pub fn router(public_url: &str, with_faults: bool) -> Router {
         .route("/authorize", get(sandbox_bank::authorize))
         .nest("/xs2a", xs2a::router(&format!("{sandbox}/xs2a")))
         .nest("/stet", stet::router(&format!("{sandbox}/stet")))
-        .nest("/web", web_bank::router());
+        .nest("/web", web_bank::router())
+        .merge(fints_bank::router());
     if !with_faults {
         return banks;
     }
