@@ -371,6 +371,10 @@ impl Drivers {
                         Arc::new(web::sandbox_web::SandboxWeb::new(api, own_url, context.timeouts).map_err(fail)?)
                     }
                     ("woob", _) => Arc::new(woob::WoobModule::new(source, context.woob).map_err(fail)?),
+                    ("fints", api) => Arc::new(
+                        fints::FintsSource::new(api.as_ref(), own_url, context.fints.clone(), context.timeouts)
+                            .map_err(fail)?,
+                    ),
                     (name @ ("xs2a" | "stet" | "web"), None) => {
                         return Err(fail(format!("the {name} driver needs [connector.source.api]")));
                     }

@@ -1,6 +1,6 @@
 //! Sandbox Bank (FinTS): a German bank's FinTS 3.0 PIN/TAN server, for bankd's `fints` driver.
 //! `POST /sandbox/fints` takes a message as base64 of its bytes and answers one the same way. Bank
-//! code `99999999`, BPD version 1, UPD version 3; PIN `1234` for every login; TAN `123456`.
+//! code `99999999`, BPD version 1, UPD version 3; PIN `1234` for every login (anything after it is ignored, so that tests can tell PINs apart); TAN `123456`.
 //!
 //! The login (HKIDN's customer id and the signature's user id) picks the customer:
 //! - `demo`: TAN procedure 912 only; no strong customer authentication (SCA) needed (3076).
@@ -46,6 +46,7 @@ use sha2::{Digest, Sha256};
 use ledger::{Account, CAMT_02, CAMT_08, Entry};
 use parameters::{BPD_VERSION, UPD_VERSION};
 
+/// Every login's PIN, as a prefix: what follows is ignored, so that tests can tell PINs apart.
 const PIN: &str = "1234";
 const TAN: &str = "123456";
 const CHIP_TAN: &str = "912";
@@ -289,7 +290,7 @@ impl Books {
         dialog.touched = now;
         let mut dialog = dialog.clone();
         let mut reply = Reply::default();
-        if signature.pin != PIN {
+        if !signature.pin.starts_with(PIN) {
             let hkidn = request.business().next().map_or(0, |s| s.number);
             reply.add(hkidn, code("9931", "Anmeldename oder PIN ist falsch."));
             self.dialogs.remove(&dialog_id);
@@ -335,7 +336,7 @@ impl Books {
             reply.add(hkvvb.number, unregistered);
             return (None, reply);
         }
-        if signature.pin != PIN {
+        if !signature.pin.starts_with(PIN) {
             return wrong(reply);
         }
         let hksyn = request.find("HKSYN");

@@ -130,11 +130,13 @@ impl Answer {
         Answer { feedback: message.feedback(), message, sent }
     }
 
-    /// The first error code, as what it means for the connection.
+    /// The first error code, as what it means for the connection: a segment's own code says more
+    /// than the message's summary (9050, "the message holds errors"), and a locked access, only a
+    /// warning (3938) beside the refusal, says more than both.
     pub fn check(&self) -> SourceResult<()> {
-        // A locked access is only a warning (3938) beside the refusal, and says more than it.
-        let locked = self.feedback.iter().find(|f| f.code == "3938");
-        match locked.or_else(|| self.feedback.iter().find(|f| f.is_error())) {
+        let errors = || self.feedback.iter().filter(|f| f.is_error());
+        let specific = errors().find(|f| f.segment.is_some()).or_else(|| errors().next());
+        match self.feedback.iter().find(|f| f.code == "3938").or(specific) {
             Some(feedback) => Err(refusal(feedback)),
             None => Ok(()),
         }
@@ -155,9 +157,9 @@ pub fn refusal(feedback: &Feedback) -> SourceError {
         "9931" | "9942" | "9340" | "9930" => SourceError::WrongPass { message },
         "3938" | "9938" => SourceError::ActionNeeded { message },
         "9078" | "3078" => SourceError::Bug(format!(
-            "The bank refuses bankd's FinTS product id: {}. Register the product with the FinTS \
+            "The bank refuses bankd's FinTS product id ({}). Register the product with the FinTS \
              office of the Deutsche Kreditwirtschaft and set BANKD_FINTS_PRODUCT_ID",
-            feedback.text.trim()
+            feedback.text.trim().trim_end_matches('.')
         )),
         // A TAN refused or expired: the user may try again.
         "9941" | "9943" | "9955" => SourceError::AdditionalInformationNeeded { fields: Vec::new(), message },
