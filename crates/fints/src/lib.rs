@@ -58,7 +58,9 @@
 //!   descriptor used, 3 booked entries as camt.052 documents (a group of binaries), 4 pending
 //!   entries as one camt.052 document (binary).
 //! - `HKTAB:n:4` — 1 medium kind `0`, 2 medium class `A`. Answer `HITAB:n:4` — 1 TAN usage
-//!   option, then one element per medium: `class:status:…` with the medium's name as item 12.
+//!   option, then one element per medium: 1 class, 2 status (`1` active), 3 card number, 4 card
+//!   sequence, 5 card kind, 6–9 the account (national), 10 valid from, 11 valid to, 12 TAN list
+//!   number, 13 the medium's name (HITAB v5 puts the security function after the status: 14).
 //!
 //! Return codes (HIRMG for the message, HIRMS per segment): `0010`/`0020` done, `0030` a TAN is
 //! needed (HITAN follows), `3040` more entries (its parameter is the touchdown point), `3060`

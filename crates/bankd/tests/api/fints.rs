@@ -106,6 +106,23 @@ async fn the_user_picks_a_tan_procedure_once_then_types_the_tan() {
     assert!(background["state"].is_null(), "{background}");
 }
 
+#[tokio::test]
+async fn a_procedure_that_names_a_tan_medium_asks_which_one_once() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    let connection = connected(&app, &user, "medium").await;
+    assert_eq!(connection["fields"][0]["name"], "tan_medium", "{connection}");
+    let media: Vec<&str> =
+        connection["fields"][0]["values"].as_array().unwrap().iter().map(|v| v["value"].as_str().unwrap()).collect();
+    assert_eq!(media, ["Handy Max", "Handy Erika"], "the bank's list (HKTAB)");
+    let challenged = app.answer(&user, &connection, json!({"tan_medium": "Handy Erika"})).await;
+    assert_eq!(challenged["fields"][0]["name"], "tan", "the bank accepted the medium: {challenged}");
+    let done = app.answer(&user, &connection, json!({"tan": "123456"})).await;
+    assert!(done["state"].is_null(), "{done}");
+    let later = app.resync(&user, &connection["id"]).await;
+    assert!(later["state"].is_null(), "the medium is kept: {later}");
+}
+
 /// A sync with nobody present (`psu_requested=false`), as the scheduler's.
 async fn background_sync(app: &TestApp, user: &TestUser, connection: &Value) -> Value {
     let path = format!("/2.0/users/me/connections/{}?psu_requested=false", connection["id"]);

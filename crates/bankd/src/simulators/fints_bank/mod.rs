@@ -1,6 +1,7 @@
 //! Sandbox Bank (FinTS): a German bank's FinTS 3.0 PIN/TAN server, for bankd's `fints` driver.
 //! `POST /sandbox/fints` takes a message as base64 of its bytes and answers one the same way. Bank
-//! code `99999999`, BPD version 1, UPD version 3; PIN `1234` for every login (anything after it is ignored, so that tests can tell PINs apart); TAN `123456`.
+//! code `99999999`, BPD version 1, UPD version 3; PIN `1234` for every login (anything after it
+//! is ignored, so that tests can tell PINs apart); TAN `123456`.
 //!
 //! The login (HKIDN's customer id and the signature's user id) picks the customer:
 //! - `demo`: TAN procedure 912 only; no strong customer authentication (SCA) needed (3076).
@@ -12,6 +13,9 @@
 //!   the first poll is 3956 (not yet), the second 0020. Exempt for 90 days after.
 //! - `camt`: like `demo`, camt.052 only. `mt940`: like `demo`, MT940 only, 25 booked entries a
 //!   page whose text is cut inside a `:86:` field (continued by touchdown, 3040).
+//! - `medium`: procedure 912 needs the name of a TAN medium (HITANS); HKTAB, allowed in the
+//!   synchronisation dialog, lists two phones, and a dialog start naming neither is refused
+//!   (9210). The TAN is asked at dialog start, as for `tan`.
 //! - `oldtan`: like `demo`, but reading transactions from more than 90 days back (or without a
 //!   from-date) needs the TAN `123456` (0030, then HKTAN process 2).
 //! - `locked`: 3938 (access locked) at dialog start; `unregistered`: 9078 (product not
@@ -75,6 +79,7 @@ enum Login {
     Unregistered,
     OldTan,
     Busy,
+    Medium,
 }
 
 impl Login {
@@ -89,6 +94,7 @@ impl Login {
             "unregistered" => Login::Unregistered,
             "oldtan" => Login::OldTan,
             "busy" => Login::Busy,
+            "medium" => Login::Medium,
             _ => return None,
         })
     }
@@ -99,6 +105,14 @@ impl Login {
             Login::Tan => &[CHIP_TAN, PUSH_TAN],
             Login::Decoupled => &[PUSH_TAN],
             _ => &[CHIP_TAN],
+        }
+    }
+
+    /// The TAN media HKTAB lists; a login with some must name one in HKTAN.
+    fn media(self) -> &'static [&'static str] {
+        match self {
+            Login::Medium => &["Handy Max", "Handy Erika"],
+            _ => &[],
         }
     }
 
@@ -128,6 +142,8 @@ struct Dialog {
     next: u32,
     /// Business transactions allowed: the SCA is done or was not needed.
     authenticated: bool,
+    /// The synchronisation dialog: HKTAB only.
+    synchronising: bool,
     task: Option<Task>,
     touched: Instant,
 }
@@ -352,8 +368,21 @@ impl Books {
                 reply.add(at, code("9955", "Gewähltes Zwei-Schritt-Verfahren nicht zugelassen."));
                 return (None, reply);
             }
+            let medium = hktan.and_then(|s| s.text(10, 0));
+            if !login.media().is_empty() && !medium.is_some_and(|m| login.media().contains(&m)) {
+                let at = hktan.map_or(hkidn.number, |s| s.number);
+                reply.add(at, code("9210", "Bezeichnung des TAN-Mediums fehlt oder ist unbekannt."));
+                return (None, reply);
+            }
         }
-        let mut dialog = Dialog { login: user.to_owned(), next: 2, authenticated: false, task: None, touched: now };
+        let mut dialog = Dialog {
+            login: user.to_owned(),
+            next: 2,
+            authenticated: false,
+            synchronising: hksyn.is_some(),
+            task: None,
+            touched: now,
+        };
         let mut procedures = code("3920", "Zugelassene Zwei-Schritt-Verfahren für den Benutzer.");
         procedures.params = login.procedures().iter().map(|p| (*p).to_owned()).collect();
         reply.add(hkidn.number, done());
@@ -367,7 +396,7 @@ impl Books {
         if hksyn.is_some() || number(1) < UPD_VERSION {
             reply.data.extend(parameters(parameters::upd(user)));
         }
-        let exempt = !matches!(login, Login::Tan | Login::Decoupled)
+        let exempt = !matches!(login, Login::Tan | Login::Decoupled | Login::Medium)
             || self.exempt_until.get(user).is_some_and(|until| today < *until);
         if let Some(hksyn) = hksyn {
             reply.add(hksyn.number, done());
@@ -423,7 +452,8 @@ impl Books {
                     _ => reply.add(segment.number, code("9010", "TAN-Prozess nicht unterstützt.")),
                 },
                 "HKSPA" | "HKSAL" | "HKKAZ" | "HKCAZ" | "HKTAB" => {
-                    if !dialog.authenticated {
+                    let listing_media = dialog.synchronising && segment.kind == "HKTAB";
+                    if !dialog.authenticated && !listing_media {
                         reply.add(segment.number, code("9075", "Starke Kundenauthentifizierung notwendig."));
                     } else if self.needs_tan(login, segment, today) {
                         match hktan4 {
@@ -536,7 +566,7 @@ impl Books {
                 Ok(done())
             }
             "HKTAB" => {
-                reply.data.push(Segment::new("HITAB", 4).answering(at).push("0"));
+                reply.data.push(parameters::hitab(login, at));
                 Ok(done())
             }
             "HKSAL" => match account() {

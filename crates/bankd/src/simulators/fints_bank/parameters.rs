@@ -31,6 +31,7 @@ fn procedure(
     technical_id: &'static str,
     name: &'static str,
     max_input: &'static str,
+    medium_required: bool,
 ) -> Vec<&'static str> {
     let mut items = vec![
         function,
@@ -51,9 +52,9 @@ fn procedure(
         "N", // challenge class
         "N", // structured challenge
         "00",
-        "0", // TAN medium name not required
-        "N", // HHD_UC answer
-        "0", // active media
+        if medium_required { "2" } else { "0" }, // TAN medium name required
+        "N",                                     // HHD_UC answer
+        "0",                                     // active media
     ];
     if version >= 7 {
         items.extend(["10", "1", "1", "N", "J"]);
@@ -61,10 +62,11 @@ fn procedure(
     items
 }
 
-fn hitans(version: u32) -> Segment {
+fn hitans(version: u32, login: Login) -> Segment {
     let mut items = vec!["J", "N", "0"];
-    items.extend(procedure(version, "912", "HHD1.4", "chipTAN manuell", "6"));
-    items.extend(procedure(version, "946", "Decoupled", "pushTAN 2.0 (Sandbox-App)", "0"));
+    let media = !login.media().is_empty();
+    items.extend(procedure(version, "912", "HHD1.4", "chipTAN manuell", "6", media));
+    items.extend(procedure(version, "946", "Decoupled", "pushTAN 2.0 (Sandbox-App)", "0", false));
     offer("HITANS", version, Some(group(&items)))
 }
 
@@ -101,8 +103,8 @@ pub fn bpd(login: Login) -> Vec<Segment> {
                 "N",
             ])),
         ),
-        hitans(6),
-        hitans(7),
+        hitans(6, login),
+        hitans(7, login),
         offer("HISPAS", 1, Some(group(&["J", "N", "N"]))),
         offer("HISALS", 7, None),
     ];
@@ -114,6 +116,16 @@ pub fn bpd(login: Login) -> Vec<Segment> {
     }
     segments.push(offer("HITABS", 4, None));
     segments
+}
+
+/// The user's TAN media (HITAB v4): each a mobile phone (class `M`), active (`1`), its name the
+/// 13th item (after the card's fields, the account's four and the validity's).
+pub fn hitab(login: Login, at: u32) -> Segment {
+    let mut hitab = Segment::new("HITAB", 4).answering(at).push("0");
+    for name in login.media() {
+        hitab = hitab.push(group(&["M", "1", "", "", "", "", "", "", "", "", "", "", name]));
+    }
+    hitab
 }
 
 /// The UPD: the user and one HIUPD per account.

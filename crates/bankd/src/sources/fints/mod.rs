@@ -174,6 +174,10 @@ struct State {
     params: Parameters,
     /// The TAN procedure the user picked (its security function).
     tan_method: Option<String>,
+    /// The user's TAN media (HKTAB), when a procedure needs one named, and the one picked.
+    #[serde(default)]
+    tan_media: Vec<String>,
+    tan_medium: Option<String>,
     /// A dialog left open for the user's TAN or approval.
     waiting: Option<Waiting>,
 }
@@ -257,6 +261,7 @@ impl Live {
             self.synchronise().await?;
         }
         self.security_function = self.pick_procedure(request)?;
+        self.pick_medium(request)?;
         self.open(request).await?;
         Ok(false)
     }
@@ -275,7 +280,23 @@ impl Live {
             system_id.ok_or_else(|| SourceError::Bug("the bank's synchronisation gave no system id".into()))?.into(),
         );
         self.dialog = answer.message.dialog_id().map(|id| Dialog { id: id.to_owned(), next_number: 2 });
+        let media = self.list_tan_media().await;
         self.close().await;
+        media
+    }
+
+    /// The user's TAN media, read in the synchronisation dialog when a procedure of theirs needs
+    /// one named (HKTAB).
+    async fn list_tan_media(&mut self) -> SourceResult<()> {
+        let params = &self.state.params;
+        let needed = params.usable_procedures().iter().any(|p| p.medium_required);
+        let Some(version) = params.version("HKTAB", &[4, 5]).filter(|_| needed) else { return Ok(()) };
+        let answer = self.send(None, vec![Segment::new("HKTAB", version).push("0").push("A")]).await?;
+        answer.check()?;
+        // The medium's name is the 13th item of each medium (v4), the 14th in v5.
+        let name = if version >= 5 { 13 } else { 12 };
+        let listed = answer.message.all("HITAB").flat_map(|s| s.elements.iter().skip(1));
+        self.state.tan_media = listed.filter_map(|medium| medium.text(name).map(str::to_owned)).collect();
         Ok(())
     }
 
@@ -298,19 +319,42 @@ impl Live {
             _ => {}
         }
         let values = usable.iter().map(|p| FieldValue { label: p.name.clone(), value: p.code.clone() }).collect();
-        let field = Field {
-            name: "tan_method".into(),
-            label: "How you confirm with your bank (TAN procedure)".into(),
-            kind: FieldKind::List,
-            required: true,
-            regex: None,
-            values: Some(values),
-            default: None,
-        };
         Err(SourceError::AdditionalInformationNeeded {
-            fields: vec![field],
+            fields: vec![list_field("tan_method", "How you confirm with your bank (TAN procedure)", values)],
             message: Some("Pick the TAN procedure bankd should use with your bank".into()),
         })
+    }
+
+    /// The TAN medium, when the procedure needs one named: the one picked, the only one, or a
+    /// question.
+    fn pick_medium(&mut self, request: &SourceRequest) -> SourceResult<()> {
+        let procedure = self.state.params.procedure(&self.security_function);
+        if !procedure.is_some_and(|p| p.medium_required) {
+            return Ok(());
+        }
+        let media = &self.state.tan_media;
+        if let Some(picked) = request.input.fields.get("tan_medium").filter(|m| media.iter().any(|k| k == m)) {
+            self.state.tan_medium = Some(picked.to_owned());
+        }
+        if self.state.tan_medium.as_ref().is_some_and(|m| media.contains(m)) {
+            return Ok(());
+        }
+        match media.as_slice() {
+            [] => Err(SourceError::ActionNeeded {
+                message: Some("The bank lists no TAN medium for this TAN procedure: register one with the bank".into()),
+            }),
+            [only] => {
+                self.state.tan_medium = Some(only.clone());
+                Ok(())
+            }
+            several => {
+                let values = several.iter().map(|m| FieldValue { label: m.clone(), value: m.clone() }).collect();
+                Err(SourceError::AdditionalInformationNeeded {
+                    fields: vec![list_field("tan_medium", "Where the bank sends your TANs (TAN medium)", values)],
+                    message: Some("Pick the TAN medium bankd should name to your bank".into()),
+                })
+            }
+        }
     }
 
     /// Opens the dialog: the bank may ask for a strong authentication.
@@ -457,10 +501,17 @@ impl Live {
             .push(&env!("CARGO_PKG_VERSION")[..env!("CARGO_PKG_VERSION").len().min(5)])
     }
 
-    /// HKTAN process 4 for `kind`, unless the dialog is one-step.
+    /// HKTAN process 4 for `kind` (naming the TAN medium when the procedure needs it), unless the
+    /// dialog is one-step.
     fn hktan_process4(&self, kind: &str) -> Option<Segment> {
         let procedure = self.state.params.procedure(&self.security_function)?;
-        Some(Segment::new("HKTAN", procedure.hktan_version).push("4").push(kind))
+        let hktan = Segment::new("HKTAN", procedure.hktan_version).push("4").push(kind);
+        let medium = self.state.tan_medium.as_deref().filter(|_| procedure.medium_required);
+        // Elements 3 to 10 are empty for process 4; 11 is the medium's name.
+        Some(match medium {
+            Some(medium) => (3..=10).fold(hktan, |segment, _| segment.push("")).push(medium),
+            None => hktan,
+        })
     }
 
     async fn sepa_accounts(&mut self, request: &SourceRequest) -> SourceResult<Vec<SepaAccount>> {
@@ -629,6 +680,19 @@ impl Source for FintsSource {
             Ok(state) => session.state = state,
             Err(e) => tracing::warn!(error = %e, "the FinTS source's state was not kept"),
         }
+    }
+}
+
+/// A `list` field of the values the bank offers.
+fn list_field(name: &str, label: &str, values: Vec<FieldValue>) -> Field {
+    Field {
+        name: name.into(),
+        label: label.into(),
+        kind: FieldKind::List,
+        required: true,
+        regex: None,
+        values: Some(values),
+        default: None,
     }
 }
 
