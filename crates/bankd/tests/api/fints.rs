@@ -221,3 +221,47 @@ async fn the_pin_is_nowhere_in_clear() {
         }
     }
 }
+
+const GERMAN_BANK: &str = "German bank (FinTS)";
+
+async fn offered(app: &TestApp, name: &str) -> Option<String> {
+    let (_, connectors) = app.get("/2.0/connectors", "").await;
+    let listed = connectors["connectors"].as_array().unwrap().iter().find(|c| c["name"] == name);
+    listed.map(|c| c["uuid"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn german_banks_need_a_product_id_and_are_found_by_bank_code() {
+    let unregistered = TestApp::spawn().await;
+    assert_eq!(offered(&unregistered, GERMAN_BANK).await, None, "no product id: no real FinTS bank offered");
+
+    let app = TestApp::spawn_with(|s| s.fints_product_id = Some("TESTPRODUCT0123456789".into())).await;
+    let uuid = offered(&app, GERMAN_BANK).await.expect("offered with a product id");
+    // The operator's directory names the sandbox bank's address for its bank code.
+    let sandbox = bankd::sources::fints::directory::Institute {
+        bank_code: "99999999".into(),
+        bic: None,
+        name: "Sandbox Bank (FinTS)".into(),
+        city: Some("Berlin".into()),
+        pintan_url: app.url("/sandbox/fints"),
+        fints_version: Some("FinTS V3.0".into()),
+    };
+    app.store.replace_fints_institutes(&[sandbox]).await.unwrap();
+    let user = app.create_user().await;
+    let connect = |bank_code: &str, extra: Value| {
+        let mut body = json!({"connector_uuid": uuid, "bank_code": bank_code, "login": "demo", "pin": PIN});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        app.post("/2.0/users/me/connections", Some(&user.token), body)
+    };
+    let (status, connection) = connect("99999999", json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{connection}");
+    assert!(connection["state"].is_null(), "found in the directory: {connection}");
+    assert_eq!(app.enable_accounts(&user, &connection["id"]).await.len(), 2);
+    assert_error(&connect("1234567", json!({})).await, StatusCode::BAD_REQUEST, "invalidValue");
+    let unknown = connect("12345678", json!({})).await;
+    assert_error(&unknown, StatusCode::BAD_REQUEST, "wrongpass");
+    assert!(unknown.1["message"].as_str().unwrap_or_default().contains("No FinTS address"), "{}", unknown.1);
+    let plain = connect("12345678", json!({"fints_url": app.url("/sandbox/fints")})).await;
+    assert_error(&plain, StatusCode::BAD_REQUEST, "wrongpass");
+    assert!(plain.1["message"].as_str().unwrap_or_default().contains("https://"), "{}", plain.1);
+}
