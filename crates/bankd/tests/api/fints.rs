@@ -123,6 +123,24 @@ async fn a_procedure_that_names_a_tan_medium_asks_which_one_once() {
     assert!(later["state"].is_null(), "the medium is kept: {later}");
 }
 
+#[tokio::test]
+async fn a_procedure_whose_challenge_is_a_picture_leads_to_another_one() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user().await;
+    let connection = connected(&app, &user, "phototan").await;
+    assert_eq!(connection["fields"][0]["name"], "tan_method", "{connection}");
+    let picked = app.answer(&user, &connection, json!({"tan_method": "902"})).await;
+    assert_eq!(picked["state"], "additionalInformationNeeded", "{picked}");
+    assert!(picked["error_message"].as_str().unwrap().contains("photoTAN-Verfahren shows a picture"), "{picked}");
+    let left: Vec<&str> =
+        picked["fields"][0]["values"].as_array().unwrap().iter().map(|v| v["value"].as_str().unwrap()).collect();
+    assert_eq!(left, ["912"], "the procedures bankd can show");
+    let challenged = app.answer(&user, &connection, json!({"tan_method": "912"})).await;
+    assert_eq!(challenged["fields"][0]["name"], "tan", "{challenged}");
+    let done = app.answer(&user, &connection, json!({"tan": "123456"})).await;
+    assert!(done["state"].is_null(), "{done}");
+}
+
 /// A sync with nobody present (`psu_requested=false`), as the scheduler's.
 async fn background_sync(app: &TestApp, user: &TestUser, connection: &Value) -> Value {
     let path = format!("/2.0/users/me/connections/{}?psu_requested=false", connection["id"]);

@@ -16,6 +16,8 @@
 //! - `medium`: procedure 912 needs the name of a TAN medium (HITANS); HKTAB, allowed in the
 //!   synchronisation dialog, lists two phones, and a dialog start naming neither is refused
 //!   (9210). The TAN is asked at dialog start, as for `tan`.
+//! - `phototan`: procedures 902 (photoTAN: the challenge is a picture, no text) and 912; the TAN
+//!   is asked at dialog start, as for `tan`.
 //! - `oldtan`: like `demo`, but reading transactions from more than 90 days back (or without a
 //!   from-date) needs the TAN `123456` (0030, then HKTAN process 2).
 //! - `locked`: 3938 (access locked) at dialog start; `unregistered`: 9078 (product not
@@ -55,6 +57,7 @@ const PIN: &str = "1234";
 const TAN: &str = "123456";
 const CHIP_TAN: &str = "912";
 const PUSH_TAN: &str = "946";
+const PHOTO_TAN: &str = "902";
 /// A dialog is forgotten after this long without a message.
 const DIALOG_LIFETIME: Duration = Duration::from_secs(600);
 /// How long a login needs no SCA after one.
@@ -80,6 +83,7 @@ enum Login {
     OldTan,
     Busy,
     Medium,
+    PhotoTan,
 }
 
 impl Login {
@@ -95,6 +99,7 @@ impl Login {
             "oldtan" => Login::OldTan,
             "busy" => Login::Busy,
             "medium" => Login::Medium,
+            "phototan" => Login::PhotoTan,
             _ => return None,
         })
     }
@@ -104,6 +109,7 @@ impl Login {
         match self {
             Login::Tan => &[CHIP_TAN, PUSH_TAN],
             Login::Decoupled => &[PUSH_TAN],
+            Login::PhotoTan => &[PHOTO_TAN, CHIP_TAN],
             _ => &[CHIP_TAN],
         }
     }
@@ -131,6 +137,8 @@ struct Task {
     reference: String,
     /// Decoupled: the polls so far; `None` for a typed TAN.
     polls: Option<u32>,
+    /// photoTAN: the challenge is a picture only, no text.
+    picture: bool,
     /// The business segment to run once approved; `None`: the dialog itself.
     order: Option<Segment>,
 }
@@ -259,6 +267,11 @@ fn challenge(hktan: &Segment, task: &Task, reply: &mut Reply) -> Segment {
         (code("0030", "Auftrag empfangen - Sicherheitsfreigabe erforderlich."), text)
     };
     reply.add(hktan.number, feedback);
+    if task.picture {
+        // A photoTAN: the matrix code to scan, as its MIME type's length, the type and the image.
+        let image = b"\x00\x09image/png\x00\x08\x89PNG\r\n\x1a\n".to_vec();
+        return hitan(hktan.version, hktan.number, "4", &task.reference, "").push(fints::Element::binary(image));
+    }
     hitan(hktan.version, hktan.number, "4", &task.reference, text)
 }
 
@@ -396,7 +409,7 @@ impl Books {
         if hksyn.is_some() || number(1) < UPD_VERSION {
             reply.data.extend(parameters(parameters::upd(user)));
         }
-        let exempt = !matches!(login, Login::Tan | Login::Decoupled | Login::Medium)
+        let exempt = !matches!(login, Login::Tan | Login::Decoupled | Login::Medium | Login::PhotoTan)
             || self.exempt_until.get(user).is_some_and(|until| today < *until);
         if let Some(hksyn) = hksyn {
             reply.add(hksyn.number, done());
@@ -417,7 +430,12 @@ impl Books {
                 reply.add(hkidn.number, code("9075", "Starke Kundenauthentifizierung notwendig."));
                 return (None, reply);
             };
-            let task = Task { reference: random_id(), polls: (function == PUSH_TAN).then_some(0), order: None };
+            let task = Task {
+                reference: random_id(),
+                polls: (function == PUSH_TAN).then_some(0),
+                picture: function == PHOTO_TAN,
+                order: None,
+            };
             let hitan = challenge(hktan, &task, &mut reply);
             reply.data.push(hitan);
             dialog.task = Some(task);
@@ -458,7 +476,12 @@ impl Books {
                     } else if self.needs_tan(login, segment, today) {
                         match hktan4 {
                             Some(hktan) if dialog.task.is_none() => {
-                                let task = Task { reference: random_id(), polls: None, order: Some(segment.clone()) };
+                                let task = Task {
+                                    reference: random_id(),
+                                    polls: None,
+                                    picture: false,
+                                    order: Some(segment.clone()),
+                                };
                                 let hitan = challenge(hktan, &task, reply);
                                 reply.data.push(hitan);
                                 dialog.task = Some(task);

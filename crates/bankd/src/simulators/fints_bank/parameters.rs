@@ -67,6 +67,9 @@ fn hitans(version: u32, login: Login) -> Segment {
     let media = !login.media().is_empty();
     items.extend(procedure(version, "912", "HHD1.4", "chipTAN manuell", "6", media));
     items.extend(procedure(version, "946", "Decoupled", "pushTAN 2.0 (Sandbox-App)", "0", false));
+    if login.procedures().contains(&"902") {
+        items.extend(procedure(version, "902", "MS1.0.0", "photoTAN-Verfahren", "7", false));
+    }
     offer("HITANS", version, Some(group(&items)))
 }
 

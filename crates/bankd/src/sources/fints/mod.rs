@@ -435,6 +435,10 @@ impl Live {
         let reference =
             reference.ok_or_else(|| SourceError::Bug("the bank asked for a TAN without a task (HITAN)".into()))?;
         let challenge = hitan.and_then(|s| s.text(3, 0)).map(str::to_owned);
+        let picture = hitan.and_then(|s| s.binary(4)).is_some_and(|data| !data.is_empty());
+        if picture && challenge.is_none() && !decoupled {
+            return Err(self.another_procedure());
+        }
         let dialog = self.dialog.clone().ok_or_else(|| SourceError::Bug("a TAN asked outside a dialog".into()))?;
         self.state.waiting = Some(Waiting { dialog, task_reference: reference.to_owned(), decoupled, task });
         if decoupled {
@@ -442,6 +446,30 @@ impl Live {
             return Err(SourceError::Decoupled { message });
         }
         Err(self.ask_tan(challenge))
+    }
+
+    /// The procedure's challenge is a picture only (a photoTAN's matrix code, a flicker code),
+    /// which bankd cannot show: the user picks another procedure, when the bank offers one.
+    fn another_procedure(&mut self) -> SourceError {
+        let current = self.state.tan_method.take().unwrap_or_default();
+        let params = &self.state.params;
+        let name = params.procedure(&current).map_or(current.clone(), |p| p.name.clone());
+        let others: Vec<FieldValue> = params
+            .usable_procedures()
+            .into_iter()
+            .filter(|p| p.code != current)
+            .map(|p| FieldValue { label: p.name.clone(), value: p.code.clone() })
+            .collect();
+        let why = format!("{name} shows a picture to scan, which bankd cannot display");
+        if others.is_empty() {
+            return SourceError::ActionNeeded {
+                message: Some(format!("{why}, and the bank offers no other procedure: enable one with the bank")),
+            };
+        }
+        SourceError::AdditionalInformationNeeded {
+            fields: vec![list_field("tan_method", "How you confirm with your bank (TAN procedure)", others)],
+            message: Some(format!("{why}: pick another procedure")),
+        }
     }
 
     /// The question for a TAN, labelled as the bank's procedure calls it.
