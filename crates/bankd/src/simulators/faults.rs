@@ -1,5 +1,5 @@
 //! Fault switches for every simulated bank: a test (or a TPP developer) arms a fault on one bank
-//! (`xs2a`, `stet`, `web`), and that bank's next answers misbehave the way real banks do, for real
+//! (`xs2a`, `stet`, `web`, `fints`), and that bank's next answers misbehave the way real banks do, for real
 //! on the wire — a late answer, a 5xx, a 429 with `Retry-After`, a body cut short or garbled, a
 //! connection dropped mid-body, a redirect to itself.
 //!
@@ -96,7 +96,7 @@ impl Faults {
 }
 
 /// The banks a fault can be armed on.
-const BANKS: [&str; 3] = ["xs2a", "stet", "web"];
+const BANKS: [&str; 4] = ["xs2a", "stet", "web", "fints"];
 
 /// `PUT /faults/{bank}`: arms a fault.
 pub async fn arm(State(faults): State<Faults>, Path(bank): Path<String>, Json(armed): Json<Armed>) -> Response {

@@ -89,6 +89,21 @@ const WEB_CASES: &[Case] = &[
     case("redirect-loop", "websiteUnavailable", &["redirect loop"], FirstRetry),
 ];
 
+/// What the FinTS driver makes of each fault (every message fails: a FinTS server has one address).
+const FINTS_CASES: &[Case] = &[
+    case("slow", "websiteUnavailable", &["no answer within 5 s"], FirstRetry),
+    case("500", "websiteUnavailable", &["answered HTTP 500"], FirstRetry),
+    case("502", "websiteUnavailable", &["answered HTTP 502"], FirstRetry),
+    case("503", "websiteUnavailable", &["answered HTTP 503"], FirstRetry),
+    case("429-seconds", "rateLimiting", &["answered 429", "Retry-After: 7200 s"], RetryAfter),
+    case("429-date", "rateLimiting", &["answered 429", "Retry-After: 7"], RetryAfter),
+    case("truncated", "websiteUnavailable", &["broke off before its end"], FirstRetry),
+    case("reset", "websiteUnavailable", &["broke off before its end"], FirstRetry),
+    case("garbled", "bug", &["FinTS answer cannot be read", "not base64"], FirstRetry),
+    // A FinTS server answers every message itself: a redirect means a wrong address.
+    case("redirect-loop", "bug", &["answered HTTP 302", "check its address"], FirstRetry),
+];
+
 /// What the woob driver makes of its helper's faults (while it lists the accounts).
 const WOOB_CASES: &[Case] = &[
     // A helper that dies is a defect on bankd's side of the pipe, not the bank's: `bug`, retried.
@@ -104,6 +119,7 @@ enum Driver {
     Stet,
     Web,
     Woob,
+    Fints,
 }
 
 impl Driver {
@@ -114,16 +130,18 @@ impl Driver {
             Driver::Stet => "stet",
             Driver::Web => "web",
             Driver::Woob => "woob",
+            Driver::Fints => "fints",
         }
     }
 
     /// Only the transaction reads fail: the sync gets the accounts, then breaks half-way. (The
-    /// woob module's switch is not by path: it fails while listing the accounts.)
+    /// woob module's switch is not by path, and a FinTS server has one address for every
+    /// message: both fail from the first call.)
     fn faulty_path(self) -> &'static str {
         match self {
             Driver::Xs2a | Driver::Stet => "/transactions",
             Driver::Web => "/history",
-            Driver::Woob => "",
+            Driver::Woob | Driver::Fints => "",
         }
     }
 
@@ -164,6 +182,7 @@ impl Driver {
             }
             Driver::Stet => psd2::connect_stet(app, user, "demo").await,
             Driver::Web => crate::web::connected(app, user, "demo").await,
+            Driver::Fints => crate::fints::connected(app, user, "demo").await,
             Driver::Woob => {
                 let (status, connection) = crate::woob::connect(app, user, "demo", "1234").await;
                 assert_eq!(status, reqwest::StatusCode::CREATED, "{connection}");
@@ -320,6 +339,11 @@ async fn stet_faults_end_in_their_states_and_change_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_faults_end_in_their_states_and_change_nothing() {
     run_table(Driver::Web, WEB_CASES).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fints_faults_end_in_their_states_and_change_nothing() {
+    run_table(Driver::Fints, FINTS_CASES).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,7 +21,7 @@ async fn connect(app: &TestApp, user: &TestUser, login: &str, pin: &str) -> (Sta
     app.post("/2.0/users/me/connections", Some(&user.token), body).await
 }
 
-async fn connected(app: &TestApp, user: &TestUser, login: &str) -> Value {
+pub(crate) async fn connected(app: &TestApp, user: &TestUser, login: &str) -> Value {
     let (status, connection) = connect(app, user, login, PIN).await;
     assert_eq!(status, StatusCode::CREATED, "{connection}");
     connection

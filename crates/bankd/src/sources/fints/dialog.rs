@@ -110,11 +110,17 @@ impl Bank {
         let status = response.status();
         if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             let wait = response.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok());
-            let message = Some("The bank's FinTS server limits how often it is asked".to_owned());
-            return Err(SourceError::RateLimited { retry_after: wait.and_then(retry_after), message });
+            let wait = wait.and_then(retry_after);
+            let said = wait.map(|wait| format!(" (Retry-After: {} s)", wait.as_secs())).unwrap_or_default();
+            let message = Some(format!("the bank's FinTS server answered 429{said}"));
+            return Err(SourceError::RateLimited { retry_after: wait, message });
+        }
+        if status.is_server_error() {
+            return Err(unavailable(format!("the bank's FinTS server answered HTTP {status}")));
         }
         if !status.is_success() {
-            return Err(unavailable(format!("the bank's FinTS server answered HTTP {status}")));
+            // A FinTS server answers every message with 200: anything else is the wrong address.
+            return Err(SourceError::Bug(format!("the bank's FinTS server answered HTTP {status}: check its address")));
         }
         let body = response.bytes().await.map_err(|e| {
             unavailable(format!("the bank's FinTS server: {}", describe_http_error(&e, &self.timeouts)))
