@@ -19,6 +19,7 @@ use crate::webhooks::{Receiver, auth_provider, subscribe};
 use crate::webview::{Browser, code, csrf, entry};
 
 const WEB_UUID: &str = "6917cf95-ecfc-5801-83c7-0badcdeb7ed7";
+const FINTS_UUID: &str = "deba92c4-9b3a-55eb-9edd-0f49fd056445";
 
 /// What this test's thread logs: a `#[tokio::test]` runs the server's tasks on its one thread, so a
 /// thread-local subscriber sees the whole server, and no other test.
@@ -95,14 +96,15 @@ async fn session_secrets(app: &TestApp, key: &MasterKey, connection: &Value, sec
     }
 }
 
-/// The string leaves of a session whose path names a consent id, a token or a PKCE verifier.
+/// The string leaves of a session whose path names a consent id, a token, a PKCE verifier or a
+/// FinTS system id.
 fn collect_session_secrets(value: &Value, path: &str, secrets: &mut Secrets) {
     match value {
         Value::Object(fields) => {
             fields.iter().for_each(|(k, v)| collect_session_secrets(v, &format!("{path}.{k}"), secrets));
         }
         Value::Array(items) => items.iter().for_each(|v| collect_session_secrets(v, path, secrets)),
-        Value::String(text) if ["consent.id", "token", "verifier"].iter().any(|k| path.contains(k)) => {
+        Value::String(text) if ["consent.id", "token", "verifier", "system_id"].iter().any(|k| path.contains(k)) => {
             secrets.add(&format!("session {path}"), text.clone());
         }
         _ => {}
@@ -180,6 +182,22 @@ async fn no_secret_reaches_the_logs_an_answer_or_the_database_in_clear() {
     }
     assert!(secrets.0.iter().any(|(what, _)| what.contains("consent")), "the XS2A consent id is searched for");
     assert!(secrets.0.iter().any(|(what, _)| what.contains("token")), "STET's tokens are searched for");
+
+    // FinTS: the PIN signs every message, a TAN is typed (a wrong one first), and the bank's
+    // system id for this installation is kept sealed. The sandbox bank takes any PIN that begins
+    // with 1234.
+    let pin = unique("1234-pin-");
+    let fints = connect(&app, &user, json!({"connector_uuid": FINTS_UUID, "login": "tan", "pin": pin})).await;
+    app.answer(&user, &fints, json!({"tan_method": "912"})).await;
+    let tan = unique("tan-");
+    let wrong = app.answer(&user, &fints, json!({"tan": tan})).await;
+    assert_eq!(wrong["fields"][0]["name"], "tan", "{wrong}");
+    let fints = app.answer(&user, &fints, json!({"tan": "123456"})).await;
+    assert!(fints["state"].is_null(), "{fints}");
+    secrets.add("FinTS PIN", pin);
+    secrets.add("FinTS TAN", tan);
+    session_secrets(&app, &key, &fints, &mut secrets).await;
+    assert!(secrets.0.iter().any(|(what, _)| what.contains("system_id")), "the FinTS system id is searched for");
 
     // Webhooks, signed with their secret, delivered during a sync.
     let receiver = Receiver::start().await;
