@@ -2,7 +2,7 @@
 //! the bank's return codes turned into what they mean for the connection.
 
 use chrono::Utc;
-use fints::message::{self, FIRST_SEGMENT, Signer};
+use fints::message::{self, Signer};
 use fints::{Feedback, Message, Segment};
 use rand::Rng;
 
@@ -29,23 +29,14 @@ pub struct Dialog {
     pub next_number: u32,
 }
 
-/// The bank's answer to one message, with the request's segment kinds (their numbers are
-/// [`FIRST_SEGMENT`] onwards).
+/// The bank's answer to one message.
 pub struct Answer {
     pub message: Message,
     /// The return codes, read once.
     pub feedback: Vec<Feedback>,
-    sent: Vec<String>,
 }
 
 impl Answer {
-    /// The return codes about the request's first segment of `kind`, and the message's own.
-    pub fn codes_for(&self, kind: &str) -> Vec<&Feedback> {
-        let number = self.sent.iter().position(|k| k == kind).map(|i| FIRST_SEGMENT + i as u32);
-        let feedback = &self.feedback;
-        feedback.iter().filter(|f| f.segment.is_none() || f.segment == number).collect()
-    }
-
     /// Whether any return code is `code`.
     pub fn has(&self, code: &str) -> bool {
         self.feedback.iter().any(|f| f.code == code)
@@ -85,13 +76,12 @@ impl Bank {
             date: &date,
             time: &time,
         };
-        let sent = segments.iter().map(|s| s.kind.clone()).collect();
         let bytes = message::request(&id, number, &signer, segments);
         let message = self.exchange(&bytes).await?;
         if let Some(dialog) = dialog {
             dialog.next_number += 1;
         }
-        Ok(Answer::new(message, sent))
+        Ok(Answer::new(message))
     }
 
     /// One HTTP round trip.
@@ -132,8 +122,8 @@ impl Bank {
 }
 
 impl Answer {
-    fn new(message: Message, sent: Vec<String>) -> Answer {
-        Answer { feedback: message.feedback(), message, sent }
+    fn new(message: Message) -> Answer {
+        Answer { feedback: message.feedback(), message }
     }
 
     /// The first error code, as what it means for the connection: a segment's own code says more
@@ -167,8 +157,6 @@ pub fn refusal(feedback: &Feedback) -> SourceError {
              office of the Deutsche Kreditwirtschaft and set BANKD_FINTS_PRODUCT_ID",
             feedback.text.trim().trim_end_matches('.')
         )),
-        // A TAN refused or expired: the user may try again.
-        "9941" | "9943" | "9955" => SourceError::AdditionalInformationNeeded { fields: Vec::new(), message },
         // Message syntax and sequence errors: a defect on one side or the other.
         code if ("9110"..="9170").contains(&code) || code == "9210" => {
             SourceError::Bug(format!("the bank refused bankd's FinTS message: {said}"))

@@ -54,7 +54,7 @@ pub struct History {
 
 impl History {
     /// Keeps the data of one answer (HICAZ or HIKAZ).
-    pub fn take(&mut self, statement: &Statement, answer: &Message) -> SourceResult<()> {
+    pub fn take(&mut self, statement: &Statement, answer: &Message) {
         let (kind, booked, pending) = match statement {
             Statement::Camt { .. } => ("HICAZ", 2, 3),
             Statement::Mt940 { .. } => ("HIKAZ", 0, 1),
@@ -63,7 +63,6 @@ impl History {
             self.booked.extend(binaries(segment.element(booked)));
             self.pending.extend(binaries(segment.element(pending)));
         }
-        Ok(())
     }
 
     /// Every entry read, booked then pending.
@@ -172,8 +171,8 @@ mod tests {
                      :61:2609030903D4,20NMSCNONREF\r\n:86:005?00KARTE?20Baeckerei\r\n-";
         let statement = Statement::Mt940 { version: 7 };
         let mut history = History::default();
-        history.take(&statement, &page(&mt940[..cut], b"")).unwrap();
-        history.take(&statement, &page(&mt940[cut..], mt942.as_bytes())).unwrap();
+        history.take(&statement, &page(&mt940[..cut], b""));
+        history.take(&statement, &page(&mt940[cut..], mt942.as_bytes()));
         let transactions = history.transactions(&statement).unwrap();
         assert_eq!(transactions.len(), 2, "{transactions:?}");
         assert_eq!(transactions[0].value, dec!(-12.50));

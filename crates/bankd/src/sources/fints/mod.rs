@@ -52,6 +52,12 @@ pub struct FintsRuntime {
 /// The product id sent to bankd's own sandbox bank, which is no real bank and needs no
 /// registration.
 const SANDBOX_PRODUCT_ID: &str = "BANKDSANDBOX";
+/// The bank's codes for a TAN it refused (the task stays open: the user may type it again) and
+/// for an approval still awaited in its app.
+const TAN_REFUSED: &str = "9941";
+const NOT_APPROVED_YET: &str = "3956";
+/// The bank no longer allows the TAN procedure the user picked.
+const PROCEDURE_REFUSED: &str = "9955";
 /// Days of history a bank lets an account be read without a strong authentication (PSD2 RTS
 /// art. 10): what a background sync asks.
 const EXEMPT_DAYS: i64 = 90;
@@ -257,13 +263,18 @@ impl Live {
         {
             return Ok(strong);
         }
-        if self.state.system_id.is_none() || self.state.params.bpd_version.is_empty() {
-            self.synchronise().await?;
+        // A procedure the bank stopped allowing is learnt again, once.
+        for _ in 0..2 {
+            if self.state.system_id.is_none() || self.state.params.bpd_version.is_empty() {
+                self.synchronise().await?;
+            }
+            self.security_function = self.pick_procedure(request)?;
+            self.pick_medium(request)?;
+            if self.open(request).await? {
+                return Ok(false);
+            }
         }
-        self.security_function = self.pick_procedure(request)?;
-        self.pick_medium(request)?;
-        self.open(request).await?;
-        Ok(false)
+        Err(SourceError::Bug("the bank refuses the TAN procedures it lists for the user".into()))
     }
 
     /// The synchronisation dialog (PIN only): a customer system id, the bank's parameters and the
@@ -357,18 +368,26 @@ impl Live {
         }
     }
 
-    /// Opens the dialog: the bank may ask for a strong authentication.
-    async fn open(&mut self, request: &SourceRequest) -> SourceResult<()> {
+    /// Opens the dialog: the bank may ask for a strong authentication. `false`: the bank no longer
+    /// allows the picked procedure, and the parameters are to be read again.
+    async fn open(&mut self, request: &SourceRequest) -> SourceResult<bool> {
         self.dialog = None;
         let mut segments = vec![self.hkidn(&self.system_id()), self.hkvvb()];
         segments.extend(self.hktan_process4("HKIDN"));
         let answer = self.send(None, segments).await?;
+        if answer.has(PROCEDURE_REFUSED) {
+            self.state.tan_method = None;
+            self.state.tan_medium = None;
+            self.state.params.bpd_version.clear();
+            return Ok(false);
+        }
         answer.check()?;
         self.state.params.absorb(&answer.message);
         let id = answer.message.dialog_id().filter(|id| *id != "0");
         let id = id.ok_or_else(|| SourceError::Bug("the bank opened no dialog (no dialog id)".into()))?;
         self.dialog = Some(Dialog { id: id.to_owned(), next_number: 2 });
-        self.challenge(&answer, Task::Login, request)
+        self.challenge(&answer, Task::Login, request)?;
+        Ok(true)
     }
 
     /// Continues the dialog left waiting, with the user's TAN or after their approval. `None`:
@@ -391,27 +410,23 @@ impl Live {
             .push(waiting.task_reference.as_str())
             .push("N");
         let answer = self.send(tan, vec![hktan]).await?;
-        let still = |live: &mut Live| {
-            live.state.waiting =
-                Some(Waiting { dialog: live.dialog.clone().unwrap_or(waiting.dialog.clone()), ..waiting.clone() });
-        };
         if answer.has(DIALOG_ENDED) {
             self.dialog = None;
             return Ok(None);
         }
-        if answer.has("3956") {
-            still(self);
-            return Err(SourceError::Decoupled {
-                message: Some("Still waiting for your approval in the bank's app".into()),
+        let pending = answer.has(NOT_APPROVED_YET);
+        let refused_tan = answer.feedback.iter().find(|f| f.code == TAN_REFUSED).map(|f| f.text.clone());
+        if pending || refused_tan.is_some() {
+            let dialog = self.dialog.clone().unwrap_or(waiting.dialog.clone());
+            self.state.waiting = Some(Waiting { dialog, ..waiting });
+            return Err(match refused_tan {
+                Some(said) => self.ask_tan(Some(said)),
+                None => {
+                    SourceError::Decoupled { message: Some("Still waiting for your approval in the bank's app".into()) }
+                }
             });
         }
-        if let Err(refused) = answer.check() {
-            if let SourceError::AdditionalInformationNeeded { message, .. } = refused {
-                still(self);
-                return Err(self.ask_tan(message));
-            }
-            return Err(refused);
-        }
+        answer.check()?;
         if let Task::History { account, from } = waiting.task {
             self.released = Some((account, from, answer));
         }
@@ -615,7 +630,7 @@ impl Live {
         };
         let mut history = History::default();
         loop {
-            history.take(&statement, &answer.message)?;
+            history.take(&statement, &answer.message);
             let Some(point) = answer.param_of("3040").map(str::to_owned) else { break };
             let task = Task::History { account: webid.clone(), from };
             answer = self.job(statement.request(account, from, Some(&point)), task, request).await?;

@@ -185,6 +185,7 @@ pub fn account_type(kind: Option<u32>) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use fints::Element;
     use fints::message::{Feedback, answer, hirms};
 
     use super::*;
@@ -206,8 +207,6 @@ mod tests {
             .push("1")
             .push(Element::from(items.into_iter().map(str::to_owned).collect::<Vec<_>>()))
     }
-
-    use fints::Element;
 
     #[test]
     fn the_bpd_lists_transactions_procedures_and_tan_needs() {
