@@ -36,6 +36,12 @@ async fn transactions(app: &TestApp, user: &TestUser) -> Vec<(f64, bool, String)
     rows.iter().map(row).collect()
 }
 
+/// The values the connection's first field offers (a `list`).
+fn choices(connection: &Value) -> Vec<&str> {
+    let values = connection["fields"][0]["values"].as_array().unwrap();
+    values.iter().map(|v| v["value"].as_str().unwrap()).collect()
+}
+
 fn pending(rows: &[(f64, bool, String)]) -> usize {
     rows.iter().filter(|(_, coming, _)| *coming).count()
 }
@@ -88,8 +94,7 @@ async fn the_user_picks_a_tan_procedure_once_then_types_the_tan() {
     assert_eq!(connection["state"], "additionalInformationNeeded", "{connection}");
     let field = &connection["fields"][0];
     assert_eq!((field["name"].as_str(), field["type"].as_str()), (Some("tan_method"), Some("list")), "{connection}");
-    let codes: Vec<&str> = field["values"].as_array().unwrap().iter().map(|v| v["value"].as_str().unwrap()).collect();
-    assert_eq!(codes, ["912", "946"]);
+    assert_eq!(choices(&connection), ["912", "946"]);
     let challenged = app.answer(&user, &connection, json!({"tan_method": "912"})).await;
     assert_eq!(challenged["state"], "additionalInformationNeeded", "{challenged}");
     assert_eq!(challenged["fields"][0]["name"], "tan", "{challenged}");
@@ -112,9 +117,7 @@ async fn a_procedure_that_names_a_tan_medium_asks_which_one_once() {
     let user = app.create_user().await;
     let connection = connected(&app, &user, "medium").await;
     assert_eq!(connection["fields"][0]["name"], "tan_medium", "{connection}");
-    let media: Vec<&str> =
-        connection["fields"][0]["values"].as_array().unwrap().iter().map(|v| v["value"].as_str().unwrap()).collect();
-    assert_eq!(media, ["Handy Max", "Handy Erika"], "the bank's list (HKTAB)");
+    assert_eq!(choices(&connection), ["Handy Max", "Handy Erika"], "the bank's list (HKTAB)");
     let challenged = app.answer(&user, &connection, json!({"tan_medium": "Handy Erika"})).await;
     assert_eq!(challenged["fields"][0]["name"], "tan", "the bank accepted the medium: {challenged}");
     let done = app.answer(&user, &connection, json!({"tan": "123456"})).await;
@@ -132,9 +135,7 @@ async fn a_procedure_whose_challenge_is_a_picture_leads_to_another_one() {
     let picked = app.answer(&user, &connection, json!({"tan_method": "902"})).await;
     assert_eq!(picked["state"], "additionalInformationNeeded", "{picked}");
     assert!(picked["error_message"].as_str().unwrap().contains("photoTAN-Verfahren shows a picture"), "{picked}");
-    let left: Vec<&str> =
-        picked["fields"][0]["values"].as_array().unwrap().iter().map(|v| v["value"].as_str().unwrap()).collect();
-    assert_eq!(left, ["912"], "the procedures bankd can show");
+    assert_eq!(choices(&picked), ["912"], "the procedures bankd can show");
     let challenged = app.answer(&user, &connection, json!({"tan_method": "912"})).await;
     assert_eq!(challenged["fields"][0]["name"], "tan", "{challenged}");
     let done = app.answer(&user, &connection, json!({"tan": "123456"})).await;
