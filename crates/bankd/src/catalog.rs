@@ -164,6 +164,11 @@ pub struct ApiSettings {
     /// XS2A: the bank accepts `withBalance` on its account list.
     #[serde(default)]
     pub with_balance: bool,
+    /// PSD2's reads a day without the user (XS2A's `frequencyPerDay`, asked in the consent), and
+    /// so the background syncs a day of this bank's connections; default `BANKD_UNATTENDED_BUDGET`
+    /// (4, PSD2's ceiling).
+    #[serde(default)]
+    pub frequency_per_day: Option<u32>,
     /// How far back the first read of an account goes.
     #[serde(default = "default_history_days")]
     pub history_days: u32,

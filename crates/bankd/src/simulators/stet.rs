@@ -3,7 +3,8 @@
 //! `stet` driver runs against real HTTP. Mounted by `bankd serve` under `/sandbox/stet`.
 //!
 //! The PSU types their login on the authorization page (`/authorize`): any login is a plain
-//! customer, `big` has 100,000 transactions (500 a page), `refresh` gets access tokens that live
+//! customer, `big` has 100,000 transactions (500 a page), `revoked` lists its accounts but is
+//! refused their history (403: the PSU withdrew the access), `refresh` gets access tokens that live
 //! one second (so every run refreshes them), `unavailable` finds the API down (503). The
 //! authorization code grant requires PKCE (S256); grants live in this process's memory.
 
@@ -211,7 +212,11 @@ async fn transactions(
     headers: HeaderMap,
     Query(query): Query<TransactionsQuery>,
 ) -> Answer {
-    let (customer, product) = find(&bank.psu(&headers)?, &id)?;
+    let login = bank.psu(&headers)?;
+    if login == "revoked" {
+        return Err(Refusal(StatusCode::FORBIDDEN, "access_denied", "The PSU withdrew this access"));
+    }
+    let (customer, product) = find(&login, &id)?;
     let today = Utc::now().date_naive();
     let from = query.date_from.unwrap_or(today - Days::new(customer.history_days()));
     let cursor = match query.page.as_deref().map(Cursor::parse) {

@@ -8,7 +8,9 @@
 //! `decoupled`: validated in the "app" two seconds after the consent is asked; `embedded`: password
 //! `1234`, then a choice of two SCA methods, then the one-time code `123456`. Consents of the
 //! failure logins need no SCA (an exemption): `expired` sees its consent expire at its second
-//! account listing; `ratelimit` gets 429 on every account read; `unavailable` gets 503 on
+//! account listing (`CONSENT_EXPIRED`), `revoked` and `terminated` see it withdrawn then
+//! (`revokedByPsu`, `terminatedByTpp`: `CONSENT_INVALID`), `forgotten` sees the bank forget it
+//! (`CONSENT_UNKNOWN`); `ratelimit` gets 429 on every account read; `unavailable` gets 503 on
 //! everything; `garbage` gets transactions that break the schema from its second read;
 //! `big` has 100,000 transactions, 500 a page. Account listings without a `PSU-IP-Address` (the
 //! PSU is not there) beyond the consent's `frequencyPerDay` get 429, as PSD2 has it.
@@ -46,6 +48,12 @@ enum Mood {
     Decoupled,
     Embedded,
     Expired,
+    /// The PSU withdraws the consent at their bank (`revokedByPsu`) after its first account listing.
+    Revoked,
+    /// Another of the TPP's own systems ends the consent (`terminatedByTpp`) likewise.
+    Terminated,
+    /// The bank forgets the consent (a reset on its side): `CONSENT_UNKNOWN` from the second listing.
+    Forgotten,
     RateLimit,
     Unavailable,
     Garbage,
@@ -62,6 +70,9 @@ impl Mood {
             "decoupled" => Mood::Decoupled,
             "embedded" => Mood::Embedded,
             "expired" => Mood::Expired,
+            "revoked" => Mood::Revoked,
+            "terminated" => Mood::Terminated,
+            "forgotten" => Mood::Forgotten,
             "ratelimit" => Mood::RateLimit,
             "unavailable" => Mood::Unavailable,
             "garbage" => Mood::Garbage,
@@ -73,7 +84,17 @@ impl Mood {
 
     /// The failure logins skip SCA, so that their failure is what a test meets first.
     fn exempted(self) -> bool {
-        matches!(self, Mood::Expired | Mood::RateLimit | Mood::Garbage | Mood::Big | Mood::Outage)
+        matches!(
+            self,
+            Mood::Expired
+                | Mood::Revoked
+                | Mood::Terminated
+                | Mood::Forgotten
+                | Mood::RateLimit
+                | Mood::Garbage
+                | Mood::Big
+                | Mood::Outage
+        )
     }
 }
 
@@ -208,6 +229,11 @@ fn unknown_consent() -> Refusal {
     error(StatusCode::FORBIDDEN, "CONSENT_UNKNOWN", "No such consent")
 }
 
+/// `CONSENT_UNKNOWN` for a `Consent-ID` header (401, where the consent's own paths answer 403).
+fn unknown_header_consent() -> Refusal {
+    error(StatusCode::UNAUTHORIZED, "CONSENT_UNKNOWN", "No such consent")
+}
+
 fn error(status: StatusCode, code: &'static str, text: &str) -> Refusal {
     Refusal { status, code, text: text.to_owned(), retry_after: None }
 }
@@ -244,9 +270,7 @@ impl Aspsp {
     fn readable(&self, headers: &HeaderMap) -> Result<Consent, Refusal> {
         let id = header_str(headers, "consent-id")
             .ok_or_else(|| error(StatusCode::BAD_REQUEST, "FORMAT_ERROR", "Consent-ID is missing"))?;
-        let consent = self
-            .with(id, |c| c.clone())
-            .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "CONSENT_UNKNOWN", "No such consent"))?;
+        let consent = self.with(id, |c| c.clone()).ok_or_else(unknown_header_consent)?;
         precheck(headers, Some(consent.mood))?;
         if consent.mood == Mood::OAuth && self.oauth.bearer(headers)? != id {
             return Err(error(StatusCode::UNAUTHORIZED, "TOKEN_INVALID", "The bearer token is not for this consent"));
@@ -379,7 +403,7 @@ async fn consent_info(State(aspsp): State<Aspsp>, Path(id): Path<String>, header
         "access": { "allPsd2": "allAccounts" },
         "recurringIndicator": true,
         "validUntil": consent.valid_until,
-        "frequencyPerDay": 4,
+        "frequencyPerDay": consent.frequency_per_day,
         "lastActionDate": Utc::now().date_naive(),
         "consentStatus": consent.status,
     }))
@@ -500,6 +524,19 @@ async fn accounts(State(aspsp): State<Aspsp>, headers: HeaderMap, Query(query): 
         (Mood::Expired, Some((n, _))) if n >= 2 => {
             aspsp.with(header_str(&headers, "consent-id").unwrap_or_default(), |c| c.status = "expired");
             return Err(error(StatusCode::UNAUTHORIZED, "CONSENT_EXPIRED", "The consent has expired"));
+        }
+        (Mood::Revoked | Mood::Terminated, Some((n, _))) if n >= 2 => {
+            let status = if consent.mood == Mood::Revoked { "revokedByPsu" } else { "terminatedByTpp" };
+            aspsp.with(header_str(&headers, "consent-id").unwrap_or_default(), |c| c.status = status);
+            return Err(error(StatusCode::UNAUTHORIZED, "CONSENT_INVALID", &format!("The consent is {status}")));
+        }
+        (Mood::Forgotten, Some((n, _))) if n >= 2 => {
+            aspsp
+                .consents
+                .lock()
+                .expect("consents lock")
+                .remove(header_str(&headers, "consent-id").unwrap_or_default());
+            return Err(unknown_header_consent());
         }
         (Mood::RateLimit, _) => return Err(rate_limited()),
         _ => {}

@@ -41,6 +41,14 @@ pub async fn run(engine: Engine, shutdown: CancellationToken) {
     }
 }
 
+/// The background syncs a day a connection may have: its bank's `frequency_per_day` (the
+/// lowest of its sources', as its consent asks), else the process's budget.
+fn unattended_budget(engine: &Engine, id_connector: i64) -> usize {
+    let sources = engine.syncer.catalog.connector(id_connector).into_iter().flat_map(|c| &c.sources);
+    let asked = sources.filter_map(|s| s.api.as_ref()?.frequency_per_day).min();
+    asked.map_or(engine.settings.unattended_budget, |per_day| per_day as usize)
+}
+
 /// One look at the connections: queues the due ones within their PSD2 budget, postpones the
 /// others to when their budget frees up. Returns how many were queued.
 pub async fn tick(engine: &Engine) -> StoreResult<usize> {
@@ -55,7 +63,7 @@ pub async fn tick(engine: &Engine) -> StoreResult<usize> {
             continue;
         }
         let starts = recent.remove(&connection.id).unwrap_or_default();
-        match unattended_allowed(&starts, now, engine.settings.unattended_budget) {
+        match unattended_allowed(&starts, now, unattended_budget(engine, connection.id_connector)) {
             Ok(()) => jobs.push((connection.id, connection.id_connector, engine.seal(connection.id, &request))),
             Err(free_at) => store.set_next_try(connection.id, Some(free_at)).await?,
         }

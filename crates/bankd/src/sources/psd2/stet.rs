@@ -117,6 +117,14 @@ impl Stet {
             let renewed = self.renew(request, memory, &tokens).await?;
             return self.api.call(self.api.request(Method::GET, url, request).bearer_auth(&renewed.access_token)).await;
         }
+        if answer.status == reqwest::StatusCode::FORBIDDEN {
+            // STET: a valid token the bank refuses means the PSU's consent is gone (withdrawn at
+            // the bank, or past its scope): only a new authorisation brings it back.
+            let said = answer.codes().1.map(|text| format!(" ({text})")).unwrap_or_default();
+            return Err(SourceError::ScaRequired {
+                message: Some(format!("The bank refuses the access{said}: reconnect to authorise it again")),
+            });
+        }
         if !answer.status.is_success() {
             return Err(answer.error());
         }

@@ -34,7 +34,7 @@ use crate::sources::{Source, SourceError, SourceRequest, SourceResult, SourceSes
 
 /// PSD2: a consent is valid at most this long.
 const CONSENT_DAYS: u64 = 180;
-/// PSD2: unattended reads per day the consent asks for.
+/// PSD2: unattended reads per day the consent asks for, unless the catalog says.
 const FREQUENCY_PER_DAY: u32 = 4;
 
 pub struct Xs2a {
@@ -47,6 +47,7 @@ pub struct Xs2a {
     bank_offered_consent: bool,
     /// bankd's client id at the bank's OAuth2 server (`scaOAuth`).
     client_id: Option<String>,
+    frequency_per_day: u32,
 }
 
 impl Xs2a {
@@ -58,6 +59,7 @@ impl Xs2a {
             history_days: settings.history_days,
             bank_offered_consent: settings.bank_offered_consent,
             client_id: settings.client_id.clone(),
+            frequency_per_day: settings.frequency_per_day.unwrap_or(FREQUENCY_PER_DAY),
         }
     }
 }
@@ -281,7 +283,7 @@ impl Xs2a {
             "access": access,
             "recurringIndicator": true,
             "validUntil": today + Days::new(CONSENT_DAYS),
-            "frequencyPerDay": FREQUENCY_PER_DAY,
+            "frequencyPerDay": self.frequency_per_day,
             "combinedServiceIndicator": false,
         })
     }
