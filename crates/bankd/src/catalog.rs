@@ -21,7 +21,67 @@ pub const FINTS_DRIVER: &str = "fints";
 pub struct Catalog {
     #[serde(rename = "connector", default)]
     pub connectors: Vec<Connector>,
+    /// How the banks of a bank directory (`bankd catalog import-aspsps`) are reached, by name.
+    #[serde(rename = "profile", default)]
+    pub profiles: Vec<Profile>,
 }
+
+/// What the banks behind one PSD2 hub share (a savings-bank or cooperative-bank group serves
+/// thousands of banks with one API): the driver, its settings and the credential form. A bank
+/// directory's row names a profile and gives its own base URL; it becomes a connector with one
+/// `openapi` source from both.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub name: String,
+    /// `xs2a` or `stet`.
+    pub driver: String,
+    /// The connectors' `auth_mechanism`; `webauth` (the bank's own pages) unless given.
+    #[serde(default)]
+    pub auth_mechanism: Option<String>,
+    /// Its banks are sandbox connectors: listed only when `BANKD_SANDBOX` is on.
+    #[serde(default)]
+    pub sandbox: bool,
+    #[serde(rename = "field", default)]
+    pub fields: Vec<Field>,
+    /// `[profile.api]`: the API settings of `[connector.source.api]` but `base_url`, each bank's own.
+    #[serde(default)]
+    pub api: ProfileApi,
+}
+
+/// A profile's API settings, read as [`ApiSettings`] with the base URL left empty.
+#[derive(Debug, Clone)]
+pub struct ProfileApi(ApiSettings);
+
+impl Default for ProfileApi {
+    fn default() -> Self {
+        ProfileApi::from_table(toml::Table::new()).expect("the defaults are valid settings")
+    }
+}
+
+impl ProfileApi {
+    fn from_table(mut table: toml::Table) -> Result<ProfileApi, String> {
+        if table.contains_key("base_url") {
+            return Err("base_url is each bank's own: the directory gives it, not the profile".into());
+        }
+        table.insert("base_url".into(), toml::Value::String(String::new()));
+        toml::Value::Table(table).try_into().map(ProfileApi).map_err(|e: toml::de::Error| e.to_string())
+    }
+
+    /// The settings of one bank of the profile, at `base_url`.
+    pub fn at(&self, base_url: &str) -> ApiSettings {
+        ApiSettings { base_url: base_url.to_owned(), ..self.0.clone() }
+    }
+}
+
+impl<'de> Deserialize<'de> for ProfileApi {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        ProfileApi::from_table(toml::Table::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The drivers a profile can name: the PSD2 APIs.
+pub const PROFILE_DRIVERS: [&str; 2] = ["xs2a", "stet"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,6 +106,13 @@ pub struct Connector {
     pub months_to_fetch: Option<i64>,
     #[serde(default)]
     pub countries: Vec<String>,
+    /// The bank's BIC (8 or 11 characters), for `GET /connectors?bic=`; not on the wire.
+    #[serde(default)]
+    pub bic: Option<String>,
+    /// The bank's national bank code as its IBANs carry it (a German BLZ, a French code banque),
+    /// for `GET /connectors?iban=`; not on the wire (`code` is Powens' field for it).
+    #[serde(default)]
+    pub bank_code: Option<String>,
     #[serde(default)]
     pub hidden: bool,
     #[serde(default)]
@@ -227,6 +294,7 @@ impl Catalog {
         let mut catalog: Catalog = toml::from_str(&text)?;
         catalog.validate()?;
         catalog.connectors.retain(|c| sandbox || !c.sandbox);
+        catalog.profiles.retain(|p| sandbox || !p.sandbox);
         for connector in &mut catalog.connectors {
             connector.sources.sort_by_key(|s| (s.priority, s.id));
         }
@@ -238,6 +306,16 @@ impl Catalog {
         let mut ids = HashSet::new();
         let mut uuids = HashSet::new();
         let mut source_ids = HashSet::new();
+        let mut profiles = HashSet::new();
+        for p in &self.profiles {
+            if p.name.trim().is_empty() || !profiles.insert(p.name.as_str()) {
+                return invalid(format!("profile name {:?} is empty or not unique", p.name));
+            }
+            if !PROFILE_DRIVERS.contains(&p.driver.as_str()) {
+                return invalid(format!("profile {}: driver '{}' is not one of {PROFILE_DRIVERS:?}", p.name, p.driver));
+            }
+            check_fields(&p.fields, &format!("profile {}", p.name))?;
+        }
         for c in &self.connectors {
             if c.id <= 0 || !ids.insert(c.id) {
                 return invalid(format!("connector id {} is not positive or not unique", c.id));
@@ -256,13 +334,7 @@ impl Catalog {
                     return invalid(format!("source {} of {}: unknown name '{}'", s.id, c.name, s.name));
                 }
             }
-            for f in &c.fields {
-                if let Some(regex) = &f.regex {
-                    regex::Regex::new(regex).map_err(|e| {
-                        CatalogError::Invalid(format!("field {} of {}: bad regex: {e}", f.name, c.name))
-                    })?;
-                }
-            }
+            check_fields(&c.fields, &c.name)?;
         }
         Ok(())
     }
@@ -294,6 +366,10 @@ impl Catalog {
         sources.filter(|s| s.driver == "woob").filter_map(|s| s.module.clone()).collect()
     }
 
+    pub fn profile(&self, name: &str) -> Option<&Profile> {
+        self.profiles.iter().find(|p| p.name == name)
+    }
+
     pub fn connector(&self, id: i64) -> Option<&Connector> {
         self.connectors.iter().find(|c| c.id == id)
     }
@@ -301,6 +377,17 @@ impl Catalog {
     pub fn connector_by_uuid(&self, uuid: Uuid) -> Option<&Connector> {
         self.connectors.iter().find(|c| c.uuid == uuid)
     }
+}
+
+/// A form's regexes compile.
+fn check_fields(fields: &[Field], owner: &str) -> Result<(), CatalogError> {
+    for f in fields {
+        if let Some(regex) = &f.regex {
+            regex::Regex::new(regex)
+                .map_err(|e| CatalogError::Invalid(format!("field {} of {owner}: bad regex: {e}", f.name)))?;
+        }
+    }
+    Ok(())
 }
 
 impl Connector {
@@ -368,6 +455,24 @@ mod tests {
         assert_eq!(catalog.connectors.iter().map(|c| c.id).collect::<Vec<_>>(), [2, 3, 4]);
         let built_in = Catalog::load(None, false).unwrap();
         assert_eq!(built_in.fints_banks(), 1, "the German bank (FinTS) connector");
+    }
+
+    #[test]
+    fn a_profile_gives_each_bank_its_settings_at_its_own_base_url() {
+        let catalog = Catalog::load(None, true).unwrap();
+        let profile = catalog.profile("sandbox-xs2a").unwrap();
+        let api = profile.api.at("/sandbox/xs2a");
+        assert_eq!(
+            (api.base_url.as_str(), api.with_balance, api.client_id.as_deref()),
+            ("/sandbox/xs2a", true, Some("bankd-sandbox"))
+        );
+        assert!(Catalog::load(None, false).unwrap().profile("sandbox-xs2a").is_none(), "a sandbox profile");
+        let profile = |body: &str| toml::from_str::<Catalog>(&format!("[[profile]]\nname = \"p\"\n{body}"));
+        let with_url = profile("driver = \"xs2a\"\n[profile.api]\nbase_url = \"https://x.example\"\n").unwrap_err();
+        assert!(with_url.to_string().contains("base_url is each bank's own"), "{with_url}");
+        assert!(profile("driver = \"xs2a\"\n[profile.api]\nwith_balanse = true\n").is_err(), "unknown setting");
+        let woob = profile("driver = \"woob\"\n").unwrap();
+        assert!(matches!(woob.validate(), Err(CatalogError::Invalid(_))));
     }
 
     #[test]

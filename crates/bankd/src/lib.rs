@@ -18,6 +18,7 @@ pub mod api;
 pub mod catalog;
 pub mod config;
 pub mod crypto;
+pub mod directory;
 pub mod doctor;
 pub mod domain;
 pub mod export;

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use bankd::catalog::Catalog;
 use bankd::config::Settings;
 use bankd::crypto::{MasterKey, Rotation};
+use bankd::directory::read_aspsp_list;
 use bankd::doctor::Status as DoctorStatus;
 use bankd::export::Format as ExportFormat;
 use bankd::import::{ImportOptions, csv_mapping, import};
@@ -162,7 +163,7 @@ enum Command {
         #[command(flatten)]
         settings: Settings,
     },
-    /// What the operator adds to the connector catalog: the FinTS bank directory.
+    /// What the operator adds to the connector catalog: the FinTS bank directory, the PSD2 bank directory.
     Catalog {
         #[command(subcommand)]
         command: CatalogCommand,
@@ -196,6 +197,13 @@ enum CatalogCommand {
     /// many banks were imported and how many skipped.
     ImportFints {
         /// The list: semicolon-separated, ISO-8859-1 as published or UTF-8.
+        file: std::path::PathBuf,
+    },
+    /// Import a bank directory: a CSV of banks behind PSD2 hubs (columns name, bic, country,
+    /// bank_code, base_url, profile), each becoming a connector on its catalog profile at the next
+    /// start, replacing the previous import. A bad row refuses the whole file.
+    ImportAspsps {
+        /// The directory: UTF-8, comma- or semicolon-separated, a header row naming the columns.
         file: std::path::PathBuf,
     },
 }
@@ -327,6 +335,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Catalog { command: CatalogCommand::ImportFints { file }, settings } => {
             import_fints(&file, &settings).await
+        }
+        Command::Catalog { command: CatalogCommand::ImportAspsps { file }, settings } => {
+            import_aspsps(&file, &settings).await
         }
         Command::Woob { command: WoobCommand::Modules { refresh }, settings } => woob_modules(refresh, &settings).await,
         Command::Woob { command: WoobCommand::Update, settings } => woob_update(&settings).await,
@@ -512,6 +523,21 @@ async fn import_fints(file: &std::path::Path, settings: &Settings) -> anyhow::Re
     if settings.fints_product_id().is_none() {
         eprintln!("German banks (FinTS) are offered once BANKD_FINTS_PRODUCT_ID is set: {FINTS_REGISTRATION}");
     }
+    Ok(())
+}
+
+/// `bankd catalog import-aspsps FILE`: the whole file read and checked against the catalog's
+/// profiles first, so a file refused leaves the directory as it was.
+async fn import_aspsps(file: &std::path::Path, settings: &Settings) -> anyhow::Result<()> {
+    let catalog = Catalog::load(settings.catalog.as_deref(), settings.sandbox)?;
+    let profiles = catalog.profiles.iter().map(|p| p.name.as_str()).collect();
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let banks = read_aspsp_list(&bytes, &profiles)
+        .with_context(|| format!("{}: nothing imported, the directory is left as it was", file.display()))?;
+    std::fs::create_dir_all(&settings.data_dir).context("creating the data dir")?;
+    let store = open_store(settings).await?;
+    let new = store.replace_directory_banks(&banks).await?;
+    println!("{} banks imported ({new} new); offered as connectors from bankd's next start", banks.len());
     Ok(())
 }
 

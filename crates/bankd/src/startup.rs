@@ -250,11 +250,13 @@ async fn build_engine(settings: &Settings) -> anyhow::Result<(Store, Engine, Arc
     Ok((store, Engine::new(syncer, settings.engine.clone()), catalog))
 }
 
-/// The connector catalog: the TOML file (or the built-in one), and woob's bank modules when a
-/// modules folder is known (read through `woob`, the runtime whose helpers this process counts);
-/// without a FinTS product id, not the German banks reached through FinTS.
+/// The connector catalog: the TOML file (or the built-in one), the banks of the imported bank
+/// directory, and woob's bank modules when a modules folder is known (read through `woob`, the
+/// runtime whose helpers this process counts); without a FinTS product id, not the German banks
+/// reached through FinTS.
 pub async fn catalog(settings: &Settings, store: &Store, woob: &WoobRuntime) -> anyhow::Result<Catalog> {
     let mut catalog = Catalog::load(settings.catalog.as_deref(), settings.sandbox)?;
+    add_directory_connectors(&mut catalog, store).await?;
     if let Some(modules) = woob_modules(settings, woob, false).await? {
         add_woob_connectors(&mut catalog, store, &modules).await?;
     }
@@ -320,6 +322,29 @@ pub async fn woob_modules(
         .await
         .with_context(|| format!("reading the woob modules of {}", path.display()))?;
     Ok(Some((path, modules)))
+}
+
+/// Every bank of the directory (`bankd catalog import-aspsps`) becomes a connector on its profile,
+/// under the id the store keeps for it. A bank whose profile the catalog no longer defines is left
+/// out, said once in the log: the catalog changed since the import.
+async fn add_directory_connectors(catalog: &mut Catalog, store: &Store) -> anyhow::Result<()> {
+    let banks = store.directory_banks().await?;
+    if banks.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<String> = banks.iter().map(crate::directory::Aspsp::key).collect();
+    let ids = store.directory_connector_ids(&keys).await?;
+    let (added, skipped) = crate::directory::connectors(catalog, &banks, &ids);
+    if skipped > 0 {
+        tracing::warn!(
+            banks = skipped,
+            "bank directory: banks on a profile this catalog does not define (or a sandbox profile, the sandbox \
+             off) are not offered; import the directory again or define the profile"
+        );
+    }
+    tracing::info!(connectors = added.len(), "bank directory");
+    catalog.add(added).context("adding the bank directory to the catalog")?;
+    Ok(())
 }
 
 /// Every usable bank module the catalog does not name already becomes a connector, under the id

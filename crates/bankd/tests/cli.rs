@@ -561,3 +561,41 @@ fn import_fints_fills_the_bank_directory_and_a_new_list_replaces_it() {
     assert_eq!(checks["fints"].0, "ok", "{checks:?}");
     assert_eq!(checks["fints"].1.trim(), "product id set; 1 banks in the directory");
 }
+
+#[test]
+fn import_aspsps_stores_the_directory_and_a_bad_row_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = test_database_url(dir.path());
+    let import = |text: &str| {
+        let file = dir.path().join("banks.csv");
+        std::fs::write(&file, text).unwrap();
+        let mut command = bankd(dir.path());
+        command.env("BANKD_DATABASE_URL", &url).env("BANKD_SANDBOX", "true");
+        command.args(["catalog", "import-aspsps"]).arg(&file).output().unwrap()
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let banks = || {
+        let store = runtime.block_on(bankd::store::Store::connect(&url)).unwrap();
+        runtime.block_on(store.directory_banks()).unwrap().into_iter().map(|b| b.name).collect::<Vec<_>>()
+    };
+    let good = "name;bic;country;bank_code;base_url;profile\n\
+                Sparkasse A;SPKADEAAXXX;DE;10020030;/sandbox/xs2a;sandbox-xs2a\n\
+                Banque B;BNPBFRPP;FR;;/sandbox/xs2a;sandbox-xs2a\n";
+    let output = import(good);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap().trim(),
+        "2 banks imported (2 new); offered as connectors from bankd's next start"
+    );
+    assert_eq!(banks(), ["Sparkasse A", "Banque B"]);
+
+    let output = import(&format!("{good}Bank C;;DE;30040050;/sandbox/xs2a;no-such-profile\n"));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("nothing imported"), "{stderr}");
+    assert!(
+        stderr.contains("line 4: profile \"no-such-profile\" is not in the catalog (it has: sandbox-xs2a)"),
+        "{stderr}"
+    );
+    assert_eq!(banks(), ["Sparkasse A", "Banque B"], "the directory as it was");
+}

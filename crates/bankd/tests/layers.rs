@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["domain"],
     &["config", "crypto", "telemetry", "https"],
     &["catalog", "limits"],
-    &["sources"],
+    &["sources", "directory"],
     &["store", "simulators"],
     &["sync", "import", "wire"],
     &["state", "webhooks", "export"],

@@ -9,6 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::catalog::{Catalog, Connector};
+use crate::directory::{self, iban::Iban};
 use crate::http::extract::{Path, Query};
 use crate::state::AppState;
 use crate::wire::error::{ApiError, ApiResult, ErrorBody};
@@ -61,26 +62,61 @@ pub fn find_connector<'a>(catalog: &'a Catalog, segment: &str) -> ApiResult<&'a 
     found.ok_or_else(|| ApiError::not_found("connectorNotFound", "connector"))
 }
 
-/// The listed connectors (not hidden) in the countries `country_codes` names, if it does.
+/// The listed connectors (not hidden) in the countries `country_codes` names, if it does; the bank
+/// of the IBAN `iban` and the bank with the BIC `bic`, if given.
 fn visible_connectors(state: &AppState, query: &Query) -> ApiResult<Vec<ConnectorView>> {
     let countries: Option<Vec<String>> = query
         .0
         .str("country_codes")?
         .map(|codes| codes.split(',').map(|c| c.trim().to_ascii_uppercase()).filter(|c| !c.is_empty()).collect());
+    let iban = match query.0.str("iban")? {
+        Some(text) => Some(Iban::parse(&text).map_err(|why| ApiError::invalid("iban", why))?),
+        None => None,
+    };
+    let bic = query.0.str("bic")?.map(|bic| bic.trim().to_owned());
+    if let Some(bic) = bic.as_deref().filter(|bic| !is_bic(bic)) {
+        return Err(ApiError::invalid("bic", format!("{bic:?} is not a BIC: 8 or 11 letters and digits")));
+    }
     Ok(state
         .catalog
         .connectors
         .iter()
         .filter(|c| !c.hidden)
         .filter(|c| countries.as_ref().is_none_or(|wanted| c.countries.iter().any(|have| wanted.contains(have))))
+        .filter(|c| iban.as_ref().is_none_or(|iban| directory::serves_iban(c, iban)))
+        .filter(|c| bic.as_deref().is_none_or(|bic| directory::has_bic(c, bic)))
         .map(|c| ConnectorView::new(c, &state.clock))
         .collect())
 }
 
+/// Whether `text` has a BIC's shape: 8 or 11 letters and digits, the first six letters.
+fn is_bic(text: &str) -> bool {
+    matches!(text.len(), 8 | 11)
+        && text.bytes().all(|b| b.is_ascii_alphanumeric())
+        && text.bytes().take(6).all(|b| b.is_ascii_alphabetic())
+}
+
+/// The OpenAPI parameters of both connector listings.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documentation only: the handlers read the query through `Query`.
+struct ListParams {
+    /// `fields,sources` (always included).
+    expand: Option<String>,
+    /// Comma-separated ISO 3166 codes.
+    country_codes: Option<String>,
+    /// The bank of this IBAN (spaces allowed): a connector of its country whose bank code is the
+    /// one the IBAN carries (for NL, GB, IE: whose BIC starts with it). A malformed IBAN, or one
+    /// whose check digits do not match, is a 400 `invalidValue`.
+    iban: Option<String>,
+    /// The bank with this BIC: 8 characters match the institution's every branch, 11 the branch
+    /// (or, ending in `XXX`, the institution).
+    bic: Option<String>,
+}
+
 /// Every connector, with its credential form (`fields`) and `sources` (always expanded).
 #[utoipa::path(get, path = "/connectors", tag = "connectors",
-    params(("expand" = Option<String>, Query, description = "`fields,sources` (always included)"),
-        ("country_codes" = Option<String>, Query, description = "comma-separated ISO 3166 codes")),
+    params(ListParams),
     responses((status = 200, body = ConnectorList), (status = 400, body = ErrorBody)))]
 async fn list_connectors(State(state): State<AppState>, query: Query) -> ApiResult<Json<ConnectorList>> {
     let connectors = visible_connectors(&state, &query)?;
@@ -106,8 +142,7 @@ async fn get_connector(State(state): State<AppState>, Path(ids): Path<String>) -
 /// Deprecated alias of `GET /connectors`, under the envelope `banks`.
 #[deprecated = "use GET /connectors"]
 #[utoipa::path(get, path = "/banks", tag = "connectors",
-    params(("expand" = Option<String>, Query, description = "`fields,sources` (always included)"),
-        ("country_codes" = Option<String>, Query, description = "comma-separated ISO 3166 codes")),
+    params(ListParams),
     responses((status = 200, body = BankList), (status = 400, body = ErrorBody)))]
 async fn list_banks(State(state): State<AppState>, query: Query) -> ApiResult<Json<BankList>> {
     let banks = visible_connectors(&state, &query)?;

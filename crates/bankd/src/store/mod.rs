@@ -15,6 +15,7 @@ pub mod backup;
 pub mod balances;
 pub mod clients;
 pub mod connections;
+pub mod directory;
 pub mod fints;
 pub mod imports;
 pub mod jobs;

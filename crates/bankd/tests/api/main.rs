@@ -9,6 +9,7 @@ mod balances;
 mod connections;
 mod connectors;
 mod crash_rounds;
+mod directory;
 mod engine;
 mod errors;
 mod exports;

@@ -142,6 +142,8 @@ impl ModuleInfo {
             sync_periodicity: 1.0,
             months_to_fetch: None,
             countries: countries.iter().map(|c| (*c).to_owned()).collect(),
+            bic: None,
+            bank_code: None,
             hidden: false,
             // Selenium modules also need a browser and its driver on the machine, which bankd
             // cannot check: offered, but as what they are.
