@@ -507,6 +507,12 @@ mod mtls {
         assert!(Api::new(&missing, "", Timeouts::default()).err().unwrap().contains("reading /nonexistent.pem"));
         let half = parse("base_url = \"https://bank.example\"\ncertificate = \"/nonexistent.pem\"");
         assert_eq!(Api::new(&half, "", Timeouts::default()).err().unwrap(), "certificate and private_key go together");
+        let bad_key = parse(&format!(
+            "base_url = \"https://bank.example\"\n[signing]\ncertificate = \"{0}/tpp.pem\"\nprivate_key = \"{0}/other.key\"",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/psd2-signing")
+        ));
+        let refused = build("xs2a", &bad_key, "", Timeouts::default()).err().unwrap();
+        assert!(refused.contains("other.key is not the key of") && refused.contains("tpp.pem"), "{refused}");
         assert!(
             Api::new(&parse("base_url = \"not a url\""), "", Timeouts::default())
                 .err()

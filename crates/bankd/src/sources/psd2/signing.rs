@@ -349,6 +349,14 @@ mod tests {
     }
 
     #[test]
+    fn the_serial_number_is_written_without_leading_zeros() {
+        // other.pem's serial is 0x0BADC0DE: Python's format(serial, "X") writes BADC0DE.
+        let text = format!("certificate = \"{FIXTURES}/other.pem\"\nprivate_key = \"{FIXTURES}/other.key\"\n");
+        let signer = Signer::load(&toml::from_str(&text).unwrap(), Dialect::Xs2a).unwrap();
+        assert_eq!(signer.key_id, "SN=BADC0DE,CA=CN=bankd other TPP,O=bankd tests,C=FR");
+    }
+
+    #[test]
     fn an_ecdsa_signature_verifies_with_the_certificates_key() {
         let settings: SigningSettings = toml::from_str(&format!(
             "certificate = \"{FIXTURES}/tpp-ec.pem\"\nprivate_key = \"{FIXTURES}/tpp-ec.key\"\n\
