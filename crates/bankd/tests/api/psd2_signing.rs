@@ -18,6 +18,7 @@ const SIGNED: &str = "5d0f6f0e-8d0b-4a53-9c43-51f1f2b0a001";
 const UNSIGNED: &str = "5d0f6f0e-8d0b-4a53-9c43-51f1f2b0a002";
 const WRONG_KEY_ID: &str = "5d0f6f0e-8d0b-4a53-9c43-51f1f2b0a003";
 const STET_SIGNED: &str = "5d0f6f0e-8d0b-4a53-9c43-51f1f2b0a004";
+const STET_UNSIGNED: &str = "5d0f6f0e-8d0b-4a53-9c43-51f1f2b0a005";
 
 /// One XS2A connector on the signature-requiring ASPSP; `signing` is its signing table, if any.
 fn xs2a_connector(id: i64, uuid: &str, signing: &str) -> String {
@@ -26,6 +27,17 @@ fn xs2a_connector(id: i64, uuid: &str, signing: &str) -> String {
          [[connector.field]]\nname = \"login\"\nlabel = \"Login\"\ntype = \"text\"\n\
          [[connector.source]]\nid = {id}\nname = \"openapi\"\npriority = 1\ndriver = \"xs2a\"\n\
          [connector.source.api]\nbase_url = \"/sandbox/xs2a-signed\"\nwith_balance = true\n{signing}\n"
+    )
+}
+
+/// One STET connector on the signature-requiring bank, without its signing table.
+fn stet_connector(id: i64, uuid: &str) -> String {
+    format!(
+        "[[connector]]\nid = {id}\nuuid = \"{uuid}\"\nname = \"Signed STET {id}\"\nauth_mechanism = \"webauth\"\n\
+         [[connector.source]]\nid = {id}\nname = \"openapi\"\npriority = 1\ndriver = \"stet\"\n\
+         [connector.source.api]\nbase_url = \"/sandbox/stet-signed\"\n\
+         authorize_url = \"/sandbox/stet-signed/authorize\"\ntoken_url = \"/sandbox/stet-signed/token\"\n\
+         client_id = \"bankd-sandbox\"\n"
     )
 }
 
@@ -40,15 +52,12 @@ fn catalog(dir: &std::path::Path, certificate_url: &str) -> PathBuf {
         xs2a_connector(21, UNSIGNED, ""),
         // The certificate and key agree, but the keyId names another certificate (other.pem's).
         xs2a_connector(22, WRONG_KEY_ID, &format!("{identity}key_id = \"SN=BADC0DE,CA=CN=bankd other TPP\"\n")),
+        stet_connector(24, STET_UNSIGNED),
         format!(
-            "[[connector]]\nid = 23\nuuid = \"{STET_SIGNED}\"\nname = \"Signed STET\"\nauth_mechanism = \"webauth\"\n\
-             [[connector.source]]\nid = 23\nname = \"openapi\"\npriority = 1\ndriver = \"stet\"\n\
-             [connector.source.api]\nbase_url = \"/sandbox/stet-signed\"\n\
-             authorize_url = \"/sandbox/stet-signed/authorize\"\ntoken_url = \"/sandbox/stet-signed/token\"\n\
-             client_id = \"bankd-sandbox\"\n\
-             [connector.source.api.signing]\ncertificate = \"{FIXTURES}/tpp-ec.pem\"\n\
+            "{}[connector.source.api.signing]\ncertificate = \"{FIXTURES}/tpp-ec.pem\"\n\
              private_key = \"{FIXTURES}/tpp-ec.key\"\nalgorithm = \"ecdsa-sha256\"\ndigest = \"SHA-512\"\n\
-             key_id = \"{certificate_url}\"\n"
+             key_id = \"{certificate_url}\"\n",
+            stet_connector(23, STET_SIGNED)
         ),
     ]
     .concat();
@@ -110,12 +119,30 @@ async fn a_signed_xs2a_journey_passes_the_banks_verification() {
 async fn a_signed_stet_journey_passes_the_banks_verification() {
     let (app, _dir) = spawn().await;
     let user = app.create_user().await;
-    let body = json!({"connector_uuid": STET_SIGNED});
+    let connection = connect_stet(&app, &user, STET_SIGNED).await;
+    assert_read(&app, &user, &connection).await;
+}
+
+/// Through the STET bank's authorization page and back; the connection as bankd then has it.
+async fn connect_stet(app: &TestApp, user: &TestUser, uuid: &str) -> Value {
+    let body = json!({"connector_uuid": uuid});
     let (status, connection) = app.post("/2.0/users/me/connections", Some(&user.token), body).await;
     assert_eq!((status, connection["state"].as_str()), (StatusCode::CREATED, Some("webauthRequired")), "{connection}");
-    go_through_the_bank(&app, &user, &connection, ("login", "demo")).await;
-    let connection = get(&app, &user, &format!("/2.0/users/me/connections/{}", connection["id"])).await;
-    assert_read(&app, &user, &connection).await;
+    go_through_the_bank(app, user, &connection, ("login", "demo")).await;
+    get(app, user, &format!("/2.0/users/me/connections/{}", connection["id"])).await
+}
+
+#[tokio::test]
+async fn an_unsigned_stet_token_request_is_refused_and_the_connection_is_a_bug() {
+    let (app, _dir) = spawn().await;
+    let user = app.create_user().await;
+    let connection = connect_stet(&app, &user, STET_UNSIGNED).await;
+    assert_eq!(connection["state"], "bug", "{connection}");
+    let error = last_error(&app, &user, &connection).await;
+    assert!(
+        error.contains("POST /sandbox/stet-signed/token answered 401") && error.contains("(SIGNATURE_MISSING"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
