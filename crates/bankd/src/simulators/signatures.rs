@@ -15,6 +15,10 @@
 //! - STET: the certificate published at the `keyId` URL, which the bank downloads (PEM or DER,
 //!   http or https) and keeps for the life of the process, as a STET bank does.
 //!
+//! The STET bank downloads from whatever URL a request names, as a real one does from the URLs
+//! of its registered TPPs: a sandbox open to the public can be made to send such GETs (their
+//! answers stay unsaid). Run it where that does not matter, as any test platform.
+//!
 //! A refusal is a 401 with the bank's error body: `tppMessages` for XS2A, `{status, error,
 //! message}` for STET. The sandbox checks no certificate chain: any certificate is trusted, as on
 //! a bank's test platform.
@@ -39,6 +43,8 @@ use x509_cert::der::Decode;
 const MAX_BODY: usize = 1 << 20;
 /// The most of a published certificate the STET bank downloads.
 const MAX_CERTIFICATE: usize = 64 << 10;
+/// The most certificates the STET bank keeps; past it, it forgets them all and downloads again.
+const MAX_PUBLISHED: usize = 256;
 
 /// Which bank the layer stands in front of: what it requires, and how it refuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,13 +100,21 @@ impl Verifier {
             }
             Ok::<_, reqwest::Error>(body)
         };
-        let body = fetched.await.map_err(|e| format!("the certificate at {url} could not be downloaded: {e}"))?;
+        // The refusal does not say why: a public sandbox must not tell what answers on its network.
+        let body = fetched.await.map_err(|e| {
+            tracing::debug!(url, error = %e, "sandbox bank: no certificate at the keyId URL");
+            format!("the certificate at {url} could not be downloaded")
+        })?;
         let der = match x509_cert::der::pem::decode_vec(&body) {
             Ok((_, der)) => der,
             Err(_) => body,
         };
         x509_cert::Certificate::from_der(&der).map_err(|e| format!("{url} is not a certificate: {e}"))?;
-        self.published.lock().unwrap_or_else(PoisonError::into_inner).insert(url.to_owned(), der.clone());
+        let mut published = self.published.lock().unwrap_or_else(PoisonError::into_inner);
+        if published.len() >= MAX_PUBLISHED {
+            published.clear();
+        }
+        published.insert(url.to_owned(), der.clone());
         Ok(der)
     }
 }
