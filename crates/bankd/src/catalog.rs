@@ -255,6 +255,61 @@ pub struct ApiSettings {
     /// is one fixed bank (the sandbox FinTS bank's `99999999`); otherwise the user's form gives it.
     #[serde(default)]
     pub bank_code: Option<String>,
+    /// PSD2 request signing (`[connector.source.api.signing]`): HTTP message signatures with the
+    /// TPP's QSealC, for the banks that require them (`sources::psd2::signing`).
+    #[serde(default)]
+    pub signing: Option<SigningSettings>,
+}
+
+/// How bankd signs its requests to a PSD2 API: the Berlin Group's profile of the HTTP signatures
+/// draft (XS2A implementation guidelines, section 12), which STET also uses.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningSettings {
+    /// PEM file of the signing certificate (an eIDAS QSealC in production).
+    pub certificate: std::path::PathBuf,
+    /// PEM file of its private key, PKCS#8 (`-----BEGIN PRIVATE KEY-----`).
+    pub private_key: std::path::PathBuf,
+    /// The signature's algorithm, which the key must be made for.
+    #[serde(default)]
+    pub algorithm: SignatureAlgorithm,
+    /// The hash of the `Digest` header.
+    #[serde(default)]
+    pub digest: DigestAlgorithm,
+    /// The headers signed, each when the request has it (lowercase or not); the dialect's list
+    /// when absent.
+    #[serde(default)]
+    pub headers: Option<Vec<String>>,
+    /// The signature's `keyId`: `berlin-group` (`SN=<serial>,CA=<issuer>`, the default of XS2A)
+    /// or the URL where the certificate is published (which STET requires).
+    #[serde(default)]
+    pub key_id: Option<String>,
+    /// Signs `(request-target)` (method, path and query) first; STET's default is yes, XS2A's no.
+    #[serde(default)]
+    pub request_target: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum SignatureAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    #[default]
+    #[serde(rename = "rsa-sha256")]
+    RsaSha256,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    #[serde(rename = "rsa-sha512")]
+    RsaSha512,
+    /// ECDSA on P-256 with SHA-256 (an ASN.1 DER signature).
+    #[serde(rename = "ecdsa-sha256")]
+    EcdsaSha256,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum DigestAlgorithm {
+    #[default]
+    #[serde(rename = "SHA-256")]
+    Sha256,
+    #[serde(rename = "SHA-512")]
+    Sha512,
 }
 
 fn default_capabilities() -> Vec<String> {

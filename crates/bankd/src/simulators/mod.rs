@@ -9,6 +9,8 @@
 //! - [`sandbox_bank`]: the in-process Sandbox Bank (the `sandbox` driver) and its consent page.
 //! - [`xs2a`]: a Berlin Group NextGenPSD2 ASPSP, under `/sandbox/xs2a`.
 //! - [`stet`]: a STET PSD2 bank and its OAuth2 server, under `/sandbox/stet`.
+//! - [`signatures`]: both PSD2 banks again, requiring signed requests, under
+//!   `/sandbox/xs2a-signed` and `/sandbox/stet-signed`.
 //! - [`web_bank`]: an HTML web-banking site for the scrapers, under `/sandbox/web`.
 //! - [`fints_bank`]: a German bank's FinTS 3.0 PIN/TAN server, at `POST /sandbox/fints`.
 //! - [`faults`]: switches that make any of them misbehave (`BANKD_SANDBOX_FAULTS`).
@@ -27,6 +29,7 @@ pub mod faults;
 pub mod fints_bank;
 pub mod oauth;
 pub mod sandbox_bank;
+pub mod signatures;
 pub mod stet;
 pub mod web_bank;
 pub mod xs2a;
@@ -47,6 +50,8 @@ pub fn router(public_url: &str, with_faults: bool) -> Router {
         .route("/authorize", get(sandbox_bank::authorize))
         .nest("/xs2a", xs2a::router(&format!("{sandbox}/xs2a")))
         .nest("/stet", stet::router(&format!("{sandbox}/stet")))
+        .nest("/xs2a-signed", signed(xs2a::router(&format!("{sandbox}/xs2a-signed")), signatures::Style::Xs2a))
+        .nest("/stet-signed", signed(stet::router(&format!("{sandbox}/stet-signed")), signatures::Style::Stet))
         .nest("/web", web_bank::router())
         .merge(fints_bank::router());
     if !with_faults {
@@ -56,6 +61,11 @@ pub fn router(public_url: &str, with_faults: bool) -> Router {
     banks
         .layer(axum::middleware::from_fn_with_state(switches.clone(), faults::inject))
         .route("/faults/{bank}", put(faults::arm).delete(faults::clear).with_state(switches))
+}
+
+/// `bank`, verifying the signature of every API call first.
+fn signed(bank: Router, style: signatures::Style) -> Router {
+    bank.layer(axum::middleware::from_fn_with_state(signatures::Verifier::new(style), signatures::require))
 }
 
 /// A bank page that cannot be shown: 400 with a short page saying why.

@@ -9,6 +9,7 @@
 
 pub mod mapping;
 pub mod oauth;
+pub mod signing;
 pub mod stet;
 pub mod xs2a;
 
@@ -35,7 +36,9 @@ const MAX_PAGES: usize = 10_000;
 
 /// Builds the `name` driver (`xs2a` or `stet`) for a catalog source.
 pub fn build(name: &str, settings: &ApiSettings, own_url: &str, timeouts: Timeouts) -> Result<Arc<dyn Source>, String> {
-    let api = Api::new(settings, own_url, timeouts)?;
+    let dialect = if name == "xs2a" { signing::Dialect::Xs2a } else { signing::Dialect::Stet };
+    let mut api = Api::new(settings, own_url, timeouts)?;
+    api.signer = settings.signing.as_ref().map(|signing| signing::Signer::load(signing, dialect)).transpose()?;
     Ok(match name {
         "xs2a" => Arc::new(xs2a::Xs2a::new(api, settings)),
         _ => Arc::new(stet::Stet::new(api, settings)?),
@@ -48,6 +51,8 @@ pub struct Api {
     /// The API's base (no trailing slash); endpoints are appended to it.
     base: String,
     timeouts: Timeouts,
+    /// Signs every request, for a bank that requires HTTP message signatures.
+    signer: Option<signing::Signer>,
 }
 
 /// The TPP's identity and trust, from the catalog's PEM files.
@@ -67,7 +72,12 @@ impl Api {
             None => settings.base_url.clone(),
         };
         Url::parse(&base).map_err(|e| format!("base_url '{base}': {e}"))?;
-        Ok(Api { client: client(settings, timeouts)?, base: base.trim_end_matches('/').to_owned(), timeouts })
+        Ok(Api {
+            client: client(settings, timeouts)?,
+            base: base.trim_end_matches('/').to_owned(),
+            timeouts,
+            signer: None,
+        })
     }
 
     /// An endpoint of the API (`/v1/accounts`).
@@ -107,8 +117,13 @@ impl Api {
 
     /// Sends the request and reads the answer, whatever its status.
     pub async fn send(&self, request: RequestBuilder) -> SourceResult<Answer> {
-        let request = request.build().map_err(|e| SourceError::Bug(format!("building a request: {e}")))?;
+        let mut request = request.build().map_err(|e| SourceError::Bug(format!("building a request: {e}")))?;
         let what = format!("{} {}", request.method(), request.url().path());
+        if let Some(signer) = &self.signer {
+            signer
+                .sign(&mut request, chrono::Utc::now())
+                .map_err(|e| SourceError::Bug(format!("signing {what}: {e}")))?;
+        }
         let mut response = self.client.execute(request).await.map_err(|e| self.unreachable(&what, &e))?;
         let (status, headers) = (response.status(), response.headers().clone());
         let mut body: Vec<u8> = Vec::new();
@@ -294,6 +309,7 @@ impl Answer {
                 let wait = retry_after.map(|wait| format!(" (Retry-After: {} s)", wait.as_secs())).unwrap_or_default();
                 SourceError::RateLimited { retry_after, message: Some(format!("{}{wait}", self.named(message))) }
             }
+            Some(SourceError::Bug(message)) => SourceError::Bug(self.named(Some(message))),
             Some(other) => other,
             None => self.unexpected("unexpected error"),
         }
@@ -305,6 +321,17 @@ impl Answer {
         format!("{} answered {status}: {}", self.what, message.unwrap_or_default())
     }
 }
+
+/// The bank refused the request's signature or the certificate that made it: bankd's
+/// configuration (`[connector.source.api.signing]`) or the bank's, never the user's to fix.
+const SIGNATURE_CODES: [&str; 6] = [
+    "SIGNATURE_INVALID",
+    "SIGNATURE_MISSING",
+    "CERTIFICATE_INVALID",
+    "CERTIFICATE_EXPIRED",
+    "CERTIFICATE_BLOCKED",
+    "CERTIFICATE_MISSING",
+];
 
 /// Consent problems: the PSU must authenticate again.
 const CONSENT_CODES: [&str; 4] = ["CONSENT_EXPIRED", "CONSENT_INVALID", "CONSENT_UNKNOWN", "TOKEN_EXPIRED"];
@@ -318,6 +345,13 @@ pub fn classify(
     retry_after: Option<Duration>,
 ) -> Option<SourceError> {
     let has = |wanted: &[&str]| codes.iter().any(|c| wanted.contains(&c.as_str()));
+    if let Some(code) = codes.iter().find(|c| SIGNATURE_CODES.contains(&c.as_str())) {
+        // Before the 401 below: reconnecting would only be refused the same way.
+        let said = text.map(|text| format!(": {text}")).unwrap_or_default();
+        return Some(SourceError::Bug(format!(
+            "the bank refused bankd's request signature ({code}{said}); check [connector.source.api.signing]"
+        )));
+    }
     if status == StatusCode::TOO_MANY_REQUESTS || has(&["ACCESS_EXCEEDED"]) {
         let message = text.or_else(|| Some("The bank limits how often accounts may be read".into()));
         return Some(SourceError::RateLimited { retry_after, message });
@@ -372,6 +406,9 @@ mod tests {
             (401, rfc7807("CONSENT_INVALID"), ConnectionState::ScaRequired),
             (403, tpp("CONSENT_UNKNOWN"), ConnectionState::ScaRequired),
             (401, "".to_owned(), ConnectionState::ScaRequired),
+            (401, tpp("SIGNATURE_MISSING"), ConnectionState::Bug),
+            (401, rfc7807("SIGNATURE_INVALID"), ConnectionState::Bug),
+            (401, tpp("CERTIFICATE_EXPIRED"), ConnectionState::Bug),
             (429, tpp("ACCESS_EXCEEDED"), ConnectionState::RateLimiting),
             (429, "".to_owned(), ConnectionState::RateLimiting),
             (503, "<html>down</html>".to_owned(), ConnectionState::WebsiteUnavailable),
@@ -470,6 +507,12 @@ mod mtls {
         assert!(Api::new(&missing, "", Timeouts::default()).err().unwrap().contains("reading /nonexistent.pem"));
         let half = parse("base_url = \"https://bank.example\"\ncertificate = \"/nonexistent.pem\"");
         assert_eq!(Api::new(&half, "", Timeouts::default()).err().unwrap(), "certificate and private_key go together");
+        let bad_key = parse(&format!(
+            "base_url = \"https://bank.example\"\n[signing]\ncertificate = \"{0}/tpp.pem\"\nprivate_key = \"{0}/other.key\"",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/psd2-signing")
+        ));
+        let refused = build("xs2a", &bad_key, "", Timeouts::default()).err().unwrap();
+        assert!(refused.contains("other.key is not the key of") && refused.contains("tpp.pem"), "{refused}");
         assert!(
             Api::new(&parse("base_url = \"not a url\""), "", Timeouts::default())
                 .err()
