@@ -368,6 +368,27 @@ mod tests {
     }
 
     #[test]
+    fn date_times_are_the_banks_days() {
+        let paris = chrono_tz::Europe::Paris;
+        assert_eq!(bank_day("2026-11-20", paris), Some(day(20)));
+        assert_eq!(bank_day("2026-11-20T23:30:00", paris), Some(day(20)), "no offset: the bank's time");
+        assert_eq!(bank_day("2026-11-20T23:30:00.123", paris), Some(day(20)));
+        assert_eq!(bank_day("2026-11-20T23:30:00Z", paris), Some(day(21)), "00:30 in Paris");
+        assert_eq!(bank_day("2026-11-20T23:30:00+0000", paris), Some(day(21)));
+        assert_eq!(bank_day("2026-11-20T23:30:00Z", chrono_tz::UTC), Some(day(20)));
+        assert_eq!(bank_day("20.11.2026", paris), None);
+    }
+
+    #[test]
+    fn remittance_is_read_as_text_lines_or_an_object() {
+        use serde_json::json;
+        assert_eq!(remittance_lines(&json!("RENT")), ["RENT"]);
+        assert_eq!(remittance_lines(&json!(["VIR", "SALAIRE"])), ["VIR", "SALAIRE"]);
+        assert_eq!(remittance_lines(&json!({ "reference": "RF18", "referenceType": "SCOR" })), ["RF18"]);
+        assert!(remittance_lines(&json!(null)).is_empty());
+    }
+
+    #[test]
     fn a_booked_row_without_a_booking_date_is_refused() {
         let undated = Entry { booking_date: None, value_date: Some(day(3)), ..entry(dec!(1)) };
         assert!(bank_transactions(vec![undated], day(26)).unwrap_err().contains("without a booking date"));

@@ -576,6 +576,72 @@ mod tests {
         assert_eq!(last.next_url().unwrap(), None);
     }
 
+    fn settings(extra: &str) -> ApiSettings {
+        toml::from_str(&format!("base_url = \"https://bank.example/sandbox/xs2a\"\n{extra}")).unwrap()
+    }
+
+    fn day(month: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, month, d).unwrap()
+    }
+
+    #[test]
+    fn windows_cover_every_day_each_sharing_its_first_with_the_one_before() {
+        let open = Reading::new(&settings("")).unwrap();
+        assert_eq!(open.windows(day(1, 1), day(11, 20)), [Window { from: day(1, 1), to: None }]);
+        let windowed = Reading::new(&settings("max_window_days = 90")).unwrap();
+        let windows = windowed.windows(day(1, 1), day(11, 20));
+        assert_eq!(windows[0], Window { from: day(1, 1), to: Some(day(3, 31)) });
+        assert_eq!(windows[1].from, day(3, 31));
+        assert!(windows.windows(2).all(|w| w[0].to == Some(w[1].from)));
+        assert!(windows.iter().all(|w| (w.to.unwrap() - w.from).num_days() <= 89));
+        assert_eq!(windows.last().unwrap().to, Some(day(11, 20)));
+        assert_eq!(windowed.windows(day(11, 1), day(11, 20)), [Window { from: day(11, 1), to: Some(day(11, 20)) }]);
+        assert!(Reading::new(&settings("max_window_days = 1")).is_err());
+        assert!(Reading::new(&settings("timezone = \"Europe/Pariss\"")).unwrap_err().contains("Europe/Pariss"));
+    }
+
+    #[test]
+    fn the_full_history_is_read_only_right_after_a_strong_authentication() {
+        let now = day(11, 20).and_hms_opt(12, 0, 0).unwrap().and_utc();
+        let reading = Reading::new(&settings("full_history_minutes = 20")).unwrap();
+        let (fresh, stale) = (Some(now - chrono::Duration::minutes(5)), Some(now - chrono::Duration::minutes(25)));
+        assert_eq!(reading.first_day(None, now, fresh), day(11, 20) - Days::new(730));
+        assert_eq!(reading.first_day(None, now, stale), day(11, 20) - Days::new(89));
+        assert_eq!(reading.first_day(None, now, None), day(11, 20) - Days::new(89));
+        assert_eq!(reading.first_day(Some(day(11, 1)), now, None), day(11, 1), "a later sync reads from `since`");
+        let always = Reading::new(&settings("")).unwrap();
+        assert_eq!(always.first_day(None, now, None), day(11, 20) - Days::new(730));
+    }
+
+    #[test]
+    fn overlapping_windows_keep_each_entry_once_and_identical_ones_as_often_as_a_window_has_them() {
+        let mut overlap = Overlap::default();
+        let kept = |overlap: &mut Overlap, keys: &[&str]| keys.iter().filter(|k| overlap.keep(k.to_string())).count();
+        assert_eq!(kept(&mut overlap, &["id:1", "coffee", "coffee"]), 3);
+        overlap.next_window();
+        // The shared day again: its id and both coffees are known; a third coffee is new.
+        assert_eq!(kept(&mut overlap, &["id:1", "coffee", "coffee", "coffee", "id:2"]), 2);
+    }
+
+    #[test]
+    fn a_link_under_another_prefix_is_rebased_from_its_version_segment() {
+        let api = Api::new(&settings(""), "", Timeouts::default()).unwrap();
+        let rebased = |url: &str| api.rebased(&Url::parse(url).unwrap()).map(|u| u.to_string());
+        assert_eq!(
+            rebased("https://bank.example/psd2/v1/accounts/a1/transactions?page=2").as_deref(),
+            Some("https://bank.example/sandbox/xs2a/v1/accounts/a1/transactions?page=2")
+        );
+        assert_eq!(rebased("https://bank.example/sandbox/xs2a/v1/accounts"), None, "already under the base");
+        assert_eq!(rebased("https://other.example/psd2/v1/accounts"), None, "another host");
+        assert_eq!(rebased("https://bank.example/psd2/accounts"), None, "no version to rebase from");
+        let stet: ApiSettings = toml::from_str("base_url = \"https://bank.example/stet/psd2/v1\"").unwrap();
+        let stet = Api::new(&stet, "", Timeouts::default()).unwrap();
+        assert_eq!(
+            stet.rebased(&Url::parse("https://bank.example/api/v1/accounts?page=2").unwrap()).map(|u| u.to_string()),
+            Some("https://bank.example/stet/psd2/v1/accounts?page=2".to_owned())
+        );
+    }
+
     #[test]
     fn retry_after_is_read_as_seconds_or_a_date() {
         let error = answer(429, "", Some("120")).error();
