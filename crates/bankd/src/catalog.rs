@@ -239,6 +239,19 @@ pub struct ApiSettings {
     /// How far back the first read of an account goes.
     #[serde(default = "default_history_days")]
     pub history_days: u32,
+    /// The longest period the bank serves in one transactions request, in days: a longer read is
+    /// asked window by window (`dateFrom`..`dateTo`). None: one request, however long.
+    #[serde(default)]
+    pub max_window_days: Option<u32>,
+    /// Banks serve more than 90 days only shortly after a strong authentication: the first read
+    /// of an account goes back `history_days` only within this many minutes of one, else 89 days.
+    /// None: always `history_days`.
+    #[serde(default)]
+    pub full_history_minutes: Option<u32>,
+    /// The bank's time zone (IANA name): its date-times without an offset are read in it, and
+    /// those with one are dated in it. Default Europe/Paris.
+    #[serde(default)]
+    pub timezone: Option<String>,
     /// STET: the OAuth2 authorization and token endpoints (a path is on `base_url`'s host), and
     /// bankd's registration with the bank (XS2A's `scaOAuth` needs the `client_id` only).
     #[serde(default)]

@@ -13,6 +13,7 @@ use crate::domain::bank::{BankAccount, BankTransaction, Counterparty};
 
 const HISTORY_DAYS: u64 = 90;
 const BIG_DAYS: u64 = 365;
+const LONG_DAYS: u64 = 400;
 
 /// The shape of a customer's data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +26,8 @@ pub enum Profile {
     Pending,
     /// One checking account with exactly 100,000 transactions over 365 days.
     Big,
+    /// `Plain`'s accounts and days over 400 days: more than a bank serves in one request.
+    Long,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -194,7 +197,11 @@ impl Customer {
 
     /// How many days of history the bank keeps.
     pub fn history_days(&self) -> u64 {
-        if self.profile == Profile::Big { BIG_DAYS } else { HISTORY_DAYS }
+        match self.profile {
+            Profile::Big => BIG_DAYS,
+            Profile::Long => LONG_DAYS,
+            _ => HISTORY_DAYS,
+        }
     }
 
     /// The account's operations not yet booked (`checking_reads`: reads of checking so far).

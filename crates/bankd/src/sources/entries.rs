@@ -7,7 +7,6 @@ use std::hash::{BuildHasher, RandomState};
 use sha2::{Digest, Sha256};
 
 use crate::domain::bank::{BankTransaction, Counterparty};
-use crate::sources::psd2::mapping::transaction_type;
 
 /// Gives each entry of one account its webid: the bank's reference with its booking date — some
 /// banks reuse references, never on one day for two operations — else a fingerprint of (date,
@@ -62,6 +61,45 @@ pub fn bank_transaction(entry: &statements::Entry, webid: String) -> BankTransac
         coming: entry.pending,
         card: None,
         counterparty,
+    }
+}
+
+/// Entries a bank answered as a statement (camt) as transactions, with the webids statement
+/// files give them — a bank that answers camt and a camt file of the same account name a row
+/// alike. Pending rows keep no webid: reconciliation pairs them with their booking.
+pub fn transactions(entries: &[statements::Entry]) -> Vec<BankTransaction> {
+    let mut webids = Webids::default();
+    entries
+        .iter()
+        .map(|entry| {
+            let mut transaction = bank_transaction(entry, webids.next(entry));
+            if transaction.coming {
+                transaction.webid = None;
+            }
+            transaction
+        })
+        .collect()
+}
+
+/// The Powens transaction type of an ISO 20022 bank transaction code.
+pub fn transaction_type(code: Option<&str>) -> &'static str {
+    let Some(code) = code else { return "unknown" };
+    let parts: Vec<&str> = code.split('-').map(str::trim).collect();
+    let (family, sub) = match parts.as_slice() {
+        [_, family, sub] | [family, sub] => (*family, *sub),
+        _ => return "unknown",
+    };
+    match (family, sub) {
+        ("CCRD" | "DCRD", "CWDL") | ("CNTR", "CWDL") => "withdrawal",
+        ("CCRD" | "DCRD", "RIMB" | "RPCR" | "CAJT") => "payback",
+        ("CCRD" | "DCRD", _) => "card",
+        ("ICDT" | "RCDT", _) => "transfer",
+        ("IDDT" | "RDDT", _) => "order",
+        ("ICHQ" | "RCHQ" | "DRFT", _) => "check",
+        ("CNTR", "CDPT") => "deposit",
+        ("MDOP" | "MCOP", "OTHR") => "unknown",
+        (_, "CHRG" | "FEES" | "COMM" | "INTR" | "COMI") | ("MDOP" | "MCOP", _) => "bank",
+        _ => "unknown",
     }
 }
 

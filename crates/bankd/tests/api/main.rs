@@ -25,6 +25,7 @@ mod powens_spec;
 mod processes;
 mod psd2;
 mod psd2_consents;
+mod psd2_reading;
 mod psd2_signing;
 mod rotation;
 mod secrets;

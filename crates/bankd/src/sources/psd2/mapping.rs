@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
 use crate::domain::bank::{BankTransaction, Counterparty};
+pub use crate::sources::entries::transaction_type;
 
 /// The Powens account type of an ISO 20022 `ExternalCashAccountType1Code` (`cashAccountType`);
 /// an account known only by a card number is a card.
@@ -70,6 +71,11 @@ fn rank(kind: &str) -> Option<u8> {
     })
 }
 
+/// A balance type bankd knows (one of the standard's).
+pub fn is_balance_type(kind: &str) -> bool {
+    rank(kind).is_some()
+}
+
 /// The account's `balance` (booked money, without any credit limit when the bank tells both) and
 /// its `coming` (what pending operations add: expected − booked, when the bank gives both).
 pub fn balance_and_coming(balances: &[Balance]) -> Option<(Decimal, Option<Decimal>)> {
@@ -119,25 +125,46 @@ pub struct Entry {
     pub masked_pan: Option<String>,
 }
 
-/// The Powens transaction type of an ISO 20022 bank transaction code.
-pub fn transaction_type(code: Option<&str>) -> &'static str {
-    let Some(code) = code else { return "unknown" };
-    let parts: Vec<&str> = code.split('-').map(str::trim).collect();
-    let (family, sub) = match parts.as_slice() {
-        [_, family, sub] | [family, sub] => (*family, *sub),
-        _ => return "unknown",
-    };
-    match (family, sub) {
-        ("CCRD" | "DCRD", "CWDL") | ("CNTR", "CWDL") => "withdrawal",
-        ("CCRD" | "DCRD", "RIMB" | "RPCR" | "CAJT") => "payback",
-        ("CCRD" | "DCRD", _) => "card",
-        ("ICDT" | "RCDT", _) => "transfer",
-        ("IDDT" | "RDDT", _) => "order",
-        ("ICHQ" | "RCHQ" | "DRFT", _) => "check",
-        ("CNTR", "CDPT") => "deposit",
-        ("MDOP" | "MCOP", "OTHR") => "unknown",
-        (_, "CHRG" | "FEES" | "COMM" | "INTR" | "COMI") | ("MDOP" | "MCOP", _) => "bank",
-        _ => "unknown",
+/// What makes two entries of overlapping windows one: the bank's id, else its entry reference,
+/// else everything about them.
+pub fn key(entry: &Entry) -> String {
+    match (&entry.id, &entry.entry_reference) {
+        (Some(id), _) => format!("id:{id}"),
+        (None, Some(reference)) => format!("ref:{reference}"),
+        (None, None) => format!("{entry:?}"),
+    }
+}
+
+/// A date or date-time as a bank writes it, as the bank's day: a date as is; a date-time without
+/// an offset is the bank's local time (`zone`), one with an offset is converted to it. `None` for
+/// text that is neither.
+pub fn bank_day(text: &str, zone: chrono_tz::Tz) -> Option<NaiveDate> {
+    let text = text.trim();
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Some(date);
+    }
+    if let Ok(instant) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(instant.with_timezone(&zone).date_naive());
+    }
+    // Offsets without a colon (`+0100`), as some banks write them.
+    if let Ok(instant) = chrono::DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z") {
+        return Some(instant.with_timezone(&zone).date_naive());
+    }
+    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").ok().map(|local| local.date())
+}
+
+/// Remittance information as banks send it: a string, an array of lines, or a structured object
+/// (its `reference`, else its text values); nothing readable gives no line.
+pub fn remittance_lines(value: &serde_json::Value) -> Vec<String> {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => vec![text.clone()],
+        Value::Array(items) => items.iter().flat_map(remittance_lines).collect(),
+        Value::Object(fields) => match fields.get("reference").and_then(Value::as_str) {
+            Some(reference) => vec![reference.to_owned()],
+            None => fields.values().filter_map(Value::as_str).map(str::to_owned).collect(),
+        },
+        _ => Vec::new(),
     }
 }
 
@@ -338,6 +365,27 @@ mod tests {
         // Money in: the debtor is the counterparty, and names the row when there is no wording.
         assert_eq!(rows[1].counterparty.as_ref().map(|p| (p.label.as_str(), p.kind)), Some(("ACME", "debtor")));
         assert_eq!(rows[1].original_wording, "ACME");
+    }
+
+    #[test]
+    fn date_times_are_the_banks_days() {
+        let paris = chrono_tz::Europe::Paris;
+        assert_eq!(bank_day("2026-11-20", paris), Some(day(20)));
+        assert_eq!(bank_day("2026-11-20T23:30:00", paris), Some(day(20)), "no offset: the bank's time");
+        assert_eq!(bank_day("2026-11-20T23:30:00.123", paris), Some(day(20)));
+        assert_eq!(bank_day("2026-11-20T23:30:00Z", paris), Some(day(21)), "00:30 in Paris");
+        assert_eq!(bank_day("2026-11-20T23:30:00+0000", paris), Some(day(21)));
+        assert_eq!(bank_day("2026-11-20T23:30:00Z", chrono_tz::UTC), Some(day(20)));
+        assert_eq!(bank_day("20.11.2026", paris), None);
+    }
+
+    #[test]
+    fn remittance_is_read_as_text_lines_or_an_object() {
+        use serde_json::json;
+        assert_eq!(remittance_lines(&json!("RENT")), ["RENT"]);
+        assert_eq!(remittance_lines(&json!(["VIR", "SALAIRE"])), ["VIR", "SALAIRE"]);
+        assert_eq!(remittance_lines(&json!({ "reference": "RF18", "referenceType": "SCOR" })), ["RF18"]);
+        assert!(remittance_lines(&json!(null)).is_empty());
     }
 
     #[test]

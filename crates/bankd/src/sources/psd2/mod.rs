@@ -13,11 +13,11 @@ pub mod signing;
 pub mod stet;
 pub mod xs2a;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
@@ -33,16 +33,128 @@ const MAX_BODY: usize = 32 << 20;
 const EXCERPT: usize = 200;
 /// A bank that pages further than this is looping.
 const MAX_PAGES: usize = 10_000;
+/// How far back a first read goes away from a strong authentication (`full_history_minutes`):
+/// PSD2's RTS lets banks serve 90 days without one, and a day less keeps clear of their clocks.
+const UNATTENDED_HISTORY_DAYS: u32 = 89;
+/// A bank's zone when the catalog names none.
+const DEFAULT_ZONE: chrono_tz::Tz = chrono_tz::Europe::Paris;
 
 /// Builds the `name` driver (`xs2a` or `stet`) for a catalog source.
 pub fn build(name: &str, settings: &ApiSettings, own_url: &str, timeouts: Timeouts) -> Result<Arc<dyn Source>, String> {
     let dialect = if name == "xs2a" { signing::Dialect::Xs2a } else { signing::Dialect::Stet };
     let mut api = Api::new(settings, own_url, timeouts)?;
     api.signer = settings.signing.as_ref().map(|signing| signing::Signer::load(signing, dialect)).transpose()?;
+    // Checked here, at start: a misspelt zone or a zero window stops bankd rather than a sync.
+    Reading::new(settings)?;
     Ok(match name {
         "xs2a" => Arc::new(xs2a::Xs2a::new(api, settings)),
         _ => Arc::new(stet::Stet::new(api, settings)?),
     })
+}
+
+/// How a driver reads an account's history: how far back, in which windows, and in which zone
+/// the bank's date-times are.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    history_days: u32,
+    max_window_days: Option<u32>,
+    full_history_minutes: Option<u32>,
+    pub zone: chrono_tz::Tz,
+}
+
+/// Days `from` to `to`, both included; `to: None` is an open end (the bank's today).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub from: NaiveDate,
+    pub to: Option<NaiveDate>,
+}
+
+impl Reading {
+    pub fn new(settings: &ApiSettings) -> Result<Reading, String> {
+        let zone = match &settings.timezone {
+            Some(name) => name.parse().map_err(|_| format!("timezone '{name}' is not an IANA time zone"))?,
+            None => DEFAULT_ZONE,
+        };
+        if settings.max_window_days.is_some_and(|days| days < 2) {
+            return Err("max_window_days must be at least 2".into());
+        }
+        Ok(Reading {
+            history_days: settings.history_days,
+            max_window_days: settings.max_window_days,
+            full_history_minutes: settings.full_history_minutes,
+            zone,
+        })
+    }
+
+    /// The first day to read: `since` when the account was read before; else the whole history
+    /// (`history_days`), unless the bank gives it only shortly after a strong authentication
+    /// (`full_history_minutes`) and the last one, `last_sca`, is older than that.
+    pub fn first_day(
+        &self,
+        since: Option<NaiveDate>,
+        now: DateTime<Utc>,
+        last_sca: Option<DateTime<Utc>>,
+    ) -> NaiveDate {
+        if let Some(since) = since {
+            return since;
+        }
+        let fresh = |minutes: u32| last_sca.is_some_and(|sca| now - sca < chrono::Duration::minutes(minutes.into()));
+        let days = match self.full_history_minutes {
+            Some(minutes) if !fresh(minutes) => self.history_days.min(UNATTENDED_HISTORY_DAYS),
+            _ => self.history_days,
+        };
+        now.date_naive() - Days::new(u64::from(days))
+    }
+
+    /// The windows that cover `from` to `today`, oldest first: one open window when the bank
+    /// serves any period, else slices of `max_window_days`. Each slice starts on the day the one
+    /// before ends, so whether a bank's `dateTo` is inclusive or not, no day falls between two;
+    /// [`Overlap`] drops what that shared day brings twice.
+    pub fn windows(&self, from: NaiveDate, today: NaiveDate) -> Vec<Window> {
+        let Some(max) = self.max_window_days else { return vec![Window { from, to: None }] };
+        let span = Days::new(u64::from(max.max(2) - 1));
+        let mut windows = Vec::new();
+        let mut start = from;
+        loop {
+            let end = start + span;
+            if end >= today {
+                windows.push(Window { from: start, to: Some(today) });
+                return windows;
+            }
+            windows.push(Window { from: start, to: Some(end) });
+            start = end;
+        }
+    }
+}
+
+/// Joins the windows of one read without the rows the bank sends twice (those of the day two
+/// windows share): of entries with one key — the bank's id, else their whole content — a window
+/// adds only those beyond what an earlier window brought. Two identical coffees of one day stay
+/// two; the same two seen again in the next window add nothing.
+#[derive(Default)]
+pub struct Overlap {
+    kept: HashMap<String, usize>,
+    in_window: HashMap<String, usize>,
+}
+
+impl Overlap {
+    /// The next window starts.
+    pub fn next_window(&mut self) {
+        self.in_window.clear();
+    }
+
+    /// Whether the window's entry under `key` is one no earlier window brought.
+    pub fn keep(&mut self, key: String) -> bool {
+        let seen = self.in_window.entry(key.clone()).or_default();
+        *seen += 1;
+        let kept = self.kept.entry(key).or_default();
+        if *seen > *kept {
+            *kept = *seen;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// An HTTP client for one bank's API.
@@ -144,9 +256,56 @@ impl Api {
         SourceError::WebsiteUnavailable { message: Some(format!("The bank's API did not answer {what}: {why}")) }
     }
 
+    /// Sends a request to a link the bank handed out: when it answers 404 and the link's path is
+    /// not under the API's base, it is sent once more under the base ([`Api::rebased`]) — some
+    /// banks write their links under a path prefix their API is not served at.
+    pub async fn send_link(&self, request: RequestBuilder) -> SourceResult<Answer> {
+        let (client, request) = request.build_split();
+        let request = request.map_err(|e| SourceError::Bug(format!("building a request: {e}")))?;
+        let retry = request.try_clone().and_then(|mut retry| {
+            *retry.url_mut() = self.rebased(retry.url())?;
+            // Each call has its own X-Request-ID.
+            let fresh = uuid::Uuid::new_v4().to_string().parse().ok()?;
+            retry.headers_mut().insert("X-Request-ID", fresh);
+            Some(retry)
+        });
+        let answer = self.send(RequestBuilder::from_parts(client.clone(), request)).await?;
+        match retry {
+            Some(retry) if answer.status == StatusCode::NOT_FOUND => {
+                tracing::info!(
+                    url = loggable(retry.url().as_str()),
+                    "the bank's link is not served: tried under base_url"
+                );
+                self.send(RequestBuilder::from_parts(client, retry)).await
+            }
+            _ => Ok(answer),
+        }
+    }
+
+    /// `url` under the API's base when its path is not: the part of its path from the API's
+    /// version segment (`/v1/…`) — or after it, when the base ends with one (STET's
+    /// `…/stet/psd2/v1`) — appended to the base. None for a URL under the base, or elsewhere.
+    fn rebased(&self, url: &Url) -> Option<Url> {
+        let base = Url::parse(&self.base).ok()?;
+        if url.origin() != base.origin() || url.path().starts_with(&format!("{}/", base.path().trim_end_matches('/'))) {
+            return None;
+        }
+        let is_version = |s: &str| s.len() > 1 && s.starts_with('v') && s[1..].chars().all(|c| c.is_ascii_digit());
+        let base_version = base.path_segments()?.next_back().filter(|last| is_version(last)).map(str::to_owned);
+        let segments: Vec<&str> = url.path_segments()?.collect();
+        let at = match &base_version {
+            Some(version) => segments.iter().position(|s| s == version)? + 1,
+            None => segments.iter().position(|s| is_version(s))?,
+        };
+        let mut rebased = base.clone();
+        rebased.set_path(&format!("{}/{}", base.path().trim_end_matches('/'), segments[at..].join("/")));
+        rebased.set_query(url.query());
+        (rebased != *url).then_some(rebased)
+    }
+
     /// Sends the request and reads a successful answer as `T`; any other answer is an error.
     pub async fn call<T: DeserializeOwned>(&self, request: RequestBuilder) -> SourceResult<T> {
-        let answer = self.send(request).await?;
+        let answer = self.send_link(request).await?;
         if !answer.status.is_success() {
             return Err(answer.error());
         }
@@ -180,25 +339,40 @@ impl Resource {
         accounts.get(webid).cloned().ok_or_else(missing)
     }
 
-    /// The first page of the account's transactions from `since` (else `history_days` ago): the
-    /// bank's link, else `endpoint` (the standard's path, `{id}` standing for the resource id),
-    /// with `dateFrom` and the dialect's `query`.
-    pub fn transactions_url(
-        &self,
-        api: &Api,
-        endpoint: &str,
-        since: Option<NaiveDate>,
-        request: &SourceRequest,
-        history_days: u32,
-        query: &[(&str, &str)],
-    ) -> SourceResult<String> {
-        let base = match &self.transactions {
-            Some(href) => api.href(href)?,
-            None => api.endpoint(&endpoint.replace("{id}", &self.id)),
-        };
-        let from = since.unwrap_or(request.now.date_naive() - chrono::Days::new(u64::from(history_days)));
-        let from = from.to_string();
-        Ok(api.with_query(&base, &[query, &[("dateFrom", from.as_str())]].concat()))
+    /// The first page of the account's transactions in `window`: the standard's path on the API's
+    /// base (`endpoint`, `{id}` standing for the resource id) — not the link the account listing
+    /// gave, which some banks write under a prefix their API is not served at — with the
+    /// dialect's `query`, `dateFrom` and, for a closed window, `dateTo`.
+    pub fn transactions_url(&self, api: &Api, endpoint: &str, window: Window, query: &[(&str, &str)]) -> String {
+        let base = api.endpoint(&endpoint.replace("{id}", &self.id));
+        let (from, to) = (window.from.to_string(), window.to.map(|to| to.to_string()));
+        let mut pairs = [query, &[("dateFrom", from.as_str())]].concat();
+        if let Some(to) = &to {
+            pairs.push(("dateTo", to));
+        }
+        api.with_query(&base, &pairs)
+    }
+}
+
+/// The entries of a camt.052 (or .053) account report, read by bankd's statement parser.
+pub fn camt_entries(answer: &Answer) -> SourceResult<Vec<statements::Entry>> {
+    let mut entries = Vec::new();
+    let mut sink = |event| {
+        if let statements::Event::Entry(entry) = event {
+            entries.push(entry);
+        }
+    };
+    statements::parse(statements::Format::Camt, answer.body.as_slice(), &statements::Options::default(), &mut sink)
+        .map_err(|e| answer.unexpected(&format!("the camt report cannot be read: {e}")))?;
+    Ok(entries)
+}
+
+/// What makes two camt entries of overlapping windows one: the bank's reference and day, else
+/// everything about them.
+pub fn camt_key(entry: &statements::Entry) -> String {
+    match &entry.reference {
+        Some(reference) => format!("ref:{}:{reference}", entry.booking_date),
+        None => format!("{entry:?}"),
     }
 }
 
@@ -437,6 +611,72 @@ mod tests {
         last.next_url().unwrap();
         last.follow(&api, &BTreeMap::new()).unwrap();
         assert_eq!(last.next_url().unwrap(), None);
+    }
+
+    fn settings(extra: &str) -> ApiSettings {
+        toml::from_str(&format!("base_url = \"https://bank.example/sandbox/xs2a\"\n{extra}")).unwrap()
+    }
+
+    fn day(month: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, month, d).unwrap()
+    }
+
+    #[test]
+    fn windows_cover_every_day_each_sharing_its_first_with_the_one_before() {
+        let open = Reading::new(&settings("")).unwrap();
+        assert_eq!(open.windows(day(1, 1), day(11, 20)), [Window { from: day(1, 1), to: None }]);
+        let windowed = Reading::new(&settings("max_window_days = 90")).unwrap();
+        let windows = windowed.windows(day(1, 1), day(11, 20));
+        assert_eq!(windows[0], Window { from: day(1, 1), to: Some(day(3, 31)) });
+        assert_eq!(windows[1].from, day(3, 31));
+        assert!(windows.windows(2).all(|w| w[0].to == Some(w[1].from)));
+        assert!(windows.iter().all(|w| (w.to.unwrap() - w.from).num_days() <= 89));
+        assert_eq!(windows.last().unwrap().to, Some(day(11, 20)));
+        assert_eq!(windowed.windows(day(11, 1), day(11, 20)), [Window { from: day(11, 1), to: Some(day(11, 20)) }]);
+        assert!(Reading::new(&settings("max_window_days = 1")).is_err());
+        assert!(Reading::new(&settings("timezone = \"Europe/Pariss\"")).unwrap_err().contains("Europe/Pariss"));
+    }
+
+    #[test]
+    fn the_full_history_is_read_only_right_after_a_strong_authentication() {
+        let now = day(11, 20).and_hms_opt(12, 0, 0).unwrap().and_utc();
+        let reading = Reading::new(&settings("full_history_minutes = 20")).unwrap();
+        let (fresh, stale) = (Some(now - chrono::Duration::minutes(5)), Some(now - chrono::Duration::minutes(25)));
+        assert_eq!(reading.first_day(None, now, fresh), day(11, 20) - Days::new(730));
+        assert_eq!(reading.first_day(None, now, stale), day(11, 20) - Days::new(89));
+        assert_eq!(reading.first_day(None, now, None), day(11, 20) - Days::new(89));
+        assert_eq!(reading.first_day(Some(day(11, 1)), now, None), day(11, 1), "a later sync reads from `since`");
+        let always = Reading::new(&settings("")).unwrap();
+        assert_eq!(always.first_day(None, now, None), day(11, 20) - Days::new(730));
+    }
+
+    #[test]
+    fn overlapping_windows_keep_each_entry_once_and_identical_ones_as_often_as_a_window_has_them() {
+        let mut overlap = Overlap::default();
+        let kept = |overlap: &mut Overlap, keys: &[&str]| keys.iter().filter(|k| overlap.keep(k.to_string())).count();
+        assert_eq!(kept(&mut overlap, &["id:1", "coffee", "coffee"]), 3);
+        overlap.next_window();
+        // The shared day again: its id and both coffees are known; a third coffee is new.
+        assert_eq!(kept(&mut overlap, &["id:1", "coffee", "coffee", "coffee", "id:2"]), 2);
+    }
+
+    #[test]
+    fn a_link_under_another_prefix_is_rebased_from_its_version_segment() {
+        let api = Api::new(&settings(""), "", Timeouts::default()).unwrap();
+        let rebased = |url: &str| api.rebased(&Url::parse(url).unwrap()).map(|u| u.to_string());
+        assert_eq!(
+            rebased("https://bank.example/psd2/v1/accounts/a1/transactions?page=2").as_deref(),
+            Some("https://bank.example/sandbox/xs2a/v1/accounts/a1/transactions?page=2")
+        );
+        assert_eq!(rebased("https://bank.example/sandbox/xs2a/v1/accounts"), None, "already under the base");
+        assert_eq!(rebased("https://other.example/psd2/v1/accounts"), None, "another host");
+        assert_eq!(rebased("https://bank.example/psd2/accounts"), None, "no version to rebase from");
+        let stet: ApiSettings = toml::from_str("base_url = \"https://bank.example/stet/psd2/v1\"").unwrap();
+        let stet = Api::new(&stet, "", Timeouts::default()).unwrap();
+        assert_eq!(
+            stet.rebased(&Url::parse("https://bank.example/api/v1/accounts?page=2").unwrap()).map(|u| u.to_string()),
+            Some("https://bank.example/stet/psd2/v1/accounts?page=2".to_owned())
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use super::mapping::{self, Balance, Entry, Party};
 use super::oauth::{OAuth, Tokens};
-use super::{Api, Pages, Resource, link_href};
+use super::{Api, Overlap, Pages, Reading, Resource, link_href};
 use crate::catalog::ApiSettings;
 use crate::domain::bank::{BankAccount, BankTransaction};
 use crate::sources::{Source, SourceError, SourceRequest, SourceResult, SourceSession};
@@ -29,7 +29,7 @@ pub struct Stet {
     api: Api,
     oauth: OAuth,
     scope: String,
-    history_days: u32,
+    reading: Reading,
 }
 
 impl Stet {
@@ -45,7 +45,7 @@ impl Stet {
             client_secret: settings.client_secret.clone(),
         };
         let scope = settings.scope.clone().unwrap_or_else(|| "aisp extended_transaction_history".into());
-        Ok(Stet { api, oauth, scope, history_days: settings.history_days })
+        Ok(Stet { api, oauth, scope, reading: Reading::new(settings)? })
     }
 }
 
@@ -58,6 +58,8 @@ struct Memory {
     pending: Option<Pending>,
     /// Each account's resource id and transactions link, by bankd's webid.
     accounts: BTreeMap<String, Resource>,
+    /// When the PSU last authorised bankd at the bank (`full_history_minutes`).
+    last_sca: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -176,10 +178,7 @@ impl Stet {
         struct Balances {
             balances: Vec<StetBalance>,
         }
-        let url = match link_href(&account.links, "balances") {
-            Some(href) => self.api.href(&href)?,
-            None => self.api.endpoint(&format!("/accounts/{}/balances", account.resource_id)),
-        };
+        let url = self.api.endpoint(&format!("/accounts/{}/balances", account.resource_id));
         Ok(self.read::<Balances>(request, memory, &url).await?.balances)
     }
 
@@ -191,16 +190,24 @@ impl Stet {
         since: Option<NaiveDate>,
     ) -> SourceResult<Vec<BankTransaction>> {
         let resource = Resource::of(&memory.accounts, webid)?;
-        let endpoint = "/accounts/{id}/transactions";
-        let first = resource.transactions_url(&self.api, endpoint, since, request, self.history_days, &[])?;
-        let mut pages = Pages::new(first);
+        let today = request.now.date_naive();
+        let mut overlap = Overlap::default();
         let mut entries = Vec::new();
-        while let Some(url) = pages.next_url()? {
-            let page: TransactionPage = self.read(request, memory, &url).await?;
-            entries.extend(page.transactions.into_iter().filter_map(StetTransaction::into_entry));
-            pages.follow(&self.api, &page.links)?;
+        for window in self.reading.windows(self.reading.first_day(since, request.now, memory.last_sca), today) {
+            overlap.next_window();
+            let mut pages =
+                Pages::new(resource.transactions_url(&self.api, "/accounts/{id}/transactions", window, &[]));
+            while let Some(url) = pages.next_url()? {
+                let page: TransactionPage = self.read(request, memory, &url).await?;
+                for entry in page.transactions.into_iter().filter_map(StetTransaction::into_entry) {
+                    let entry = entry.map_err(SourceError::Bug)?;
+                    if overlap.keep(mapping::key(&entry)) {
+                        entries.push(entry);
+                    }
+                }
+                pages.follow(&self.api, &page.links)?;
+            }
         }
-        let entries = entries.into_iter().collect::<Result<Vec<_>, _>>().map_err(SourceError::Bug)?;
         mapping::bank_transactions(entries, request.now.date_naive()).map_err(SourceError::Bug)
     }
 }
@@ -213,6 +220,9 @@ impl Source for Stet {
         let outcome = self.authorise(request, &mut memory).await;
         if let Ok(strong) = outcome {
             session.strongly_authenticated = strong;
+            if strong {
+                memory.last_sca = Some(request.now);
+            }
         }
         save(&memory, session)?;
         outcome.map(drop)

@@ -21,13 +21,14 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 
 use super::mapping::{self, Balance, Entry, Party};
 use super::oauth::{OAuth, Tokens};
-use super::{Answer, Api, Pages, Resource, link_href};
+use super::{Answer, Api, Overlap, Pages, Reading, Resource, link_href};
 use crate::catalog::{ApiSettings, Field, FieldKind, FieldValue};
 use crate::domain::bank::{BankAccount, BankTransaction};
 use crate::sources::{Source, SourceError, SourceRequest, SourceResult, SourceSession};
@@ -36,12 +37,14 @@ use crate::sources::{Source, SourceError, SourceRequest, SourceResult, SourceSes
 const CONSENT_DAYS: u64 = 180;
 /// PSD2: unattended reads per day the consent asks for, unless the catalog says.
 const FREQUENCY_PER_DAY: u32 = 4;
+/// JSON, as the standard has it; camt XML from the banks that give account reports that way.
+const ACCEPTED: &str = "application/json, application/xml;q=0.9";
 
 pub struct Xs2a {
     api: Api,
     redirect_preferred: bool,
     with_balance: bool,
-    history_days: u32,
+    reading: Reading,
     /// Ask a bank-offered consent (`accounts: []`, the PSU picks at the bank) rather than one on
     /// every PSD2 account (`allPsd2`), which some banks refuse.
     bank_offered_consent: bool,
@@ -56,7 +59,8 @@ impl Xs2a {
             api,
             redirect_preferred: settings.redirect_preferred,
             with_balance: settings.with_balance,
-            history_days: settings.history_days,
+            // `build` refuses settings it cannot read, before any driver is made.
+            reading: Reading::new(settings).expect("reading settings checked by build"),
             bank_offered_consent: settings.bank_offered_consent,
             client_id: settings.client_id.clone(),
             frequency_per_day: settings.frequency_per_day.unwrap_or(FREQUENCY_PER_DAY),
@@ -73,6 +77,9 @@ struct Memory {
     consent: Option<Consent>,
     /// The bank's `resourceId` and transaction link of each account, by bankd's webid.
     accounts: BTreeMap<String, Resource>,
+    /// When the PSU last authenticated strongly (a consent authorised): whether the bank still
+    /// serves the whole history (`full_history_minutes`).
+    last_sca: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -451,7 +458,7 @@ impl Xs2a {
         body: Value,
     ) -> SourceResult<Result<ScaAnswer, Answer>> {
         let url = self.api.href(href)?;
-        let answer = self.api.send(self.under_consent(method, &url, request, consent).json(&body)).await?;
+        let answer = self.api.send_link(self.under_consent(method, &url, request, consent).json(&body)).await?;
         if answer.status.is_success() {
             return answer.json().map(Ok);
         }
@@ -539,9 +546,19 @@ impl Xs2a {
         memory: &mut Memory,
         url: &str,
     ) -> SourceResult<T> {
+        self.read_answer(request, memory, url).await?.json()
+    }
+
+    /// A successful answer to an account data call, whatever its format.
+    async fn read_answer(&self, request: &SourceRequest, memory: &mut Memory, url: &str) -> SourceResult<Answer> {
         self.refresh_tokens(request, memory).await?;
         let consent = self.consent(memory)?;
-        let result = self.api.call(self.under_consent(Method::GET, url, request, consent)).await;
+        let call = self.under_consent(Method::GET, url, request, consent).header(ACCEPT, ACCEPTED);
+        let result = match self.api.send_link(call).await {
+            Ok(answer) if answer.status.is_success() => Ok(answer),
+            Ok(answer) => Err(answer.error()),
+            Err(e) => Err(e),
+        };
         if let Err(SourceError::ScaRequired { .. }) = &result
             && let Some(consent) = &mut memory.consent
         {
@@ -591,6 +608,9 @@ impl Source for Xs2a {
         let outcome = self.authorise_run(request, &mut memory).await;
         if let Ok(strong) = outcome {
             session.strongly_authenticated = strong;
+            if strong {
+                memory.last_sca = Some(request.now);
+            }
         }
         session.access_expire = memory.consent.as_ref().filter(|c| c.valid).map(|c| midnight(c.valid_until));
         save(&memory, session)?;
@@ -651,15 +671,18 @@ impl Xs2a {
         struct Balances {
             balances: Vec<BgBalance>,
         }
-        let url = match (details.link("balances"), &details.resource_id) {
-            (Some(href), _) => self.api.href(&href)?,
-            (None, Some(id)) => self.api.endpoint(&format!("/v1/accounts/{id}/balances")),
-            (None, None) => return Err(SourceError::Bug("an account without resourceId nor balances".into())),
+        // The standard's path on the API's base: the listing's link may carry a prefix the API is
+        // not served under.
+        let Some(id) = &details.resource_id else {
+            return Err(SourceError::Bug("an account without resourceId".into()));
         };
+        let url = self.api.endpoint(&format!("/v1/accounts/{id}/balances"));
         Ok(self.read::<Balances>(request, memory, &url).await?.balances)
     }
 
-    /// Every page of the account's report, booked and pending, from `since`.
+    /// Every page of the account's report, booked and pending, from `since` (or as far back as
+    /// the bank serves a first read), window by window when the bank serves only so many days
+    /// a request. The report is JSON, or camt.052 XML at the banks that answer that way.
     async fn history(
         &self,
         request: &SourceRequest,
@@ -668,21 +691,49 @@ impl Xs2a {
         since: Option<NaiveDate>,
     ) -> SourceResult<Vec<BankTransaction>> {
         let resource = Resource::of(&memory.accounts, webid)?;
-        let endpoint = "/v1/accounts/{id}/transactions";
-        let both = [("bookingStatus", "both")];
-        let first = resource.transactions_url(&self.api, endpoint, since, request, self.history_days, &both)?;
-        let mut pages = Pages::new(first);
-        let mut entries = Vec::new();
-        while let Some(url) = pages.next_url()? {
-            let page: ReportPage = self.read(request, memory, &url).await?;
-            let report = page.transactions.unwrap_or_default();
-            entries.extend(report.booked.into_iter().map(|t| t.into_entry(false)));
-            entries.extend(report.pending.into_iter().map(|t| t.into_entry(true)));
-            pages.follow(&self.api, &report.links)?;
+        let today = request.now.date_naive();
+        let from = self.reading.first_day(since, request.now, memory.last_sca);
+        let mut overlap = Overlap::default();
+        let (mut entries, mut camt) = (Vec::new(), Vec::new());
+        for window in self.reading.windows(from, today) {
+            overlap.next_window();
+            let first = resource.transactions_url(
+                &self.api,
+                "/v1/accounts/{id}/transactions",
+                window,
+                &[("bookingStatus", "both")],
+            );
+            let mut pages = Pages::new(first);
+            while let Some(url) = pages.next_url()? {
+                let answer = self.read_answer(request, memory, &url).await?;
+                if is_xml(&answer) {
+                    let read = super::camt_entries(&answer)?;
+                    camt.extend(read.into_iter().filter(|e| overlap.keep(super::camt_key(e))));
+                    continue;
+                }
+                let page: ReportPage = answer.json()?;
+                let report = page.transactions.unwrap_or_default();
+                let zone = self.reading.zone;
+                let booked = report.booked.into_iter().map(|t| t.into_entry(false, zone));
+                for entry in booked.chain(report.pending.into_iter().map(|t| t.into_entry(true, zone))) {
+                    let entry = entry.map_err(SourceError::Bug)?;
+                    if overlap.keep(mapping::key(&entry)) {
+                        entries.push(entry);
+                    }
+                }
+                pages.follow(&self.api, &report.links)?;
+            }
         }
-        let entries = entries.into_iter().collect::<Result<Vec<_>, _>>().map_err(SourceError::Bug)?;
-        mapping::bank_transactions(entries, request.now.date_naive()).map_err(SourceError::Bug)
+        let mut transactions = mapping::bank_transactions(entries, today).map_err(SourceError::Bug)?;
+        transactions.extend(crate::sources::entries::transactions(&camt));
+        Ok(transactions)
     }
+}
+
+/// An answer in XML (camt) rather than JSON, by its type.
+fn is_xml(answer: &Answer) -> bool {
+    let kind = answer.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    kind.contains("xml")
 }
 
 fn midnight(date: NaiveDate) -> DateTime<Utc> {
@@ -789,6 +840,13 @@ impl AccountDetails {
             transactions: self.link("transactions"),
         };
         let is_card = self.masked_pan.is_some() && self.iban.is_none();
+        let kind = mapping::account_type(self.cash_account_type.as_deref(), is_card);
+        if let (Some(code), "unknown") = (&self.cash_account_type, kind) {
+            tracing::warn!(cash_account_type = code, "an account type outside the standard, read as unknown");
+        }
+        for unknown in balances.iter().filter(|b| !mapping::is_balance_type(&b.kind)) {
+            tracing::warn!(balance_type = unknown.kind, "a balance type outside the standard, not the balance");
+        }
         let name = [&self.name, &self.display_name, &self.product, &self.owner_name]
             .into_iter()
             .find_map(|n| n.clone().filter(|n| !n.trim().is_empty()))
@@ -799,7 +857,7 @@ impl AccountDetails {
             number: self.bban.clone().or(self.masked_pan.clone()),
             iban: self.iban.clone(),
             bic: self.bic.clone(),
-            kind: mapping::account_type(self.cash_account_type.as_deref(), is_card),
+            kind,
             currency,
             balance,
             coming,
@@ -829,23 +887,24 @@ struct Report {
 struct BgTransaction {
     transaction_id: Option<String>,
     entry_reference: Option<String>,
-    #[serde(default, deserialize_with = "lenient_date")]
-    booking_date: Option<NaiveDate>,
-    #[serde(default, deserialize_with = "lenient_date")]
-    value_date: Option<NaiveDate>,
+    /// Dates, or date-times as some banks send them ([`mapping::bank_day`]).
+    booking_date: Option<String>,
+    value_date: Option<String>,
     /// Card transactions only.
-    #[serde(default, deserialize_with = "lenient_date")]
-    transaction_date: Option<NaiveDate>,
+    transaction_date: Option<String>,
+    /// When the operation happened, where the bank says to the second.
+    transaction_date_time: Option<String>,
     transaction_amount: Amount,
     creditor_name: Option<String>,
     creditor_account: Option<AccountReference>,
     debtor_name: Option<String>,
     debtor_account: Option<AccountReference>,
-    remittance_information_unstructured: Option<String>,
-    remittance_information_unstructured_array: Option<Vec<String>>,
+    /// The standard says a string; some banks send an array of lines.
+    remittance_information_unstructured: Option<Value>,
+    remittance_information_unstructured_array: Option<Value>,
     /// A string in some versions of the standard, an object with a `reference` in others.
     remittance_information_structured: Option<Value>,
-    remittance_information_structured_array: Option<Vec<Value>>,
+    remittance_information_structured_array: Option<Value>,
     additional_information: Option<String>,
     bank_transaction_code: Option<String>,
     masked_pan: Option<String>,
@@ -859,13 +918,14 @@ struct AccountReference {
 }
 
 impl BgTransaction {
-    fn into_entry(self, pending: bool) -> Result<Entry, String> {
-        let structured = |v: &Value| v.as_str().or(v.get("reference").and_then(Value::as_str)).map(str::to_owned);
-        let mut wording: Vec<String> = self.remittance_information_unstructured.into_iter().collect();
-        wording.extend(self.remittance_information_unstructured_array.unwrap_or_default());
+    /// The transaction in neutral terms; its date-times dated in the bank's `zone`.
+    fn into_entry(self, pending: bool, zone: chrono_tz::Tz) -> Result<Entry, String> {
+        let lines = |value: &Option<Value>| value.as_ref().map(mapping::remittance_lines).unwrap_or_default();
+        let mut wording = lines(&self.remittance_information_unstructured);
+        wording.extend(lines(&self.remittance_information_unstructured_array));
         if wording.is_empty() {
-            wording.extend(self.remittance_information_structured.as_ref().and_then(structured));
-            wording.extend(self.remittance_information_structured_array.iter().flatten().filter_map(structured));
+            wording.extend(lines(&self.remittance_information_structured));
+            wording.extend(lines(&self.remittance_information_structured_array));
         }
         if wording.is_empty() {
             wording.extend(self.additional_information);
@@ -874,12 +934,19 @@ impl BgTransaction {
             let (iban, bban) = account.map(|a| (a.iban, a.bban)).unwrap_or_default();
             (name.is_some() || iban.is_some() || bban.is_some()).then_some(Party { name, iban, bban })
         };
+        let day = |text: Option<String>| {
+            text.map(|text| mapping::bank_day(&text, zone).ok_or_else(|| format!("'{text}' is not a date"))).transpose()
+        };
+        let transaction_date = match day(self.transaction_date)? {
+            Some(date) => Some(date),
+            None => day(self.transaction_date_time)?,
+        };
         Ok(Entry {
             id: self.transaction_id,
             entry_reference: self.entry_reference,
-            booking_date: self.booking_date,
-            value_date: self.value_date,
-            transaction_date: self.transaction_date,
+            booking_date: day(self.booking_date)?,
+            value_date: day(self.value_date)?,
+            transaction_date,
             amount: self.transaction_amount.value()?,
             pending,
             wording,
@@ -1020,8 +1087,9 @@ mod tests {
         }))
         .unwrap();
         let report = page.transactions.unwrap();
-        let booked = report.booked.into_iter().map(|t| t.into_entry(false));
-        booked.chain(report.pending.into_iter().map(|t| t.into_entry(true))).collect()
+        let zone = chrono_tz::Europe::Paris;
+        let booked = report.booked.into_iter().map(|t| t.into_entry(false, zone));
+        booked.chain(report.pending.into_iter().map(|t| t.into_entry(true, zone))).collect()
     }
 
     fn rows(booked: Vec<Value>, pending: Vec<Value>) -> Vec<BankTransaction> {
