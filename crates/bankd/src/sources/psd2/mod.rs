@@ -9,6 +9,7 @@
 
 pub mod mapping;
 pub mod oauth;
+pub mod registration;
 pub mod stet;
 pub mod xs2a;
 
@@ -33,12 +34,20 @@ const EXCERPT: usize = 200;
 /// A bank that pages further than this is looping.
 const MAX_PAGES: usize = 10_000;
 
-/// Builds the `name` driver (`xs2a` or `stet`) for a catalog source.
-pub fn build(name: &str, settings: &ApiSettings, own_url: &str, timeouts: Timeouts) -> Result<Arc<dyn Source>, String> {
+/// Builds the `name` driver (`xs2a` or `stet`) for the catalog source `id`; a STET source without
+/// a `client_id` reads bankd's registration from `registrations`.
+pub fn build(
+    name: &str,
+    id: i64,
+    settings: &ApiSettings,
+    own_url: &str,
+    timeouts: Timeouts,
+    registrations: Arc<dyn registration::Registrations>,
+) -> Result<Arc<dyn Source>, String> {
     let api = Api::new(settings, own_url, timeouts)?;
     Ok(match name {
         "xs2a" => Arc::new(xs2a::Xs2a::new(api, settings)),
-        _ => Arc::new(stet::Stet::new(api, settings)?),
+        _ => Arc::new(stet::Stet::new(api, settings, id, registrations)?),
     })
 }
 
@@ -68,6 +77,11 @@ impl Api {
         };
         Url::parse(&base).map_err(|e| format!("base_url '{base}': {e}"))?;
         Ok(Api { client: client(settings, timeouts)?, base: base.trim_end_matches('/').to_owned(), timeouts })
+    }
+
+    /// The client itself (the TPP's identity, no redirects), for calls outside an account read.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.client
     }
 
     /// An endpoint of the API (`/v1/accounts`).
