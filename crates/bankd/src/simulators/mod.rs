@@ -8,7 +8,8 @@
 //!
 //! - [`sandbox_bank`]: the in-process Sandbox Bank (the `sandbox` driver) and its consent page.
 //! - [`xs2a`]: a Berlin Group NextGenPSD2 ASPSP, under `/sandbox/xs2a`.
-//! - [`stet`]: a STET PSD2 bank and its OAuth2 server, under `/sandbox/stet`.
+//! - [`stet`]: a STET PSD2 bank and its OAuth2 server (with [`registration`], RFC 7591), under
+//!   `/sandbox/stet`.
 //! - [`web_bank`]: an HTML web-banking site for the scrapers, under `/sandbox/web`.
 //! - [`fints_bank`]: a German bank's FinTS 3.0 PIN/TAN server, at `POST /sandbox/fints`.
 //! - [`faults`]: switches that make any of them misbehave (`BANKD_SANDBOX_FAULTS`).
@@ -26,6 +27,7 @@ pub mod customers;
 pub mod faults;
 pub mod fints_bank;
 pub mod oauth;
+pub mod registration;
 pub mod sandbox_bank;
 pub mod stet;
 pub mod web_bank;
