@@ -23,6 +23,7 @@ mod powens_compat;
 mod powens_spec;
 mod processes;
 mod psd2;
+mod psd2_registration;
 mod rotation;
 mod secrets;
 mod simplefin;
