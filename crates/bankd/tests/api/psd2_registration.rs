@@ -185,3 +185,35 @@ async fn a_registration_that_cannot_happen_says_why() {
     let (status, body) = read(put.json(&json!({"redirect_uris": ["https://a/cb"]})).send().await.unwrap()).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_token")));
 }
+
+#[tokio::test]
+async fn a_secret_the_bank_no_longer_takes_is_bankds_problem_not_the_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = catalog(dir.path());
+    let app = TestApp::spawn_with(|settings| settings.catalog = Some(catalog.clone())).await;
+    let user = app.create_user().await;
+    registered(&app, &catalog, &["--source", "40"]).await;
+    let connection = connect(&app, &user, "refresh").await;
+    assert!(connection["state"].is_null(), "{connection}");
+
+    // The registration is updated at the bank behind bankd's back (say, from another machine with
+    // the same registration): the secret bankd holds is refused.
+    let before = stored(&app).await;
+    let uri = before.secret.registration_client_uri.clone().unwrap();
+    let token = before.secret.registration_access_token.clone().unwrap();
+    let body = json!({"client_id": before.client_id, "redirect_uris": [app.url("/2.0/webauth/callback")]});
+    let (status, answer) = read(app.http.put(&uri).bearer_auth(&token).json(&body).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let refused = app.resync(&user, &connection["id"]).await;
+    assert_eq!(refused["state"], "websiteUnavailable", "{refused}");
+    assert!(refused["error_message"].as_str().unwrap().contains("invalid_client"), "{refused}");
+
+    // Once bankd holds the new secret, the connection goes on: the PSU's tokens were kept.
+    let mut after = before.clone();
+    after.secret.client_secret = answer["client_secret"].as_str().map(str::to_owned);
+    let key = MasterKey::load(None, app.data_dir()).unwrap();
+    app.store.save_psd2_registration(40, &after, &key).await.unwrap();
+    let synced = app.resync(&user, &connection["id"]).await;
+    assert!(synced["state"].is_null(), "{synced}");
+}
