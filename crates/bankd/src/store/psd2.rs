@@ -37,6 +37,12 @@ impl Store {
         Ok(())
     }
 
+    /// The catalog sources bankd holds a registration for (nothing opened: `bankd doctor` needs no key).
+    pub async fn psd2_registered_sources(&self) -> StoreResult<Vec<i64>> {
+        Ok(on_db!(&self.db, pool =>
+            sqlx::query_scalar("SELECT id FROM psd2_registrations ORDER BY id").fetch_all(pool).await?))
+    }
+
     /// The registration of catalog source `source`, opened.
     pub async fn psd2_registration(&self, source: i64, key: &MasterKey) -> StoreResult<Option<Registration>> {
         let row: Option<(String, Vec<u8>)> = on_db!(&self.db, pool =>

@@ -54,8 +54,19 @@ fn catalog(dir: &Path) -> std::path::PathBuf {
 /// `bankd psd2 register` as the operator runs it against the app's data dir, database and public
 /// URL. Not blocking: the sandbox bank it calls runs on this test's thread.
 async fn register(app: &TestApp, catalog: &Path, args: &[&str]) -> Output {
+    bankd(app, catalog, &[&["psd2", "register"], args].concat()).await
+}
+
+/// The `psd2` line of `bankd doctor`.
+async fn doctor(app: &TestApp, catalog: &Path) -> String {
+    let output = bankd(app, catalog, &["doctor"]).await;
+    let stdout = text(&output.stdout);
+    let line = stdout.lines().find(|line| line.split_whitespace().nth(1) == Some("psd2"));
+    line.unwrap_or_else(|| panic!("no psd2 check: {stdout}")).to_owned()
+}
+
+async fn bankd(app: &TestApp, catalog: &Path, args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_bankd"))
-        .args(["psd2", "register"])
         .args(args)
         .env("BANKD_DATA_DIR", app.data_dir())
         .env("BANKD_DATABASE_URL", &app.database_url)
@@ -120,7 +131,16 @@ async fn an_aisp_registers_with_a_stet_bank_connects_and_updates_its_registratio
     assert_eq!(unregistered["state"], "websiteUnavailable", "{unregistered}");
     assert!(unregistered.to_string().contains("bankd psd2 register --source 40"), "{unregistered}");
 
+    let unregistered_check = doctor(&app, &catalog).await;
+    assert!(
+        unregistered_check.starts_with("warn") && unregistered_check.contains("source(s) 40, 43"),
+        "{unregistered_check}"
+    );
+    assert!(unregistered_check.contains("bankd psd2 register --source 40"), "{unregistered_check}");
+
     let client_id = registered(&app, &catalog, &["--source", "40"]).await;
+    let check = doctor(&app, &catalog).await;
+    assert!(check.starts_with("warn") && check.contains("source(s) 43") && !check.contains("40"), "{check}");
     let first = stored(&app).await;
     assert_eq!(first.client_id, client_id);
     let secret = first.secret.client_secret.clone().expect("a client secret");
