@@ -102,6 +102,7 @@ impl Stet {
     }
 }
 
+/// A token call done, or to do again with an updated registration.
 enum Retry {
     Done(Tokens),
     With(OAuth),
@@ -142,8 +143,8 @@ impl Stet {
     /// Tokens to read with, an authorization to send the PSU to, or `SCARequired`.
     async fn authorise(&self, request: &SourceRequest, memory: &mut Memory) -> SourceResult<bool> {
         let input = &request.input;
-        let oauth = self.oauth().await?;
         if let (Some(pending), Some(code)) = (memory.pending.take(), &input.webauth_code) {
+            let oauth = self.oauth().await?;
             let exchanged = oauth.exchange(&self.api, request, code, &pending.redirect_uri, &pending.verifier).await;
             let tokens = match self.again_if_updated(&oauth, exchanged).await? {
                 Retry::Done(tokens) => tokens,
@@ -158,7 +159,7 @@ impl Stet {
             Some(_) if !input.authenticating => Ok(false),
             None if request.unattended => Err(reconnect()),
             _ => {
-                let started = oauth.start(request, &self.scope);
+                let started = self.oauth().await?.start(request, &self.scope);
                 let url = started.url.clone();
                 memory.pending =
                     Some(Pending { url: started.url, verifier: started.verifier, redirect_uri: started.redirect_uri });
