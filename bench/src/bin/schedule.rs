@@ -78,6 +78,7 @@ async fn main() {
             &bankd_bench::no_woob(),
             Default::default(),
             bankd_bench::unregistered_fints(&store),
+            bankd::sources::psd2::registration::NoRegistrations::shared(),
         )
         .expect("drivers"),
         catalog,

@@ -27,6 +27,7 @@ fn syncer(store: &Store) -> Syncer {
             &bankd_bench::no_woob(),
             Default::default(),
             bankd_bench::unregistered_fints(store),
+            bankd::sources::psd2::registration::NoRegistrations::shared(),
         )
         .expect("drivers"),
         catalog,

@@ -59,6 +59,7 @@ async fn connection(store: &Store, woob: &WoobRuntime) -> (Syncer, i64, i64) {
             woob,
             bankd::sources::Timeouts::default(),
             bankd_bench::unregistered_fints(store),
+            bankd::sources::psd2::registration::NoRegistrations::shared(),
         )
         .expect("drivers"),
         catalog: catalog.clone(),

@@ -264,6 +264,22 @@ pub struct ApiSettings {
     pub client_secret: Option<String>,
     #[serde(default)]
     pub scope: Option<String>,
+    /// STET: the bank's dynamic client registration endpoint (RFC 7591; a path is on `base_url`'s
+    /// host). `bankd psd2 register` registers there, and without `client_id` the driver uses what
+    /// it stored.
+    #[serde(default)]
+    pub registration_url: Option<String>,
+    /// The name bankd registers under (default `bankd`).
+    #[serde(default)]
+    pub client_name: Option<String>,
+    /// A file holding the signed software statement (a JWT) the AISP got from its national
+    /// authority or the bank's TPP directory, sent with the registration.
+    #[serde(default)]
+    pub software_statement: Option<std::path::PathBuf>,
+    /// How bankd asks to authenticate at the token endpoint: `client_secret_basic` (default) or
+    /// `tls_client_auth` (the certificate alone, RFC 8705).
+    #[serde(default)]
+    pub token_endpoint_auth_method: Option<String>,
     /// FinTS: the bank code (BLZ) to send to the FinTS server at `base_url`, for a connector that
     /// is one fixed bank (the sandbox FinTS bank's `99999999`); otherwise the user's form gives it.
     #[serde(default)]

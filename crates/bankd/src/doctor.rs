@@ -73,6 +73,9 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
     if let Some(catalog) = &catalog {
         checks.extend(woob(settings, catalog).await);
     }
+    if let (Some(catalog), Some(store)) = (&catalog, &store) {
+        checks.extend(psd2(catalog, store).await);
+    }
     checks.push(fints(settings, store.as_ref()).await);
     checks.push(public_url(settings));
     checks.push(webhooks(settings));
@@ -187,6 +190,35 @@ async fn woob(settings: &Settings, catalog: &Catalog) -> Option<Check> {
             "set BANKD_WOOB_PYTHON to a Python with woob installed (pip install -r crates/bankd/woob/requirements.txt)",
         ),
     })
+}
+
+/// STET banks bankd registers with (`registration_url`, no `client_id`): each needs its
+/// registration, else its connections cannot authenticate. Nothing to say without such a bank.
+async fn psd2(catalog: &Catalog, store: &Store) -> Option<Check> {
+    const NAME: &str = "psd2";
+    let sources = catalog.connectors.iter().flat_map(|c| &c.sources);
+    let registering: Vec<i64> = sources
+        .filter(|s| s.driver == "stet")
+        .filter(|s| s.api.as_ref().is_some_and(|a| a.client_id.is_none() && a.registration_url.is_some()))
+        .map(|s| s.id)
+        .collect();
+    if registering.is_empty() {
+        return None;
+    }
+    let registered = match store.psd2_registered_sources().await {
+        Ok(registered) => registered,
+        Err(e) => return Some(Check::warn(NAME, format!("cannot read the registrations: {e}"), "run `bankd migrate`")),
+    };
+    let missing: Vec<i64> = registering.iter().copied().filter(|id| !registered.contains(id)).collect();
+    let Some(first) = missing.first() else {
+        return Some(Check::ok(NAME, format!("registered with {} STET bank(s)", registering.len())));
+    };
+    let list: Vec<String> = missing.iter().map(i64::to_string).collect();
+    Some(Check::warn(
+        NAME,
+        format!("not registered with the STET bank(s) of catalog source(s) {}", list.join(", ")),
+        format!("run `bankd psd2 register --source {first}` (and likewise for each)"),
+    ))
 }
 
 /// German banks through FinTS: the product registration they require, and the operator's

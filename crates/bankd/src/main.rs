@@ -12,7 +12,9 @@ use bankd::export::Format as ExportFormat;
 use bankd::import::{ImportOptions, csv_mapping, import};
 use bankd::sources::fints::directory::read_institute_list;
 use bankd::sources::woob::helper::{Helper, UPDATES_SOURCES_LIST};
-use bankd::startup::{App, FINTS_REGISTRATION, open_store, public_url, run_worker, shutdown_signal, woob_runtime};
+use bankd::startup::{
+    App, FINTS_REGISTRATION, bank_timeouts, open_store, public_url, run_worker, shutdown_signal, woob_runtime,
+};
 use bankd::store::Store;
 use bankd::store::outbox::Event;
 use bankd::store::transactions::DateWindow;
@@ -170,6 +172,13 @@ enum Command {
         #[command(flatten)]
         settings: Settings,
     },
+    /// PSD2: bankd's registration as an AISP with STET banks.
+    Psd2 {
+        #[command(subcommand)]
+        command: Psd2Command,
+        #[command(flatten)]
+        settings: Settings,
+    },
     /// woob's bank modules: which ones bankd offers as connectors, and where they come from.
     Woob {
         #[command(subcommand)]
@@ -205,6 +214,23 @@ enum CatalogCommand {
     ImportAspsps {
         /// The directory: UTF-8, comma- or semicolon-separated, a header row naming the columns.
         file: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum Psd2Command {
+    /// Register bankd with a STET bank's authorization server (OAuth2 dynamic client registration,
+    /// RFC 7591, over mutual TLS with the catalog's certificate) and keep the client id, secret and
+    /// registration token it returns (the secret parts sealed); prints the client id. The running
+    /// bankd uses the registration at the source's next authorization.
+    Register {
+        /// The catalog source (`[[connector.source]]` id, driver stet, with `registration_url`).
+        #[arg(long)]
+        source: i64,
+        /// Update the stored registration instead (RFC 7592), after a certificate rotation or a
+        /// change of the public URL; the bank may issue a new secret.
+        #[arg(long)]
+        update: bool,
     },
 }
 
@@ -338,6 +364,21 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Catalog { command: CatalogCommand::ImportAspsps { file }, settings } => {
             import_aspsps(&file, &settings).await
+        }
+        Command::Psd2 { command: Psd2Command::Register { source, update }, settings } => {
+            let catalog = Catalog::load(settings.catalog.as_deref(), settings.sandbox)?;
+            std::fs::create_dir_all(&settings.data_dir).context("creating the data dir")?;
+            let store = open_store(&settings).await?;
+            let key = MasterKey::load(std::env::var("BANKD_MASTER_KEY").ok().as_deref(), &settings.data_dir)?;
+            let (own_url, timeouts) = (public_url(&settings), bank_timeouts(&settings));
+            let registered =
+                bankd::usecases::psd2::register(&catalog, &store, &key, &own_url, timeouts, source, update).await?;
+            let done = if update { "registration updated" } else { "registered" };
+            eprintln!(
+                "{done} with catalog source {source}; the client secret and registration token are stored sealed"
+            );
+            println!("{}", registered.client_id);
+            Ok(())
         }
         Command::Woob { command: WoobCommand::Modules { refresh }, settings } => woob_modules(refresh, &settings).await,
         Command::Woob { command: WoobCommand::Update, settings } => woob_update(&settings).await,

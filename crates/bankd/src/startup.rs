@@ -33,11 +33,13 @@ use crate::http::middleware::{limit_body, method_not_allowed, not_found, panic_e
 use crate::limits::RateLimits;
 use crate::simulators::sandbox_bank::SandboxBank;
 use crate::sources::fints::FintsRuntime;
+use crate::sources::psd2::registration::Registrations;
 use crate::sources::woob::helper::WoobRuntime;
 use crate::sources::woob::modules::{self, ModuleInfo};
 use crate::sources::{DriverContext, Drivers, Source, Timeouts};
 use crate::state::AppState;
 use crate::store::Store;
+use crate::store::psd2::SealedRegistrations;
 use crate::sync::engine::Engine;
 use crate::sync::{Syncer, scheduler, worker};
 use crate::webhooks::client::WebhookClient;
@@ -243,7 +245,14 @@ async fn build_engine(settings: &Settings) -> anyhow::Result<(Store, Engine, Arc
     let syncer = Syncer {
         store: store.clone(),
         catalog: catalog.clone(),
-        drivers: drivers(&catalog, &public_url, &woob, bank_timeouts(settings), fints_runtime(settings, &store))?,
+        drivers: drivers(
+            &catalog,
+            &public_url,
+            &woob,
+            bank_timeouts(settings),
+            fints_runtime(settings, &store),
+            Arc::new(SealedRegistrations { store: store.clone(), key: key.clone() }),
+        )?,
         key,
         webauth_callback: format!("{public_url}/2.0/webauth/callback"),
     };
@@ -366,16 +375,18 @@ async fn add_woob_connectors(
 }
 
 /// Every catalog source's driver; the in-process Sandbox Bank is the `sandbox` driver, `woob` runs
-/// woob's modules, and `fints` sources share `fints`.
+/// woob's modules, `fints` sources share `fints`, and STET sources without a `client_id` read
+/// bankd's registration from `registrations`.
 pub fn drivers(
     catalog: &Catalog,
     public_url: &str,
     woob: &WoobRuntime,
     timeouts: Timeouts,
     fints: FintsRuntime,
+    registrations: Arc<dyn Registrations>,
 ) -> anyhow::Result<Drivers> {
     let sandbox: Arc<dyn Source> = Arc::new(SandboxBank::new(public_url));
-    let context = DriverContext { own_url: public_url, woob, timeouts, fints };
+    let context = DriverContext { own_url: public_url, woob, timeouts, fints, registrations };
     Ok(Drivers::build(catalog, &context, &[("sandbox", sandbox)])?)
 }
 

@@ -8,7 +8,8 @@
 //!
 //! - [`sandbox_bank`]: the in-process Sandbox Bank (the `sandbox` driver) and its consent page.
 //! - [`xs2a`]: a Berlin Group NextGenPSD2 ASPSP, under `/sandbox/xs2a`.
-//! - [`stet`]: a STET PSD2 bank and its OAuth2 server, under `/sandbox/stet`.
+//! - [`stet`]: a STET PSD2 bank and its OAuth2 server (with [`registration`], RFC 7591), under
+//!   `/sandbox/stet`.
 //! - [`signatures`]: both PSD2 banks again, requiring signed requests, under
 //!   `/sandbox/xs2a-signed` and `/sandbox/stet-signed`.
 //! - [`web_bank`]: an HTML web-banking site for the scrapers, under `/sandbox/web`.
@@ -28,6 +29,7 @@ pub mod customers;
 pub mod faults;
 pub mod fints_bank;
 pub mod oauth;
+pub mod registration;
 pub mod sandbox_bank;
 pub mod signatures;
 pub mod stet;

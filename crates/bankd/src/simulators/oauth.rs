@@ -40,6 +40,9 @@ pub struct TokenRequest {
     redirect_uri: Option<String>,
     code_verifier: Option<String>,
     refresh_token: Option<String>,
+    /// The client, for a public client or one authenticating with its certificate (a secret comes
+    /// in the Basic header).
+    pub client_id: Option<String>,
 }
 
 /// Why a token request or a bearer is refused: the status and RFC 6749's error code.

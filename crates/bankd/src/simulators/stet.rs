@@ -7,6 +7,11 @@
 //! refused their history (403: the PSU withdrew the access), `refresh` gets access tokens that live
 //! one second (so every run refreshes them), `unavailable` finds the API down (503). The
 //! authorization code grant requires PKCE (S256); grants live in this process's memory.
+//!
+//! A TPP registers at `POST /register` (RFC 7591) and manages its registration at
+//! `PUT /register/{client_id}` (RFC 7592, [`registration`](super::registration)); a registered
+//! client authenticates at `/token` with its secret. The catalog's `bankd-sandbox`, registered
+//! nowhere, stays a public client.
 
 use std::collections::HashMap;
 
@@ -21,6 +26,7 @@ use serde_json::{Value, json};
 
 use super::customers::{Cursor, Customer, Product, Profile, bank_transaction_code};
 use super::oauth::{self, OAuthServer, TokenRequest};
+use super::registration::Registrar;
 use super::{PageError, back_to, escape_html, page};
 use crate::domain::bank::{BankAccount, BankTransaction};
 
@@ -33,16 +39,19 @@ struct Bank {
     prefix: String,
     public_url: String,
     oauth: OAuthServer,
+    registrar: Registrar,
 }
 
 /// The bank's routes; `public_url` is where they are served (e.g. `http://host/sandbox/stet`).
 pub fn router(public_url: &str) -> Router {
     let public_url = public_url.trim_end_matches('/').to_owned();
     let prefix = public_url.splitn(4, '/').nth(3).map(|path| format!("/{path}")).unwrap_or_default();
-    let bank = Bank { prefix, public_url, oauth: OAuthServer::default() };
+    let bank = Bank { prefix, public_url, oauth: OAuthServer::default(), registrar: Registrar::default() };
     Router::new()
         .route("/authorize", get(authorize_page).post(authorize))
         .route("/token", axum::routing::post(token))
+        .route("/register", axum::routing::post(register))
+        .route("/register/{client_id}", axum::routing::put(update_registration))
         .route("/accounts", get(accounts))
         .route("/accounts/{id}/balances", get(balances))
         .route("/accounts/{id}/transactions", get(transactions))
@@ -97,6 +106,9 @@ async fn authorize_page(
         super::require(&params, name)?;
     }
     back_to(&params["redirect_uri"], &[])?;
+    if !bank.registrar.redirect_allowed(&params["client_id"], &params["redirect_uri"]) {
+        return Err(PageError("the redirect URI is not one the application registered".into()));
+    }
     let hidden: String = ["client_id", "redirect_uri", "state", "code_challenge", "scope"]
         .iter()
         .filter_map(|name| params.get(*name).map(|value| (name, value)))
@@ -129,10 +141,24 @@ async fn authorize(State(bank): State<Bank>, Form(form): Form<Authorization>) ->
     Ok(Redirect::to(&back_to(&form.redirect_uri, &[("state", &form.state), ("code", &code)])?))
 }
 
-async fn token(State(bank): State<Bank>, Form(form): Form<TokenRequest>) -> Answer {
+async fn token(State(bank): State<Bank>, headers: HeaderMap, Form(form): Form<TokenRequest>) -> Answer {
+    bank.registrar.authenticate(&headers, form.client_id.as_deref())?;
     let lifetime = |login: &str| if login == "refresh" { 1 } else { TOKEN_SECONDS };
     let (_, answer) = bank.oauth.token(form, lifetime)?;
     Ok(Json(answer).into_response())
+}
+
+async fn register(State(bank): State<Bank>, Json(body): Json<Value>) -> Result<Response, super::registration::Refusal> {
+    bank.registrar.register(&body, &bank.public_url)
+}
+
+async fn update_registration(
+    State(bank): State<Bank>,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Result<Response, super::registration::Refusal> {
+    bank.registrar.update(&client_id, &headers, &body, &bank.public_url)
 }
 
 // ---- AISP resources ----

@@ -259,6 +259,9 @@ pub struct DriverContext<'a> {
     pub timeouts: Timeouts,
     /// The FinTS product registration and bank directory every `fints` source shares.
     pub fints: fints::FintsRuntime,
+    /// bankd's registrations with PSD2 banks (`bankd psd2 register`), for STET sources without
+    /// a `client_id`.
+    pub registrations: Arc<dyn psd2::registration::Registrations>,
 }
 
 /// How long an HTTP call to a bank may take: a client without both limits can wait forever on a
@@ -365,7 +368,8 @@ impl Drivers {
                 let fail = |why: String| DriverError { connector: connector.name.clone(), id: source.id, why };
                 let driver: Arc<dyn Source> = match (source.driver.as_str(), &source.api) {
                     (name @ ("xs2a" | "stet"), Some(api)) => {
-                        psd2::build(name, api, own_url, context.timeouts).map_err(fail)?
+                        psd2::build(name, source.id, api, own_url, context.timeouts, context.registrations.clone())
+                            .map_err(fail)?
                     }
                     ("web", Some(api)) => {
                         Arc::new(web::sandbox_web::SandboxWeb::new(api, own_url, context.timeouts).map_err(fail)?)
@@ -412,7 +416,9 @@ mod tests {
         let woob =
             woob::helper::WoobRuntime::new("python3", std::path::Path::new("/nonexistent"), Duration::from_secs(1), 1);
         let fints = fints::FintsRuntime { product_id: None, directory: Arc::new(fints::directory::NoDirectory) };
-        let context = DriverContext { own_url: "http://bankd", woob: &woob, timeouts: Timeouts::default(), fints };
+        let registrations = psd2::registration::NoRegistrations::shared();
+        let context =
+            DriverContext { own_url: "http://bankd", woob: &woob, timeouts: Timeouts::default(), fints, registrations };
         Drivers::build(&catalog(source), &context, &[("sandbox", sandbox)]).map_err(|e| e.to_string())
     }
 
@@ -434,6 +440,11 @@ mod tests {
             (
                 "driver = \"stet\"\n[connector.source.api]\nbase_url = \"https://bank.example\"",
                 "the stet driver needs authorize_url",
+            ),
+            (
+                "driver = \"stet\"\n[connector.source.api]\nbase_url = \"https://bank.example\"\n\
+                 authorize_url = \"/authorize\"\ntoken_url = \"/token\"",
+                "the stet driver needs client_id, or registration_url to register",
             ),
         ];
         for (source, why) in refused {

@@ -20,6 +20,7 @@ pub mod fints;
 pub mod imports;
 pub mod jobs;
 pub mod outbox;
+pub mod psd2;
 pub mod rows;
 pub mod sealed;
 pub mod simplefin;

@@ -14,11 +14,12 @@ struct SealedColumn {
     aad: fn(i64) -> String,
 }
 
-const SEALED_COLUMNS: [SealedColumn; 4] = [
+const SEALED_COLUMNS: [SealedColumn; 5] = [
     SealedColumn { table: "connections", column: "credentials", aad_id: "id", aad: credentials_aad },
     SealedColumn { table: "connection_sources", column: "session", aad_id: "id", aad: session_aad },
     SealedColumn { table: "jobs", column: "payload", aad_id: "id_connection", aad: job_payload_aad },
     SealedColumn { table: "webhook_auths", column: "secret", aad_id: "id", aad: webhook_secret_aad },
+    SealedColumn { table: "psd2_registrations", column: "secret", aad_id: "id", aad: psd2_registration_aad },
 ];
 
 /// Every sealed column as (table, column, the column its AAD's id comes from, the AAD), for checks
@@ -44,6 +45,10 @@ pub fn job_payload_aad(id_connection: i64) -> String {
 
 pub fn webhook_secret_aad(id: i64) -> String {
     format!("webhook_auth:{id}")
+}
+
+pub fn psd2_registration_aad(id_source: i64) -> String {
+    format!("psd2_registrations/{id_source}/secret")
 }
 
 /// What one pass over every sealed value did.

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod connections;
 pub mod exports;
+pub mod psd2;
 pub mod simplefin;
 pub mod statements;
 

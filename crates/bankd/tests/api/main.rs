@@ -27,6 +27,7 @@ mod psd2;
 mod psd2_consents;
 mod psd2_reading;
 mod psd2_signing;
+mod psd2_registration;
 mod rotation;
 mod secrets;
 mod simplefin;

@@ -9,6 +9,7 @@
 
 pub mod mapping;
 pub mod oauth;
+pub mod registration;
 pub mod signing;
 pub mod stet;
 pub mod xs2a;
@@ -39,8 +40,16 @@ const UNATTENDED_HISTORY_DAYS: u32 = 89;
 /// A bank's zone when the catalog names none.
 const DEFAULT_ZONE: chrono_tz::Tz = chrono_tz::Europe::Paris;
 
-/// Builds the `name` driver (`xs2a` or `stet`) for a catalog source.
-pub fn build(name: &str, settings: &ApiSettings, own_url: &str, timeouts: Timeouts) -> Result<Arc<dyn Source>, String> {
+/// Builds the `name` driver (`xs2a` or `stet`) for the catalog source `id`; a STET source without
+/// a `client_id` reads bankd's registration from `registrations`.
+pub fn build(
+    name: &str,
+    id: i64,
+    settings: &ApiSettings,
+    own_url: &str,
+    timeouts: Timeouts,
+    registrations: Arc<dyn registration::Registrations>,
+) -> Result<Arc<dyn Source>, String> {
     let dialect = if name == "xs2a" { signing::Dialect::Xs2a } else { signing::Dialect::Stet };
     let mut api = Api::new(settings, own_url, timeouts)?;
     api.signer = settings.signing.as_ref().map(|signing| signing::Signer::load(signing, dialect)).transpose()?;
@@ -48,7 +57,7 @@ pub fn build(name: &str, settings: &ApiSettings, own_url: &str, timeouts: Timeou
     Reading::new(settings)?;
     Ok(match name {
         "xs2a" => Arc::new(xs2a::Xs2a::new(api, settings)),
-        _ => Arc::new(stet::Stet::new(api, settings)?),
+        _ => Arc::new(stet::Stet::new(api, settings, id, registrations)?),
     })
 }
 
@@ -190,6 +199,11 @@ impl Api {
             timeouts,
             signer: None,
         })
+    }
+
+    /// The client itself (the TPP's identity, no redirects), for calls outside an account read.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.client
     }
 
     /// An endpoint of the API (`/v1/accounts`).
@@ -751,7 +765,8 @@ mod mtls {
             "base_url = \"https://bank.example\"\n[signing]\ncertificate = \"{0}/tpp.pem\"\nprivate_key = \"{0}/other.key\"",
             concat!(env!("CARGO_MANIFEST_DIR"), "/tests/psd2-signing")
         ));
-        let refused = build("xs2a", &bad_key, "", Timeouts::default()).err().unwrap();
+        let no_registrations = Arc::new(registration::NoRegistrations);
+        let refused = build("xs2a", 1, &bad_key, "", Timeouts::default(), no_registrations).err().unwrap();
         assert!(refused.contains("other.key is not the key of") && refused.contains("tpp.pem"), "{refused}");
         assert!(
             Api::new(&parse("base_url = \"not a url\""), "", Timeouts::default())

@@ -135,11 +135,32 @@ impl OAuth {
         if let Some(secret) = &self.client_secret {
             call = call.basic_auth(&self.client_id, Some(secret));
         }
-        let answer: TokenAnswer = api.call(call).await?;
+        let answer = api.send(call).await?;
+        if !answer.status.is_success() {
+            return Err(refusal(&answer));
+        }
+        let answer: TokenAnswer = answer.json()?;
         Ok(Tokens {
             access_token: answer.access_token,
             refresh_token: answer.refresh_token,
             expires_at: answer.expires_in.map(|s| request.now + Duration::seconds(s)),
         })
     }
+}
+
+/// A refused token request. `invalid_client` (RFC 6749 §5.2) is about bankd's own registration —
+/// a wrong or rotated secret, a registration the bank dropped — not the PSU's consent: the
+/// tokens stay, and the operator is told what to fix.
+fn refusal(answer: &super::Answer) -> SourceError {
+    if answer.codes().0.iter().any(|code| code == "invalid_client") {
+        let status = answer.status.as_u16();
+        return SourceError::WebsiteUnavailable {
+            message: Some(format!(
+                "{} answered {status}: the bank refused bankd's client credentials (invalid_client); check the \
+                 catalog's client_id and client_secret, or update the registration (`bankd psd2 register --update`)",
+                answer.what
+            )),
+        };
+    }
+    answer.error()
 }

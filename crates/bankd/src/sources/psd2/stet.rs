@@ -11,6 +11,7 @@
 //! require on top of mutual TLS (signing with a QSealC).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -20,20 +21,34 @@ use serde_json::Value;
 
 use super::mapping::{self, Balance, Entry, Party};
 use super::oauth::{OAuth, Tokens};
+use super::registration::Registrations;
 use super::{Api, Overlap, Pages, Reading, Resource, link_href};
 use crate::catalog::ApiSettings;
 use crate::domain::bank::{BankAccount, BankTransaction};
 use crate::sources::{Source, SourceError, SourceRequest, SourceResult, SourceSession};
 
+/// The scope asked when the catalog names none.
+pub const DEFAULT_SCOPE: &str = "aisp extended_transaction_history";
+
 pub struct Stet {
     api: Api,
+    /// The bank's OAuth2 server, with the catalog's `client_id` when it gives one.
     oauth: OAuth,
+    /// Without a `client_id` in the catalog: the catalog source whose stored registration
+    /// (`bankd psd2 register`) gives it, read at each use so a new registration or an update
+    /// takes effect without a restart.
+    registered: Option<(i64, Arc<dyn Registrations>)>,
     scope: String,
     reading: Reading,
 }
 
 impl Stet {
-    pub fn new(api: Api, settings: &ApiSettings) -> Result<Stet, String> {
+    pub fn new(
+        api: Api,
+        settings: &ApiSettings,
+        source: i64,
+        registrations: Arc<dyn Registrations>,
+    ) -> Result<Stet, String> {
         let endpoint = |url: &Option<String>, name: &str| -> Result<String, String> {
             let url = url.as_deref().ok_or(format!("the stet driver needs {name}"))?;
             api.href(url).map_err(|e| format!("{name}: {e}"))
@@ -41,12 +56,56 @@ impl Stet {
         let oauth = OAuth {
             authorize_url: endpoint(&settings.authorize_url, "authorize_url")?,
             token_url: endpoint(&settings.token_url, "token_url")?,
-            client_id: settings.client_id.clone().ok_or("the stet driver needs client_id")?,
+            client_id: settings.client_id.clone().unwrap_or_default(),
             client_secret: settings.client_secret.clone(),
         };
-        let scope = settings.scope.clone().unwrap_or_else(|| "aisp extended_transaction_history".into());
-        Ok(Stet { api, oauth, scope, reading: Reading::new(settings)? })
+        let registered = match (&settings.client_id, &settings.registration_url) {
+            (Some(_), _) => None,
+            (None, Some(_)) => Some((source, registrations)),
+            (None, None) => return Err("the stet driver needs client_id, or registration_url to register".into()),
+        };
+        let scope = settings.scope.clone().unwrap_or_else(|| DEFAULT_SCOPE.into());
+        Ok(Stet { api, oauth, registered, scope, reading: Reading::new(settings)? })
     }
+
+    /// The bank's OAuth2 server with bankd's client: the catalog's, else the stored registration.
+    async fn oauth(&self) -> SourceResult<OAuth> {
+        let Some((source, registrations)) = &self.registered else { return Ok(self.oauth.clone()) };
+        let registration = registrations.registration(*source).await.map_err(SourceError::Bug)?;
+        let Some(registration) = registration else {
+            return Err(SourceError::WebsiteUnavailable {
+                message: Some(format!(
+                    "bankd is not registered with this bank yet: the operator runs `bankd psd2 register --source \
+                     {source}`"
+                )),
+            });
+        };
+        Ok(OAuth {
+            client_id: registration.client_id,
+            client_secret: registration.secret.client_secret,
+            ..self.oauth.clone()
+        })
+    }
+
+    /// A token call's outcome, or the client to call again with: when the call failed and the
+    /// stored registration changed meanwhile (`bankd psd2 register --update` ran while this
+    /// run held the old secret, which the bank refuses from then on).
+    async fn again_if_updated(&self, used: &OAuth, outcome: SourceResult<Tokens>) -> SourceResult<Retry> {
+        let Err(error) = outcome else { return outcome.map(Retry::Done) };
+        if self.registered.is_none() || matches!(error, SourceError::ScaRequired { .. }) {
+            return Err(error);
+        }
+        match self.oauth().await {
+            Ok(current) if current != *used => Ok(Retry::With(current)),
+            _ => Err(error),
+        }
+    }
+}
+
+/// A token call done, or to do again with an updated registration.
+enum Retry {
+    Done(Tokens),
+    With(OAuth),
 }
 
 /// What the driver keeps between runs (sealed by bankd).
@@ -87,15 +146,22 @@ impl Stet {
     async fn authorise(&self, request: &SourceRequest, memory: &mut Memory) -> SourceResult<bool> {
         let input = &request.input;
         if let (Some(pending), Some(code)) = (memory.pending.take(), &input.webauth_code) {
-            memory.tokens =
-                Some(self.oauth.exchange(&self.api, request, code, &pending.redirect_uri, &pending.verifier).await?);
+            let oauth = self.oauth().await?;
+            let exchanged = oauth.exchange(&self.api, request, code, &pending.redirect_uri, &pending.verifier).await;
+            let tokens = match self.again_if_updated(&oauth, exchanged).await? {
+                Retry::Done(tokens) => tokens,
+                Retry::With(updated) => {
+                    updated.exchange(&self.api, request, code, &pending.redirect_uri, &pending.verifier).await?
+                }
+            };
+            memory.tokens = Some(tokens);
             return Ok(true);
         }
         match &memory.tokens {
             Some(_) if !input.authenticating => Ok(false),
             None if request.unattended => Err(reconnect()),
             _ => {
-                let started = self.oauth.start(request, &self.scope);
+                let started = self.oauth().await?.start(request, &self.scope);
                 let url = started.url.clone();
                 memory.pending =
                     Some(Pending { url: started.url, verifier: started.verifier, redirect_uri: started.redirect_uri });
@@ -134,7 +200,13 @@ impl Stet {
     }
 
     async fn renew(&self, request: &SourceRequest, memory: &mut Memory, tokens: &Tokens) -> SourceResult<Tokens> {
-        match self.oauth.refresh(&self.api, request, tokens).await {
+        let oauth = self.oauth().await?;
+        let refreshed = match self.again_if_updated(&oauth, oauth.refresh(&self.api, request, tokens).await).await {
+            Ok(Retry::Done(renewed)) => Ok(renewed),
+            Ok(Retry::With(updated)) => updated.refresh(&self.api, request, tokens).await,
+            Err(error) => Err(error),
+        };
+        match refreshed {
             Ok(renewed) => {
                 memory.tokens = Some(renewed.clone());
                 Ok(renewed)
