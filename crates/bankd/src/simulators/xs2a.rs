@@ -15,6 +15,11 @@
 //! `big` has 100,000 transactions, 500 a page. Account listings without a `PSU-IP-Address` (the
 //! PSU is not there) beyond the consent's `frequencyPerDay` get 429, as PSD2 has it.
 //!
+//! Logins whose bank wants more of each call (no SCA, so that the demand is what a test meets):
+//! `apikey` wants `X-API-Key: sandbox-api-key`, `psuidtype` a `PSU-ID-Type` with its `PSU-ID`,
+//! `dated` a `Date` within five minutes of its clock, `acceptjson` `Accept: application/json`
+//! (406 otherwise), `psuip` a `PSU-IP-Address` on every call, the unattended ones too.
+//!
 //! Consents live in this process's memory: the sandbox is for one `bankd serve`, not a cluster.
 
 use std::collections::{HashMap, HashSet};
@@ -39,6 +44,8 @@ const OTP: &str = "123456";
 /// How long the PSU "takes" to validate in the app (`decoupled`).
 const DECOUPLED_DELAY: TimeDelta = TimeDelta::seconds(2);
 const PAGE_SIZE: usize = 500;
+/// The API key the `apikey` login's bank wants in `X-API-Key`.
+pub const API_KEY: &str = "sandbox-api-key";
 
 /// How a login's consent is authorised, and how its bank misbehaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +68,16 @@ enum Mood {
     /// Down (503) for the login's first consent request, up afterwards: a bank's PSD2 API in an
     /// outage while its website works (the failover of a connector with both sources).
     Outage,
+    /// Wants `X-API-Key` on every call.
+    ApiKey,
+    /// Wants `PSU-ID-Type` with the `PSU-ID`.
+    PsuIdType,
+    /// Wants a current `Date` on every call.
+    Dated,
+    /// Answers only `Accept: application/json` (406 otherwise).
+    AcceptJson,
+    /// Wants `PSU-IP-Address` on every call, with the PSU or without.
+    PsuIp,
 }
 
 impl Mood {
@@ -78,11 +95,17 @@ impl Mood {
             "garbage" => Mood::Garbage,
             "big" => Mood::Big,
             "outage" => Mood::Outage,
+            "apikey" => Mood::ApiKey,
+            "psuidtype" => Mood::PsuIdType,
+            "dated" => Mood::Dated,
+            "acceptjson" => Mood::AcceptJson,
+            "psuip" => Mood::PsuIp,
             _ => Mood::Redirect,
         }
     }
 
-    /// The failure logins skip SCA, so that their failure is what a test meets first.
+    /// The failure logins and those of demanding banks skip SCA, so that their failure or demand
+    /// is what a test meets first.
     fn exempted(self) -> bool {
         matches!(
             self,
@@ -94,6 +117,11 @@ impl Mood {
                 | Mood::Garbage
                 | Mood::Big
                 | Mood::Outage
+                | Mood::ApiKey
+                | Mood::PsuIdType
+                | Mood::Dated
+                | Mood::AcceptJson
+                | Mood::PsuIp
         )
     }
 }
@@ -254,7 +282,31 @@ fn precheck(headers: &HeaderMap, mood: Option<Mood>) -> Result<(), Refusal> {
     if header_str(headers, "x-request-id").is_none() {
         return Err(error(StatusCode::BAD_REQUEST, "FORMAT_ERROR", "X-Request-ID is missing"));
     }
-    Ok(())
+    demands(headers, mood)
+}
+
+/// What a demanding bank (`apikey`, `dated`, `acceptjson`, `psuip`) wants of every call.
+fn demands(headers: &HeaderMap, mood: Option<Mood>) -> Result<(), Refusal> {
+    let format = |text: &str| Err(error(StatusCode::BAD_REQUEST, "FORMAT_ERROR", text));
+    match mood {
+        Some(Mood::ApiKey) if header_str(headers, "x-api-key") != Some(API_KEY) => {
+            format("This ASPSP wants its API key in X-API-Key")
+        }
+        Some(Mood::Dated) => {
+            let date = header_str(headers, "date").and_then(|d| DateTime::parse_from_rfc2822(d).ok());
+            match date {
+                Some(date) if (Utc::now() - date.to_utc()).abs() <= TimeDelta::minutes(5) => Ok(()),
+                _ => format("This ASPSP wants a current Date header (RFC 7231)"),
+            }
+        }
+        Some(Mood::AcceptJson) if header_str(headers, "accept") != Some("application/json") => {
+            Err(error(StatusCode::NOT_ACCEPTABLE, "FORMAT_ERROR", "This ASPSP answers only Accept: application/json"))
+        }
+        Some(Mood::PsuIp) if header_str(headers, "psu-ip-address").is_none() => {
+            format("This ASPSP wants PSU-IP-Address on every call")
+        }
+        _ => Ok(()),
+    }
 }
 
 impl Aspsp {
@@ -308,6 +360,9 @@ async fn create_consent(State(aspsp): State<Aspsp>, headers: HeaderMap, body: ax
     };
     let mood = Mood::of(&login);
     precheck(&headers, Some(mood))?;
+    if mood == Mood::PsuIdType && header_str(&headers, "psu-id-type").is_none() {
+        return Err(error(StatusCode::BAD_REQUEST, "FORMAT_ERROR", "This ASPSP wants the PSU-ID-Type of the PSU-ID"));
+    }
     if mood == Mood::Outage && aspsp.outages_over.lock().expect("outages lock").insert(login.clone()) {
         return Err(error(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "The PSD2 API is down"));
     }

@@ -24,6 +24,7 @@ mod powens_spec;
 mod processes;
 mod psd2;
 mod psd2_consents;
+mod psd2_profiles;
 mod rotation;
 mod secrets;
 mod simplefin;

@@ -48,6 +48,8 @@ pub struct Xs2a {
     /// bankd's client id at the bank's OAuth2 server (`scaOAuth`).
     client_id: Option<String>,
     frequency_per_day: u32,
+    /// The `PSU-ID-Type` sent with the `PSU-ID`.
+    psu_id_type: Option<String>,
 }
 
 impl Xs2a {
@@ -60,6 +62,7 @@ impl Xs2a {
             bank_offered_consent: settings.bank_offered_consent,
             client_id: settings.client_id.clone(),
             frequency_per_day: settings.frequency_per_day.unwrap_or(FREQUENCY_PER_DAY),
+            psu_id_type: settings.psu_id_type.clone(),
         }
     }
 }
@@ -293,9 +296,11 @@ impl Xs2a {
         let back = &request.webauth_callback;
         let state = super::super::encode_pairs(&[("state", &request.webauth_state)]);
         let denied = super::super::encode_pairs(&[("state", &request.webauth_state), ("error", "access_denied")]);
-        let call = self
-            .api
-            .request(Method::POST, &self.api.endpoint("/v1/consents"), request)
+        let mut call = self.api.request(Method::POST, &self.api.endpoint("/v1/consents"), request);
+        if let Some(kind) = &self.psu_id_type {
+            call = call.header("PSU-ID-Type", kind);
+        }
+        let call = call
             .header("PSU-ID", &memory.psu_id)
             .header("TPP-Redirect-Preferred", self.redirect_preferred.to_string())
             .header("TPP-Redirect-URI", format!("{back}?{state}"))
