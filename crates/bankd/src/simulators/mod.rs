@@ -7,7 +7,8 @@
 //! [`router`] under `/sandbox` while `BANKD_SANDBOX` is on; tests can serve it alone.
 //!
 //! - [`sandbox_bank`]: the in-process Sandbox Bank (the `sandbox` driver) and its consent page.
-//! - [`xs2a`]: a Berlin Group NextGenPSD2 ASPSP, under `/sandbox/xs2a`.
+//! - [`xs2a`]: a Berlin Group NextGenPSD2 ASPSP, under `/sandbox/xs2a`; the same behind an OAuth2
+//!   pre-step under `/sandbox/xs2a-prestep`, behind a `client_credentials` token under `/sandbox/xs2a-cc`.
 //! - [`stet`]: a STET PSD2 bank and its OAuth2 server, under `/sandbox/stet`.
 //! - [`web_bank`]: an HTML web-banking site for the scrapers, under `/sandbox/web`.
 //! - [`fints_bank`]: a German bank's FinTS 3.0 PIN/TAN server, at `POST /sandbox/fints`.
@@ -46,6 +47,8 @@ pub fn router(public_url: &str, with_faults: bool) -> Router {
     let banks = Router::new()
         .route("/authorize", get(sandbox_bank::authorize))
         .nest("/xs2a", xs2a::router(&format!("{sandbox}/xs2a")))
+        .nest("/xs2a-prestep", xs2a::gated_router(&format!("{sandbox}/xs2a-prestep"), xs2a::Gate::PreStep))
+        .nest("/xs2a-cc", xs2a::gated_router(&format!("{sandbox}/xs2a-cc"), xs2a::Gate::ClientCredentials))
         .nest("/stet", stet::router(&format!("{sandbox}/stet")))
         .nest("/web", web_bank::router())
         .merge(fints_bank::router());

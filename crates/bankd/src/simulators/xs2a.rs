@@ -20,6 +20,13 @@
 //! `dated` a `Date` within five minutes of its clock, `acceptjson` `Accept: application/json`
 //! (406 otherwise), `psuip` a `PSU-IP-Address` on every call, the unattended ones too.
 //!
+//! Under `/sandbox/xs2a-prestep`, the ASPSP wants an OAuth2 token before the consent: the PSU
+//! signs in at `/oauth/authorize` (any scope, PKCE S256) and the token from `/oauth/token` goes with
+//! the consent request and every call after; its consents need no SCA of their own. Under
+//! `/sandbox/xs2a-cc`, it wants bankd's own token first (`client_credentials` at `/oauth/token`,
+//! `client_id` an eIDAS organizationIdentifier such as `PSDFR-ACPR-12345`: over plain HTTP the
+//! sandbox cannot see the certificate), and its consents are authorised as the login says.
+//!
 //! Consents live in this process's memory: the sandbox is for one `bankd serve`, not a cluster.
 
 use std::collections::{HashMap, HashSet};
@@ -181,8 +188,19 @@ impl Consent {
     }
 }
 
+/// What this ASPSP wants before a consent is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    Open,
+    /// The PSU's OAuth2 token (authorization code, PKCE).
+    PreStep,
+    /// The TPP's own token (`client_credentials`).
+    ClientCredentials,
+}
+
 #[derive(Clone)]
 struct Aspsp {
+    gate: Gate,
     /// The browser-facing URL of this ASPSP (its consent page lives under it).
     public_url: String,
     /// The path prefix of the API's own links (`/sandbox/xs2a`).
@@ -196,9 +214,15 @@ struct Aspsp {
 
 /// The ASPSP's routes; `public_url` is where they are served (e.g. `http://host/sandbox/xs2a`).
 pub fn router(public_url: &str) -> Router {
+    gated_router(public_url, Gate::Open)
+}
+
+/// The ASPSP's routes, wanting `gate` before any consent.
+pub fn gated_router(public_url: &str, gate: Gate) -> Router {
     let public_url = public_url.trim_end_matches('/').to_owned();
     let prefix = public_url.splitn(4, '/').nth(3).map(|path| format!("/{path}")).unwrap_or_default();
     let aspsp = Aspsp {
+        gate,
         public_url,
         prefix,
         consents: Arc::default(),
@@ -324,7 +348,9 @@ impl Aspsp {
             .ok_or_else(|| error(StatusCode::BAD_REQUEST, "FORMAT_ERROR", "Consent-ID is missing"))?;
         let consent = self.with(id, |c| c.clone()).ok_or_else(unknown_header_consent)?;
         precheck(headers, Some(consent.mood))?;
-        if consent.mood == Mood::OAuth && self.oauth.bearer(headers)? != id {
+        if self.gate != Gate::Open {
+            self.oauth.bearer(headers)?;
+        } else if consent.mood == Mood::OAuth && self.oauth.bearer(headers)? != id {
             return Err(error(StatusCode::UNAUTHORIZED, "TOKEN_INVALID", "The bearer token is not for this consent"));
         }
         match consent.status {
@@ -360,6 +386,15 @@ async fn create_consent(State(aspsp): State<Aspsp>, headers: HeaderMap, body: ax
     };
     let mood = Mood::of(&login);
     precheck(&headers, Some(mood))?;
+    if aspsp.gate != Gate::Open && aspsp.oauth.bearer(&headers).is_err() {
+        let text = match aspsp.gate {
+            Gate::PreStep => "This ASPSP wants the PSU's OAuth2 token (pre-step) before the consent",
+            _ => "This ASPSP wants the TPP's client_credentials token before the consent",
+        };
+        return Err(error(StatusCode::UNAUTHORIZED, "TOKEN_INVALID", text));
+    }
+    // The PSU authenticated in the pre-step already.
+    let exempt = mood.exempted() || aspsp.gate == Gate::PreStep;
     if mood == Mood::PsuIdType && header_str(&headers, "psu-id-type").is_none() {
         return Err(error(StatusCode::BAD_REQUEST, "FORMAT_ERROR", "This ASPSP wants the PSU-ID-Type of the PSU-ID"));
     }
@@ -384,8 +419,8 @@ async fn create_consent(State(aspsp): State<Aspsp>, headers: HeaderMap, body: ax
         mood,
         created: Utc::now(),
         valid_until: request.valid_until,
-        status: if mood.exempted() { "valid" } else { "received" },
-        sca: if mood.exempted() { Sca::Exempted } else { Sca::Received },
+        status: if exempt { "valid" } else { "received" },
+        sca: if exempt { Sca::Exempted } else { Sca::Received },
         redirect_ok: header_str(&headers, "tpp-redirect-uri").map(str::to_owned),
         redirect_nok: header_str(&headers, "tpp-nok-redirect-uri").map(str::to_owned),
         listings: 0,
@@ -393,7 +428,7 @@ async fn create_consent(State(aspsp): State<Aspsp>, headers: HeaderMap, body: ax
         unattended: (today, 0),
         reads: 0,
     };
-    if mood == Mood::Redirect && consent.redirect_ok.is_none() {
+    if mood == Mood::Redirect && !exempt && consent.redirect_ok.is_none() {
         return Err(error(
             StatusCode::BAD_REQUEST,
             "FORMAT_ERROR",
@@ -409,6 +444,7 @@ async fn create_consent(State(aspsp): State<Aspsp>, headers: HeaderMap, body: ax
     links.insert("status".into(), aspsp.link(&format!("{base}/status")));
     let mut body = json!({ "consentStatus": consent.status, "consentId": id });
     match mood {
+        _ if exempt => body["scaStatus"] = json!("exempted"),
         Mood::Redirect => {
             let page = json!({ "href": format!("{}/authorize/{id}", aspsp.public_url) });
             links.insert("scaRedirect".into(), page);
@@ -864,9 +900,12 @@ struct OAuthAuthorization {
 }
 
 impl OAuthAuthorization {
-    /// The consent the scope `AIS:<consent id>` names.
+    /// The consent the scope `AIS:<consent id>` (or `AIS: <consent id>`) names.
     fn consent(&self) -> Result<&str, PageError> {
-        self.scope.strip_prefix("AIS:").ok_or_else(|| PageError(format!("scope '{}' names no consent", self.scope)))
+        self.scope
+            .strip_prefix("AIS:")
+            .map(str::trim_start)
+            .ok_or_else(|| PageError(format!("scope '{}' names no consent", self.scope)))
     }
 }
 
@@ -874,15 +913,40 @@ async fn oauth_page(State(aspsp): State<Aspsp>, Query(form): Query<OAuthAuthoriz
     super::back_to(&form.redirect_uri, &[])?;
     let fields = [("scope", form.scope.as_str()), ("redirect_uri", &form.redirect_uri), ("state", &form.state)];
     let fields = [&fields[..], &[("code_challenge", form.code_challenge.as_str())]].concat();
+    if aspsp.gate == Gate::PreStep {
+        return Ok(sign_in_form(&aspsp, &form.scope, &fields));
+    }
     Ok(consent_form(&aspsp, form.consent()?, &format!("{}/oauth/authorize", aspsp.public_url), &fields))
+}
+
+/// The pre-step's sign-in page: the PSU allows the TPP `scope` before any consent exists.
+fn sign_in_form(aspsp: &Aspsp, scope: &str, hidden: &[(&str, &str)]) -> Response {
+    let hidden: String = hidden
+        .iter()
+        .map(|(name, value)| format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\">", escape_html(value)))
+        .collect();
+    let body = format!(
+        "<p>An application asks to access your accounts ({scope}) in order to ask for a consent.</p>\
+         <form method=\"post\" action=\"{action}\">{hidden}\
+         <button type=\"submit\" name=\"decision\" value=\"allow\">Sign in</button> \
+         <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+        scope = escape_html(scope),
+        action = escape_html(&format!("{}/oauth/authorize", aspsp.public_url)),
+    );
+    page("Sandbox ASPSP — sign in", &body).into_response()
 }
 
 async fn oauth_decision(
     State(aspsp): State<Aspsp>,
     Form(form): Form<OAuthAuthorization>,
 ) -> Result<Redirect, PageError> {
-    let id = form.consent()?;
-    let allow = aspsp.decide(id, &form.decision).ok_or_else(|| PageError("unknown consent".into()))?;
+    // The pre-step's grant is the PSU's, before any consent; the `scaOAuth` one is a consent's.
+    let (id, allow) = if aspsp.gate == Gate::PreStep {
+        ("psu", form.decision == "allow")
+    } else {
+        let id = form.consent()?;
+        (id, aspsp.decide(id, &form.decision).ok_or_else(|| PageError("unknown consent".into()))?)
+    };
     let back = if allow {
         let code = aspsp.oauth.issue_code(id, &form.redirect_uri, &form.code_challenge);
         super::back_to(&form.redirect_uri, &[("state", &form.state), ("code", &code)])?
@@ -893,6 +957,11 @@ async fn oauth_decision(
 }
 
 async fn oauth_token(State(aspsp): State<Aspsp>, Form(form): Form<oauth::TokenRequest>) -> Answer {
+    if aspsp.gate == Gate::ClientCredentials {
+        // An eIDAS organizationIdentifier: `PSD`, the country, the authority, the number.
+        let eidas = |id: &str| id.starts_with("PSD") && id.split('-').count() == 3;
+        return ok(aspsp.oauth.client_token(form, eidas)?);
+    }
     let (_, answer) = aspsp.oauth.token(form, |_| 3600)?;
     ok(answer)
 }

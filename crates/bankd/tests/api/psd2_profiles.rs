@@ -113,3 +113,86 @@ async fn the_psu_ip_address_rule_follows_the_bank() {
     let refused = connect(&never, &user, DESCRIBED, "psuip").await;
     assert_eq!(refused["state"], "bug", "{refused}");
 }
+
+/// The simulated banks served alone, as another host would: their URL.
+async fn banks_elsewhere() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let banks_url = format!("http://{}", listener.local_addr().unwrap());
+    let banks = axum::Router::new().nest("/sandbox", bankd::simulators::router(&banks_url, false));
+    tokio::spawn(async move { axum::serve(listener, banks).await });
+    banks_url
+}
+
+#[tokio::test]
+async fn a_pre_step_oauth_signs_the_user_in_before_the_consent() {
+    let banks = banks_elsewhere().await;
+    let port = banks.rsplit(':').next().unwrap();
+    // The authorization page and the token endpoint on two hosts (two names of this machine).
+    let api = format!(
+        "[connector.source.api.oauth]\nmode = \"pre-step\"\nclient_id = \"bankd-tests\"\nscope = \"aisp\"\n\
+         authorize_url = \"http://localhost:{port}/sandbox/xs2a-prestep/oauth/authorize\"\n\
+         token_url = \"http://127.0.0.1:{port}/sandbox/xs2a-prestep/oauth/token\""
+    );
+    let app = described_and_bare(&format!("{banks}/sandbox/xs2a-prestep"), &api).await;
+    let user = app.create_user().await;
+    let connection = connect(&app, &user, DESCRIBED, "demo").await;
+    let path = format!(
+        "/2.0/webauth-url?client_id={}&redirect_uri=https://app.example/callback&id_connection={}",
+        app.client_id, connection["id"]
+    );
+    let page = get(&app, &user, &path).await["url"].as_str().unwrap().to_owned();
+    assert!(page.starts_with(&format!("http://localhost:{port}/sandbox/xs2a-prestep/oauth/authorize?")), "{page}");
+    assert!(page.contains("code_challenge_method=S256") && page.contains("scope=aisp"), "{page}");
+    // Back from the bank, the token opens the consent, which needs no SCA of its own here.
+    let connection = crate::psd2::authorize_at_the_bank(&app, &user, &connection).await;
+    assert_read(&app, &user, &connection).await;
+    assert!(app.resync(&user, &connection["id"]).await["state"].is_null());
+
+    let refused = connect(&app, &user, BARE, "demo").await;
+    assert_eq!(refused["state"], "SCARequired", "{refused}");
+    assert!(refused["error_message"].as_str().unwrap().contains("pre-step"), "{refused}");
+}
+
+#[tokio::test]
+async fn a_client_credentials_token_comes_before_the_consent() {
+    // The TPP's QWAC, whose organizationIdentifier is bankd's client id at the bank.
+    let dir = tempfile::tempdir().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["tpp.example".into()]).unwrap();
+    params.distinguished_name.push(rcgen::DnType::CustomDnType(vec![2, 5, 4, 97]), "PSDFR-ACPR-12345");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let (certificate, private_key) = (dir.path().join("qwac.pem"), dir.path().join("qwac.key"));
+    std::fs::write(&certificate, params.self_signed(&key).unwrap().pem()).unwrap();
+    std::fs::write(&private_key, key.serialize_pem()).unwrap();
+    let api = format!(
+        "certificate = \"{}\"\nprivate_key = \"{}\"\n\
+         [connector.source.api.oauth]\nmode = \"client-credentials\"\nclient_id_from_certificate = true\n\
+         token_url = \"/sandbox/xs2a-cc/oauth/token\"",
+        certificate.display(),
+        private_key.display()
+    );
+    let app = described_and_bare("/sandbox/xs2a-cc", &api).await;
+    let user = app.create_user().await;
+    // The consent still needs the PSU at the bank (the redirect approach).
+    let connection = connect(&app, &user, DESCRIBED, "demo").await;
+    let connection = crate::psd2::authorize_at_the_bank(&app, &user, &connection).await;
+    assert_read(&app, &user, &connection).await;
+
+    let refused = connect(&app, &user, BARE, "demo").await;
+    assert_eq!(refused["state"], "SCARequired", "{refused}");
+    assert!(refused["error_message"].as_str().unwrap().contains("client_credentials"), "{refused}");
+}
+
+#[tokio::test]
+async fn the_sca_oauth_scope_follows_the_banks_template() {
+    let app = described_and_bare("/sandbox/xs2a", "client_id = \"bankd-tests\"\nscope = \"AIS: {consentId}\"").await;
+    let user = app.create_user().await;
+    let connection = connect(&app, &user, DESCRIBED, "oauth").await;
+    let path = format!(
+        "/2.0/webauth-url?client_id={}&redirect_uri=https://app.example/callback&id_connection={}",
+        app.client_id, connection["id"]
+    );
+    let page = get(&app, &user, &path).await["url"].as_str().unwrap().to_owned();
+    assert!(page.contains("scope=AIS%3A+"), "{page}");
+    let connection = crate::psd2::authorize_at_the_bank(&app, &user, &connection).await;
+    assert_read(&app, &user, &connection).await;
+}

@@ -9,6 +9,7 @@
 
 pub mod mapping;
 pub mod oauth;
+mod qwac;
 pub mod stet;
 pub mod xs2a;
 
@@ -37,7 +38,7 @@ const MAX_PAGES: usize = 10_000;
 pub fn build(name: &str, settings: &ApiSettings, own_url: &str, timeouts: Timeouts) -> Result<Arc<dyn Source>, String> {
     let api = Api::new(settings, own_url, timeouts)?;
     Ok(match name {
-        "xs2a" => Arc::new(xs2a::Xs2a::new(api, settings)),
+        "xs2a" => Arc::new(xs2a::Xs2a::new(api, settings)?),
         _ => Arc::new(stet::Stet::new(api, settings)?),
     })
 }
