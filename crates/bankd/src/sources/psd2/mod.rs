@@ -69,6 +69,9 @@ impl Extra {
         let mut headers = Vec::new();
         for (name, value) in &settings.headers {
             let header = HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("header '{name}': {e}"))?;
+            if OWN_HEADERS.contains(&header.as_str()) {
+                return Err(format!("header '{name}' is bankd's to send: see the api settings that shape it"));
+            }
             let value = HeaderValue::from_str(&expand_env(value, |var| std::env::var(var).ok())?)
                 .map_err(|e| format!("header '{name}': {e}"))?;
             headers.push((header, value));
@@ -95,6 +98,20 @@ impl Extra {
         }
     }
 }
+
+/// Headers bankd sets itself (some through a setting): `headers` may not send a second one.
+const OWN_HEADERS: [&str; 10] = [
+    "x-request-id",
+    "consent-id",
+    "psu-id",
+    "psu-id-type",
+    "psu-ip-address",
+    "date",
+    "accept",
+    "authorization",
+    "content-type",
+    "tpp-redirect-uri",
+];
 
 /// `text` with each `${NAME}` replaced by the environment variable `NAME`; an unset one is an error,
 /// so that a bank is not called with a half-made key.
@@ -471,6 +488,9 @@ mod tests {
         let always: ApiSettings =
             toml::from_str("base_url = \"https://bank.example\"\npsu_ip_address = \"always\"").unwrap();
         assert!(Api::new(&always, "", Timeouts::default()).err().unwrap().contains("psu_ip_fallback"));
+        let twice: ApiSettings =
+            toml::from_str("base_url = \"https://bank.example\"\nheaders = { Date = \"today\" }").unwrap();
+        assert!(Api::new(&twice, "", Timeouts::default()).err().unwrap().contains("bankd's to send"));
     }
 
     #[test]
