@@ -280,6 +280,29 @@ pub struct ApiSettings {
     /// `tls_client_auth` (the certificate alone, RFC 8705).
     #[serde(default)]
     pub token_endpoint_auth_method: Option<String>,
+    /// Extra headers every call to the bank carries, an API key most often (`X-API-Key`). A
+    /// `${NAME}` in a value is read from bankd's environment at start, so that a key stays out of
+    /// the catalog file.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// XS2A: the `PSU-ID-Type` sent with the `PSU-ID`, for banks with several kinds of login.
+    #[serde(default)]
+    pub psu_id_type: Option<String>,
+    /// A `Date` header (RFC 7231) on every call, for banks that demand one without signatures.
+    #[serde(default)]
+    pub date_header: bool,
+    /// `Accept: application/json` on every call, for banks that refuse reqwest's `*/*`.
+    #[serde(default)]
+    pub accept_json: bool,
+    /// When calls carry `PSU-IP-Address`: `when-present` (the user's address, when they are
+    /// there), `always` (`psu_ip_fallback`, bankd's own address, when they are not) or `never`.
+    #[serde(default)]
+    pub psu_ip_address: PsuIpRule,
+    #[serde(default)]
+    pub psu_ip_fallback: Option<std::net::IpAddr>,
+    /// XS2A: an OAuth2 token bankd gets before asking the consent (`[connector.source.api.oauth]`).
+    #[serde(default)]
+    pub oauth: Option<OAuthSettings>,
     /// FinTS: the bank code (BLZ) to send to the FinTS server at `base_url`, for a connector that
     /// is one fixed bank (the sandbox FinTS bank's `99999999`); otherwise the user's form gives it.
     #[serde(default)]
@@ -339,6 +362,50 @@ pub enum DigestAlgorithm {
     Sha256,
     #[serde(rename = "SHA-512")]
     Sha512,
+}
+
+/// When PSD2 calls carry the `PSU-IP-Address` header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PsuIpRule {
+    /// The user's address while they are there; none on an unattended read (the standards' way).
+    #[default]
+    WhenPresent,
+    /// The user's address, else `psu_ip_fallback`: for banks that want the header on every call.
+    Always,
+    /// Never: for banks that refuse it.
+    Never,
+}
+
+/// An OAuth2 token a bank wants before the consent is asked (`[connector.source.api.oauth]`).
+/// A bank that links `scaOAuth` in its consent answer needs none of this: bankd discovers its
+/// server (RFC 8414).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthSettings {
+    pub mode: OAuthMode,
+    /// `pre-step`: the page the user is sent to. A path is on `base_url`'s host.
+    #[serde(default)]
+    pub authorize_url: Option<String>,
+    /// The token endpoint, on any host. A path is on `base_url`'s host.
+    pub token_url: String,
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// bankd's client id at the bank; or, with `client_id_from_certificate`, the
+    /// organizationIdentifier (OID 2.5.4.97) of the QWAC given as `certificate`.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_id_from_certificate: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OAuthMode {
+    /// The user signs in at the bank's authorization server (code grant, PKCE S256) first.
+    PreStep,
+    /// bankd gets a token for itself (`client_credentials`, authenticated by its certificate).
+    ClientCredentials,
 }
 
 fn default_capabilities() -> Vec<String> {

@@ -7,7 +7,8 @@
 //! [`router`] under `/sandbox` while `BANKD_SANDBOX` is on; tests can serve it alone.
 //!
 //! - [`sandbox_bank`]: the in-process Sandbox Bank (the `sandbox` driver) and its consent page.
-//! - [`xs2a`]: a Berlin Group NextGenPSD2 ASPSP, under `/sandbox/xs2a`.
+//! - [`xs2a`]: a Berlin Group NextGenPSD2 ASPSP, under `/sandbox/xs2a`; the same behind an OAuth2
+//!   pre-step under `/sandbox/xs2a-prestep`, behind a `client_credentials` token under `/sandbox/xs2a-cc`.
 //! - [`stet`]: a STET PSD2 bank and its OAuth2 server (with [`registration`], RFC 7591), under
 //!   `/sandbox/stet`.
 //! - [`signatures`]: both PSD2 banks again, requiring signed requests, under
@@ -51,6 +52,8 @@ pub fn router(public_url: &str, with_faults: bool) -> Router {
     let banks = Router::new()
         .route("/authorize", get(sandbox_bank::authorize))
         .nest("/xs2a", xs2a::router(&format!("{sandbox}/xs2a")))
+        .nest("/xs2a-prestep", xs2a::gated_router(&format!("{sandbox}/xs2a-prestep"), xs2a::Gate::PreStep))
+        .nest("/xs2a-cc", xs2a::gated_router(&format!("{sandbox}/xs2a-cc"), xs2a::Gate::ClientCredentials))
         .nest("/stet", stet::router(&format!("{sandbox}/stet")))
         .nest("/xs2a-signed", signed(xs2a::router(&format!("{sandbox}/xs2a-signed")), signatures::Style::Xs2a))
         .nest("/stet-signed", signed(stet::router(&format!("{sandbox}/stet-signed")), signatures::Style::Stet))

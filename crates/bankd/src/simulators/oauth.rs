@@ -88,6 +88,23 @@ impl OAuthServer {
         Ok((subject, answer))
     }
 
+    /// Answers a `client_credentials` request (RFC 6749 §4.4) from a client `accepted` names: an
+    /// access token whose subject is the client, and no refresh token.
+    pub fn client_token(&self, form: TokenRequest, accepted: impl Fn(&str) -> bool) -> Result<Value, Refused> {
+        if form.grant_type != "client_credentials" {
+            return Err((StatusCode::BAD_REQUEST, "unsupported_grant_type", "Only client_credentials is offered"));
+        }
+        let client = form.client_id.filter(|id| accepted(id)).ok_or((
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "The client_id must be the organizationIdentifier of the TPP's certificate",
+        ))?;
+        let (access, seconds) = (crate::crypto::random_secret(), 3600);
+        let until = Utc::now() + Duration::seconds(seconds);
+        self.grants.lock().expect("grants lock").access.insert(access.clone(), (format!("client:{client}"), until));
+        Ok(json!({ "access_token": access, "token_type": "Bearer", "expires_in": seconds }))
+    }
+
     /// The subject of the request's live bearer token.
     pub fn bearer(&self, headers: &HeaderMap) -> Result<String, Refused> {
         let token = headers

@@ -32,6 +32,18 @@
 //!   `information` list next to `booked` and `pending`, and bank transaction codes `PMNT-ZZZZ-ZZZZ`.
 //! - `camtxml`: transactions answered as camt.052 XML (`application/xml`), one document a request.
 //!
+//! Logins whose bank wants more of each call (no SCA, so that the demand is what a test meets):
+//! `apikey` wants `X-API-Key: sandbox-api-key`, `psuidtype` a `PSU-ID-Type` with its `PSU-ID`,
+//! `dated` a `Date` within five minutes of its clock, `acceptjson` `Accept: application/json`
+//! (406 otherwise), `psuip` a `PSU-IP-Address` on every call, the unattended ones too.
+//!
+//! Under `/sandbox/xs2a-prestep`, the ASPSP wants an OAuth2 token before the consent: the PSU
+//! signs in at `/oauth/authorize` (any scope, PKCE S256) and the token from `/oauth/token` goes with
+//! the consent request and every call after; its consents need no SCA of their own. Under
+//! `/sandbox/xs2a-cc`, it wants bankd's own token first (`client_credentials` at `/oauth/token`,
+//! `client_id` an eIDAS organizationIdentifier such as `PSDFR-ACPR-12345`: over plain HTTP the
+//! sandbox cannot see the certificate), and its consents are authorised as the login says.
+//!
 //! Consents live in this process's memory: the sandbox is for one `bankd serve`, not a cluster.
 
 use std::collections::{HashMap, HashSet};
@@ -58,6 +70,8 @@ const DECOUPLED_DELAY: TimeDelta = TimeDelta::seconds(2);
 const PAGE_SIZE: usize = 500;
 /// `prefixed`'s pages: small, so that its `next` links are followed.
 const PREFIXED_PAGE_SIZE: usize = 20;
+/// The API key the `apikey` login's bank wants in `X-API-Key`.
+pub const API_KEY: &str = "sandbox-api-key";
 
 /// How a login's consent is authorised, and how its bank misbehaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +94,16 @@ enum Mood {
     /// Down (503) for the login's first consent request, up afterwards: a bank's PSD2 API in an
     /// outage while its website works (the failover of a connector with both sources).
     Outage,
+    /// Wants `X-API-Key` on every call.
+    ApiKey,
+    /// Wants `PSU-ID-Type` with the `PSU-ID`.
+    PsuIdType,
+    /// Wants a current `Date` on every call.
+    Dated,
+    /// Answers only `Accept: application/json` (406 otherwise).
+    AcceptJson,
+    /// Wants `PSU-IP-Address` on every call, with the PSU or without.
+    PsuIp,
     /// Valid without SCA, for the logins whose quirk is in their data ([`Quirk`]).
     Exempt,
 }
@@ -130,13 +154,19 @@ impl Mood {
             "garbage" => Mood::Garbage,
             "big" => Mood::Big,
             "outage" => Mood::Outage,
+            "apikey" => Mood::ApiKey,
+            "psuidtype" => Mood::PsuIdType,
+            "dated" => Mood::Dated,
+            "acceptjson" => Mood::AcceptJson,
+            "psuip" => Mood::PsuIp,
             "prefixed" => Mood::Embedded,
             _ if Quirk::of(login) != Quirk::None => Mood::Exempt,
             _ => Mood::Redirect,
         }
     }
 
-    /// The failure logins skip SCA, so that their failure is what a test meets first.
+    /// The failure logins and those of demanding banks skip SCA, so that their failure or demand
+    /// is what a test meets first.
     fn exempted(self) -> bool {
         matches!(
             self,
@@ -149,6 +179,11 @@ impl Mood {
                 | Mood::Big
                 | Mood::Outage
                 | Mood::Exempt
+                | Mood::ApiKey
+                | Mood::PsuIdType
+                | Mood::Dated
+                | Mood::AcceptJson
+                | Mood::PsuIp
         )
     }
 }
@@ -213,8 +248,19 @@ impl Consent {
     }
 }
 
+/// What this ASPSP wants before a consent is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    Open,
+    /// The PSU's OAuth2 token (authorization code, PKCE).
+    PreStep,
+    /// The TPP's own token (`client_credentials`).
+    ClientCredentials,
+}
+
 #[derive(Clone)]
 struct Aspsp {
+    gate: Gate,
     /// The browser-facing URL of this ASPSP (its consent page lives under it).
     public_url: String,
     /// The path prefix of the API's own links (`/sandbox/xs2a`).
@@ -228,9 +274,15 @@ struct Aspsp {
 
 /// The ASPSP's routes; `public_url` is where they are served (e.g. `http://host/sandbox/xs2a`).
 pub fn router(public_url: &str) -> Router {
+    gated_router(public_url, Gate::Open)
+}
+
+/// The ASPSP's routes, wanting `gate` before any consent.
+pub fn gated_router(public_url: &str, gate: Gate) -> Router {
     let public_url = public_url.trim_end_matches('/').to_owned();
     let prefix = public_url.splitn(4, '/').nth(3).map(|path| format!("/{path}")).unwrap_or_default();
     let aspsp = Aspsp {
+        gate,
         public_url,
         prefix,
         consents: Arc::default(),
@@ -314,7 +366,31 @@ fn precheck(headers: &HeaderMap, mood: Option<Mood>) -> Result<(), Refusal> {
     if header_str(headers, "x-request-id").is_none() {
         return Err(error(StatusCode::BAD_REQUEST, "FORMAT_ERROR", "X-Request-ID is missing"));
     }
-    Ok(())
+    demands(headers, mood)
+}
+
+/// What a demanding bank (`apikey`, `dated`, `acceptjson`, `psuip`) wants of every call.
+fn demands(headers: &HeaderMap, mood: Option<Mood>) -> Result<(), Refusal> {
+    let format = |text: &str| Err(error(StatusCode::BAD_REQUEST, "FORMAT_ERROR", text));
+    match mood {
+        Some(Mood::ApiKey) if header_str(headers, "x-api-key") != Some(API_KEY) => {
+            format("This ASPSP wants its API key in X-API-Key")
+        }
+        Some(Mood::Dated) => {
+            let date = header_str(headers, "date").and_then(|d| DateTime::parse_from_rfc2822(d).ok());
+            match date {
+                Some(date) if (Utc::now() - date.to_utc()).abs() <= TimeDelta::minutes(5) => Ok(()),
+                _ => format("This ASPSP wants a current Date header (RFC 7231)"),
+            }
+        }
+        Some(Mood::AcceptJson) if header_str(headers, "accept") != Some("application/json") => {
+            Err(error(StatusCode::NOT_ACCEPTABLE, "FORMAT_ERROR", "This ASPSP answers only Accept: application/json"))
+        }
+        Some(Mood::PsuIp) if header_str(headers, "psu-ip-address").is_none() => {
+            format("This ASPSP wants PSU-IP-Address on every call")
+        }
+        _ => Ok(()),
+    }
 }
 
 impl Aspsp {
@@ -338,7 +414,9 @@ impl Aspsp {
             .ok_or_else(|| error(StatusCode::BAD_REQUEST, "FORMAT_ERROR", "Consent-ID is missing"))?;
         let consent = self.with(id, |c| c.clone()).ok_or_else(unknown_header_consent)?;
         precheck(headers, Some(consent.mood))?;
-        if consent.mood == Mood::OAuth && self.oauth.bearer(headers)? != id {
+        if self.gate != Gate::Open {
+            self.oauth.bearer(headers)?;
+        } else if consent.mood == Mood::OAuth && self.oauth.bearer(headers)? != id {
             return Err(error(StatusCode::UNAUTHORIZED, "TOKEN_INVALID", "The bearer token is not for this consent"));
         }
         match consent.status {
@@ -374,6 +452,18 @@ async fn create_consent(State(aspsp): State<Aspsp>, headers: HeaderMap, body: ax
     };
     let (mood, quirk) = (Mood::of(&login), Quirk::of(&login));
     precheck(&headers, Some(mood))?;
+    if aspsp.gate != Gate::Open && aspsp.oauth.bearer(&headers).is_err() {
+        let text = match aspsp.gate {
+            Gate::PreStep => "This ASPSP wants the PSU's OAuth2 token (pre-step) before the consent",
+            _ => "This ASPSP wants the TPP's client_credentials token before the consent",
+        };
+        return Err(error(StatusCode::UNAUTHORIZED, "TOKEN_INVALID", text));
+    }
+    // The PSU authenticated in the pre-step already.
+    let exempt = mood.exempted() || aspsp.gate == Gate::PreStep;
+    if mood == Mood::PsuIdType && header_str(&headers, "psu-id-type").is_none() {
+        return Err(error(StatusCode::BAD_REQUEST, "FORMAT_ERROR", "This ASPSP wants the PSU-ID-Type of the PSU-ID"));
+    }
     if mood == Mood::Outage && aspsp.outages_over.lock().expect("outages lock").insert(login.clone()) {
         return Err(error(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "The PSD2 API is down"));
     }
@@ -396,8 +486,8 @@ async fn create_consent(State(aspsp): State<Aspsp>, headers: HeaderMap, body: ax
         quirk,
         created: Utc::now(),
         valid_until: request.valid_until,
-        status: if mood.exempted() { "valid" } else { "received" },
-        sca: if mood.exempted() { Sca::Exempted } else { Sca::Received },
+        status: if exempt { "valid" } else { "received" },
+        sca: if exempt { Sca::Exempted } else { Sca::Received },
         redirect_ok: header_str(&headers, "tpp-redirect-uri").map(str::to_owned),
         redirect_nok: header_str(&headers, "tpp-nok-redirect-uri").map(str::to_owned),
         listings: 0,
@@ -405,7 +495,7 @@ async fn create_consent(State(aspsp): State<Aspsp>, headers: HeaderMap, body: ax
         unattended: (today, 0),
         reads: 0,
     };
-    if mood == Mood::Redirect && consent.redirect_ok.is_none() {
+    if mood == Mood::Redirect && !exempt && consent.redirect_ok.is_none() {
         return Err(error(
             StatusCode::BAD_REQUEST,
             "FORMAT_ERROR",
@@ -421,6 +511,7 @@ async fn create_consent(State(aspsp): State<Aspsp>, headers: HeaderMap, body: ax
     links.insert("status".into(), aspsp.link(quirk, &format!("{base}/status")));
     let mut body = json!({ "consentStatus": consent.status, "consentId": id });
     match mood {
+        _ if exempt => body["scaStatus"] = json!("exempted"),
         Mood::Redirect => {
             let page = json!({ "href": format!("{}/authorize/{id}", aspsp.public_url) });
             links.insert("scaRedirect".into(), page);
@@ -977,9 +1068,12 @@ struct OAuthAuthorization {
 }
 
 impl OAuthAuthorization {
-    /// The consent the scope `AIS:<consent id>` names.
+    /// The consent the scope `AIS:<consent id>` (or `AIS: <consent id>`) names.
     fn consent(&self) -> Result<&str, PageError> {
-        self.scope.strip_prefix("AIS:").ok_or_else(|| PageError(format!("scope '{}' names no consent", self.scope)))
+        self.scope
+            .strip_prefix("AIS:")
+            .map(str::trim_start)
+            .ok_or_else(|| PageError(format!("scope '{}' names no consent", self.scope)))
     }
 }
 
@@ -987,15 +1081,40 @@ async fn oauth_page(State(aspsp): State<Aspsp>, Query(form): Query<OAuthAuthoriz
     super::back_to(&form.redirect_uri, &[])?;
     let fields = [("scope", form.scope.as_str()), ("redirect_uri", &form.redirect_uri), ("state", &form.state)];
     let fields = [&fields[..], &[("code_challenge", form.code_challenge.as_str())]].concat();
+    if aspsp.gate == Gate::PreStep {
+        return Ok(sign_in_form(&aspsp, &form.scope, &fields));
+    }
     Ok(consent_form(&aspsp, form.consent()?, &format!("{}/oauth/authorize", aspsp.public_url), &fields))
+}
+
+/// The pre-step's sign-in page: the PSU allows the TPP `scope` before any consent exists.
+fn sign_in_form(aspsp: &Aspsp, scope: &str, hidden: &[(&str, &str)]) -> Response {
+    let hidden: String = hidden
+        .iter()
+        .map(|(name, value)| format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\">", escape_html(value)))
+        .collect();
+    let body = format!(
+        "<p>An application asks to access your accounts ({scope}) in order to ask for a consent.</p>\
+         <form method=\"post\" action=\"{action}\">{hidden}\
+         <button type=\"submit\" name=\"decision\" value=\"allow\">Sign in</button> \
+         <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+        scope = escape_html(scope),
+        action = escape_html(&format!("{}/oauth/authorize", aspsp.public_url)),
+    );
+    page("Sandbox ASPSP — sign in", &body).into_response()
 }
 
 async fn oauth_decision(
     State(aspsp): State<Aspsp>,
     Form(form): Form<OAuthAuthorization>,
 ) -> Result<Redirect, PageError> {
-    let id = form.consent()?;
-    let allow = aspsp.decide(id, &form.decision).ok_or_else(|| PageError("unknown consent".into()))?;
+    // The pre-step's grant is the PSU's, before any consent; the `scaOAuth` one is a consent's.
+    let (id, allow) = if aspsp.gate == Gate::PreStep {
+        ("psu", form.decision == "allow")
+    } else {
+        let id = form.consent()?;
+        (id, aspsp.decide(id, &form.decision).ok_or_else(|| PageError("unknown consent".into()))?)
+    };
     let back = if allow {
         let code = aspsp.oauth.issue_code(id, &form.redirect_uri, &form.code_challenge);
         super::back_to(&form.redirect_uri, &[("state", &form.state), ("code", &code)])?
@@ -1006,6 +1125,11 @@ async fn oauth_decision(
 }
 
 async fn oauth_token(State(aspsp): State<Aspsp>, Form(form): Form<oauth::TokenRequest>) -> Answer {
+    if aspsp.gate == Gate::ClientCredentials {
+        // An eIDAS organizationIdentifier: `PSD`, the country, the authority, the number.
+        let eidas = |id: &str| id.starts_with("PSD") && id.split('-').count() == 3;
+        return ok(aspsp.oauth.client_token(form, eidas)?);
+    }
     let (_, answer) = aspsp.oauth.token(form, |_| 3600)?;
     ok(answer)
 }

@@ -9,6 +9,7 @@
 
 pub mod mapping;
 pub mod oauth;
+mod qwac;
 pub mod registration;
 pub mod signing;
 pub mod stet;
@@ -19,14 +20,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
+use reqwest::header::{ACCEPT, DATE, HeaderMap, HeaderName, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::tls::TppTls;
 use super::{Source, SourceError, SourceRequest, SourceResult, Timeouts, describe_http_error, retry_after};
-use crate::catalog::ApiSettings;
+use crate::catalog::{ApiSettings, PsuIpRule};
 
 /// The most of one answer bankd reads: a page of transactions is far below it.
 const MAX_BODY: usize = 32 << 20;
@@ -56,7 +57,7 @@ pub fn build(
     // Checked here, at start: a misspelt zone or a zero window stops bankd rather than a sync.
     Reading::new(settings)?;
     Ok(match name {
-        "xs2a" => Arc::new(xs2a::Xs2a::new(api, settings)),
+        "xs2a" => Arc::new(xs2a::Xs2a::new(api, settings)?),
         _ => Arc::new(stet::Stet::new(api, settings, id, registrations)?),
     })
 }
@@ -174,6 +175,84 @@ pub struct Api {
     timeouts: Timeouts,
     /// Signs every request, for a bank that requires HTTP message signatures.
     signer: Option<signing::Signer>,
+    /// What the catalog says every call to this bank carries.
+    extra: Extra,
+}
+
+/// The headers a bank's catalog entry adds to every call (`headers`, `date_header`, `accept_json`,
+/// `psu_ip_address`).
+#[derive(Default)]
+struct Extra {
+    headers: Vec<(HeaderName, HeaderValue)>,
+    date: bool,
+    accept_json: bool,
+    psu_ip: PsuIpRule,
+    psu_ip_fallback: Option<String>,
+}
+
+impl Extra {
+    fn new(settings: &ApiSettings) -> Result<Extra, String> {
+        let mut headers = Vec::new();
+        for (name, value) in &settings.headers {
+            let header = HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("header '{name}': {e}"))?;
+            if OWN_HEADERS.contains(&header.as_str()) {
+                return Err(format!("header '{name}' is bankd's to send: see the api settings that shape it"));
+            }
+            let value = HeaderValue::from_str(&expand_env(value, |var| std::env::var(var).ok())?)
+                .map_err(|e| format!("header '{name}': {e}"))?;
+            headers.push((header, value));
+        }
+        if settings.psu_ip_address == PsuIpRule::Always && settings.psu_ip_fallback.is_none() {
+            return Err("psu_ip_address = \"always\" needs psu_ip_fallback, the address sent without the user".into());
+        }
+        Ok(Extra {
+            headers,
+            date: settings.date_header,
+            accept_json: settings.accept_json,
+            psu_ip: settings.psu_ip_address,
+            psu_ip_fallback: settings.psu_ip_fallback.map(|ip| ip.to_string()),
+        })
+    }
+
+    /// The `PSU-IP-Address` a call carries, if any.
+    fn psu_ip<'a>(&'a self, source: &'a SourceRequest) -> Option<&'a str> {
+        let present = source.input.psu_ip.as_deref().filter(|_| !source.unattended);
+        match self.psu_ip {
+            PsuIpRule::WhenPresent => present,
+            PsuIpRule::Always => present.or(self.psu_ip_fallback.as_deref()),
+            PsuIpRule::Never => None,
+        }
+    }
+}
+
+/// Headers bankd sets itself (some through a setting): `headers` may not send a second one.
+const OWN_HEADERS: [&str; 10] = [
+    "x-request-id",
+    "consent-id",
+    "psu-id",
+    "psu-id-type",
+    "psu-ip-address",
+    "date",
+    "accept",
+    "authorization",
+    "content-type",
+    "tpp-redirect-uri",
+];
+
+/// `text` with each `${NAME}` replaced by the environment variable `NAME`; an unset one is an error,
+/// so that a bank is not called with a half-made key.
+fn expand_env(text: &str, var: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('}') else { return Err(format!("'{text}': an unclosed ${{")) };
+        let name = &rest[start + 2..start + end];
+        out.push_str(&var(name).ok_or_else(|| format!("'{text}': the environment variable {name} is not set"))?);
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// The TPP's identity and trust, from the catalog's PEM files.
@@ -198,6 +277,7 @@ impl Api {
             base: base.trim_end_matches('/').to_owned(),
             timeouts,
             signer: None,
+            extra: Extra::new(settings)?,
         })
     }
 
@@ -224,8 +304,11 @@ impl Api {
         Ok(url.to_string())
     }
 
-    /// A request with the headers every PSD2 call carries: a fresh `X-Request-ID`, and the PSU's
-    /// IP address when the PSU is present (an unattended read sends none, as the standards expect).
+    /// A request with the headers every PSD2 call carries: a fresh `X-Request-ID`, the PSU's IP
+    /// address when the PSU is present (an unattended read sends none, as the standards expect,
+    /// unless the catalog's `psu_ip_address` says otherwise), and the catalog's extra headers. The
+    /// `Date` of `date_header` is set here, once: a signature that covers `Date` must sign this one
+    /// rather than add its own.
     ///
     /// The X-Request-ID stays a fresh UUID rather than bankd's request id: Berlin Group and STET
     /// require a UUID, unique per call, and bankd's id is an integer shared by every call of a sync.
@@ -235,8 +318,17 @@ impl Api {
         let x_request_id = uuid::Uuid::new_v4().to_string();
         tracing::debug!(%method, url = loggable(url), x_request_id, "PSD2 call");
         let mut request = self.client.request(method, url).header("X-Request-ID", x_request_id);
-        if let (false, Some(ip)) = (source.unattended, &source.input.psu_ip) {
+        if let Some(ip) = self.extra.psu_ip(source) {
             request = request.header("PSU-IP-Address", ip);
+        }
+        if self.extra.accept_json {
+            request = request.header(ACCEPT, "application/json");
+        }
+        if self.extra.date {
+            request = request.header(DATE, chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string());
+        }
+        for (name, value) in &self.extra.headers {
+            request = request.header(name, value);
         }
         request
     }
@@ -487,7 +579,7 @@ impl Answer {
             let location = self.headers.get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("nowhere");
             return self.unexpected(&format!("a redirect to {location}, which a PSD2 API must not answer"));
         }
-        match classify(self.status, &codes, text, retry_after) {
+        match classify(self.status, &codes, text.clone(), retry_after) {
             // The call and its status go into the message: the connection's log then says which
             // call the bank refused, and how.
             Some(SourceError::WebsiteUnavailable { message }) => {
@@ -499,7 +591,8 @@ impl Answer {
             }
             Some(SourceError::Bug(message)) => SourceError::Bug(self.named(Some(message))),
             Some(other) => other,
-            None => self.unexpected("unexpected error"),
+            // The bank's own words say best what it wanted (a header, a format).
+            None => self.unexpected(text.as_deref().unwrap_or("unexpected error")),
         }
     }
 
@@ -608,6 +701,21 @@ mod tests {
             assert_eq!(answer(status, &body, None).error().state(), state, "{status} {body}");
         }
         assert_eq!(answer(401, &tpp("CONSENT_EXPIRED"), None).error().message().as_deref(), Some("said"));
+    }
+
+    #[test]
+    fn header_values_read_the_environment() {
+        let env = |name: &str| (name == "BANK_KEY").then(|| "s3cret".to_owned());
+        assert_eq!(expand_env("Key ${BANK_KEY}!", env).unwrap(), "Key s3cret!");
+        assert_eq!(expand_env("plain", env).unwrap(), "plain");
+        assert!(expand_env("${MISSING}", env).unwrap_err().contains("MISSING is not set"));
+        assert!(expand_env("${BANK_KEY", env).unwrap_err().contains("unclosed"));
+        let always: ApiSettings =
+            toml::from_str("base_url = \"https://bank.example\"\npsu_ip_address = \"always\"").unwrap();
+        assert!(Api::new(&always, "", Timeouts::default()).err().unwrap().contains("psu_ip_fallback"));
+        let twice: ApiSettings =
+            toml::from_str("base_url = \"https://bank.example\"\nheaders = { Date = \"today\" }").unwrap();
+        assert!(Api::new(&twice, "", Timeouts::default()).err().unwrap().contains("bankd's to send"));
     }
 
     #[test]

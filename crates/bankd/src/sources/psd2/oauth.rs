@@ -117,6 +117,13 @@ impl OAuth {
         self.token(api, request, &form).await
     }
 
+    /// A token for bankd itself (RFC 6749 §4.4), authenticated by its client certificate (mTLS)
+    /// and its `client_id`, as banks ask before a consent.
+    pub async fn client_credentials(&self, api: &Api, request: &SourceRequest, scope: &str) -> SourceResult<Tokens> {
+        let form = [("grant_type", "client_credentials"), ("client_id", &self.client_id), ("scope", scope)];
+        self.token(api, request, &form).await
+    }
+
     /// New tokens from the refresh token; without one, the PSU must authenticate again.
     pub async fn refresh(&self, api: &Api, request: &SourceRequest, tokens: &Tokens) -> SourceResult<Tokens> {
         let Some(refresh) = &tokens.refresh_token else {

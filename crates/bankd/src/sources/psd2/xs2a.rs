@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use super::mapping::{self, Balance, Entry, Party};
 use super::oauth::{OAuth, Tokens};
 use super::{Answer, Api, Overlap, Pages, Reading, Resource, link_href};
-use crate::catalog::{ApiSettings, Field, FieldKind, FieldValue};
+use crate::catalog::{ApiSettings, Field, FieldKind, FieldValue, OAuthMode, OAuthSettings};
 use crate::domain::bank::{BankAccount, BankTransaction};
 use crate::sources::{Source, SourceError, SourceRequest, SourceResult, SourceSession};
 
@@ -51,11 +51,56 @@ pub struct Xs2a {
     /// bankd's client id at the bank's OAuth2 server (`scaOAuth`).
     client_id: Option<String>,
     frequency_per_day: u32,
+    /// The `PSU-ID-Type` sent with the `PSU-ID`.
+    psu_id_type: Option<String>,
+    /// The scope asked of a `scaOAuth` server, `{consentId}` standing for the consent's id.
+    sca_scope: String,
+    /// The OAuth2 token the bank wants before the consent, if it does.
+    before_consent: Option<BeforeConsent>,
+}
+
+/// An OAuth2 token a bank wants before the consent is asked (the catalog's `oauth` table).
+struct BeforeConsent {
+    mode: OAuthMode,
+    oauth: OAuth,
+    scope: String,
+}
+
+impl BeforeConsent {
+    fn new(
+        api: &Api,
+        settings: &OAuthSettings,
+        certificate: Option<&std::path::Path>,
+    ) -> Result<BeforeConsent, String> {
+        let url = |what: &str, url: &str| api.href(url).map_err(|e| format!("oauth.{what} '{url}': {e}"));
+        let client_id = match (&settings.client_id, settings.client_id_from_certificate, certificate) {
+            (Some(id), false, _) => id.clone(),
+            (None, true, Some(certificate)) => super::qwac::organization_identifier(certificate)?,
+            (None, true, None) => return Err("oauth.client_id_from_certificate needs the QWAC as certificate".into()),
+            _ => return Err("oauth: give either client_id or client_id_from_certificate = true".into()),
+        };
+        let authorize_url = match (settings.mode, &settings.authorize_url) {
+            (OAuthMode::PreStep, Some(authorize)) => url("authorize_url", authorize)?,
+            (OAuthMode::PreStep, None) => return Err("oauth: the pre-step needs an authorize_url".into()),
+            (OAuthMode::ClientCredentials, _) => String::new(),
+        };
+        let scope = settings.scope.clone().unwrap_or_else(|| "AIS".into());
+        if scope.contains("{consentId}") {
+            return Err("oauth.scope: there is no consent yet when this token is asked".into());
+        }
+        let token_url = url("token_url", &settings.token_url)?;
+        let oauth = OAuth { authorize_url, token_url, client_id, client_secret: None };
+        Ok(BeforeConsent { mode: settings.mode, oauth, scope })
+    }
 }
 
 impl Xs2a {
-    pub fn new(api: Api, settings: &ApiSettings) -> Xs2a {
-        Xs2a {
+    pub fn new(api: Api, settings: &ApiSettings) -> Result<Xs2a, String> {
+        let before_consent = match &settings.oauth {
+            Some(oauth) => Some(BeforeConsent::new(&api, oauth, settings.certificate.as_deref())?),
+            None => None,
+        };
+        Ok(Xs2a {
             api,
             redirect_preferred: settings.redirect_preferred,
             with_balance: settings.with_balance,
@@ -64,7 +109,10 @@ impl Xs2a {
             bank_offered_consent: settings.bank_offered_consent,
             client_id: settings.client_id.clone(),
             frequency_per_day: settings.frequency_per_day.unwrap_or(FREQUENCY_PER_DAY),
-        }
+            psu_id_type: settings.psu_id_type.clone(),
+            sca_scope: settings.scope.clone().unwrap_or_else(|| "AIS:{consentId}".into()),
+            before_consent,
+        })
     }
 }
 
@@ -80,6 +128,14 @@ struct Memory {
     /// When the PSU last authenticated strongly (a consent authorised): whether the bank still
     /// serves the whole history (`full_history_minutes`).
     last_sca: Option<DateTime<Utc>>,
+    /// The pre-step authorization the PSU was sent to, before any consent.
+    pre_step: Option<PreStep>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PreStep {
+    verifier: String,
+    redirect_uri: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -295,14 +351,41 @@ impl Xs2a {
         })
     }
 
+    /// The token the bank wants before the consent: bankd's own (`client_credentials`), or the
+    /// PSU's from the pre-step, which sends them to the bank first and trades the code they come
+    /// back with.
+    async fn token_before_consent(&self, request: &SourceRequest, memory: &mut Memory) -> SourceResult<Option<Tokens>> {
+        let Some(before) = &self.before_consent else { return Ok(None) };
+        if before.mode == OAuthMode::ClientCredentials {
+            return before.oauth.client_credentials(&self.api, request, &before.scope).await.map(Some);
+        }
+        match (memory.pre_step.take(), &request.input.webauth_code) {
+            (Some(pending), Some(code)) => {
+                let tokens = before.oauth.exchange(&self.api, request, code, &pending.redirect_uri, &pending.verifier);
+                tokens.await.map(Some)
+            }
+            _ => {
+                let started = before.oauth.start(request, &before.scope);
+                memory.pre_step = Some(PreStep { verifier: started.verifier, redirect_uri: started.redirect_uri });
+                Err(SourceError::WebauthRequired { url: started.url })
+            }
+        }
+    }
+
     async fn create_consent(&self, request: &SourceRequest, memory: &mut Memory) -> SourceResult<bool> {
+        let bearer = self.token_before_consent(request, memory).await?;
         let today = request.now.date_naive();
         let back = &request.webauth_callback;
         let state = super::super::encode_pairs(&[("state", &request.webauth_state)]);
         let denied = super::super::encode_pairs(&[("state", &request.webauth_state), ("error", "access_denied")]);
-        let call = self
-            .api
-            .request(Method::POST, &self.api.endpoint("/v1/consents"), request)
+        let mut call = self.api.request(Method::POST, &self.api.endpoint("/v1/consents"), request);
+        if let Some(tokens) = &bearer {
+            call = call.bearer_auth(&tokens.access_token);
+        }
+        if let Some(kind) = &self.psu_id_type {
+            call = call.header("PSU-ID-Type", kind);
+        }
+        let call = call
             .header("PSU-ID", &memory.psu_id)
             .header("TPP-Redirect-Preferred", self.redirect_preferred.to_string())
             .header("TPP-Redirect-URI", format!("{back}?{state}"))
@@ -320,8 +403,10 @@ impl Xs2a {
         let created: Created = answer.json()?;
         let sca: ScaAnswer = answer.json()?;
         let valid_until = today + Days::new(CONSENT_DAYS);
+        // The token before the consent goes with every call under it, and is renewed like any.
+        let oauth = bearer.as_ref().and(self.before_consent.as_ref()).map(|before| before.oauth.clone());
         let mut consent =
-            Consent { id: created.consent_id, valid: false, valid_until, step: Step::Done, oauth: None, tokens: None };
+            Consent { id: created.consent_id, valid: false, valid_until, step: Step::Done, oauth, tokens: bearer };
         let outcome = self.follow(request, &mut consent, &sca, 0).await;
         memory.consent = Some(consent);
         outcome
@@ -353,7 +438,7 @@ impl Xs2a {
                     return Err(SourceError::NotSupported(why.into()));
                 };
                 let oauth = OAuth::discover(&self.api, &self.api.href(&href)?, request, client_id).await?;
-                let started = oauth.start(request, &format!("AIS:{}", consent.id));
+                let started = oauth.start(request, &self.sca_scope.replace("{consentId}", &consent.id));
                 let url = started.url.clone();
                 consent.step = Step::OAuth {
                     oauth,
@@ -575,7 +660,13 @@ impl Xs2a {
             && let (Some(oauth), Some(tokens)) = (&consent.oauth, &consent.tokens)
             && tokens.stale(request.now)
         {
-            consent.tokens = Some(oauth.refresh(&self.api, request, tokens).await?);
+            consent.tokens = Some(match &self.before_consent {
+                // bankd's own token: asked again.
+                Some(before) if before.mode == OAuthMode::ClientCredentials && tokens.refresh_token.is_none() => {
+                    before.oauth.client_credentials(&self.api, request, &before.scope).await?
+                }
+                _ => oauth.refresh(&self.api, request, tokens).await?,
+            });
         }
         Ok(())
     }
@@ -1317,9 +1408,31 @@ mod tests {
 
     // ---- The consent request ----
 
-    fn xs2a(settings: &str) -> Xs2a {
+    fn built(settings: &str) -> Result<Xs2a, String> {
         let settings: ApiSettings = toml::from_str(settings).unwrap();
         Xs2a::new(Api::new(&settings, "http://127.0.0.1:1", crate::sources::Timeouts::default()).unwrap(), &settings)
+    }
+
+    fn xs2a(settings: &str) -> Xs2a {
+        built(settings).unwrap()
+    }
+
+    #[test]
+    fn a_token_before_the_consent_is_described_whole_or_stops_bankd_at_start() {
+        let base = "base_url = \"https://aspsp.example/psd2\"\n[oauth]\n";
+        let error = |oauth: &str| built(&format!("{base}{oauth}")).err().unwrap();
+        assert!(error("mode = \"pre-step\"\ntoken_url = \"/token\"\nclient_id = \"x\"").contains("authorize_url"));
+        assert!(error("mode = \"client-credentials\"\ntoken_url = \"/token\"").contains("either client_id"));
+        assert!(
+            error("mode = \"client-credentials\"\ntoken_url = \"/t\"\nclient_id_from_certificate = true")
+                .contains("QWAC")
+        );
+        let scope = "mode = \"pre-step\"\nauthorize_url = \"/a\"\ntoken_url = \"/t\"\nclient_id = \"x\"\nscope = \"AIS:{consentId}\"";
+        assert!(error(scope).contains("no consent yet"));
+        let other_host = "mode = \"pre-step\"\nauthorize_url = \"https://login.example/authorize\"\ntoken_url = \"/token\"\nclient_id = \"x\"";
+        let before = built(&format!("{base}{other_host}")).unwrap().before_consent.unwrap();
+        assert_eq!(before.oauth.authorize_url, "https://login.example/authorize");
+        assert_eq!(before.oauth.token_url, "https://aspsp.example/token");
     }
 
     fn known(webids: &[&str]) -> BTreeMap<String, Resource> {
