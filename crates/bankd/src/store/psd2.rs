@@ -45,16 +45,13 @@ impl Store {
 
     /// The registration of catalog source `source`, opened.
     pub async fn psd2_registration(&self, source: i64, key: &MasterKey) -> StoreResult<Option<Registration>> {
-        // Read to the end (not `fetch_optional`): the registration changes under a running server
-        // (`bankd psd2 register --update` is another process), and a SQLite statement left
-        // unfinished keeps its connection's read snapshot, which would go on showing the old one.
-        let rows: Vec<(String, Vec<u8>)> = on_db!(&self.db, pool =>
+        let row: Option<(String, Vec<u8>)> = on_db!(&self.db, pool =>
             sqlx::query_as("SELECT client_id, secret FROM psd2_registrations WHERE id = $1")
                 .bind(source)
-                .fetch_all(pool)
+                .fetch_optional(pool)
                 .await?
         );
-        let Some((client_id, sealed)) = rows.into_iter().next() else { return Ok(None) };
+        let Some((client_id, sealed)) = row else { return Ok(None) };
         let place = || format!("the registration of catalog source {source}");
         let opened = key
             .open(&sealed, &psd2_registration_aad(source))

@@ -318,7 +318,12 @@ async fn the_sandbox_aspsp_refuses_calls_without_a_consent() {
 const STET_UUID: &str = "9c3e4a4e-3c1f-5b43-a0a8-0f1bd8b1d1a4";
 
 pub async fn connect_stet(app: &TestApp, user: &TestUser, login: &str) -> Value {
-    let body = json!({"connector_uuid": STET_UUID});
+    connect_stet_to(app, user, STET_UUID, login).await
+}
+
+/// Connects to the STET connector `uuid` (a sandbox STET bank), signing in as `login` at its page.
+pub(crate) async fn connect_stet_to(app: &TestApp, user: &TestUser, uuid: &str, login: &str) -> Value {
+    let body = json!({"connector_uuid": uuid});
     let (status, connection) = app.post("/2.0/users/me/connections", Some(&user.token), body).await;
     assert_eq!((status, connection["state"].as_str()), (StatusCode::CREATED, Some("webauthRequired")), "{connection}");
     let landing = go_through_the_bank(app, user, &connection, ("login", login)).await;
