@@ -69,11 +69,15 @@ fn visible_connectors(state: &AppState, query: &Query) -> ApiResult<Vec<Connecto
         .0
         .str("country_codes")?
         .map(|codes| codes.split(',').map(|c| c.trim().to_ascii_uppercase()).filter(|c| !c.is_empty()).collect());
-    let iban = match query.0.str("iban")? {
+    // An empty value filters nothing, as an empty `country_codes` does.
+    let given = |name: &str| -> ApiResult<Option<String>> {
+        Ok(query.0.str(name)?.map(|text| text.trim().to_owned()).filter(|text| !text.is_empty()))
+    };
+    let iban = match given("iban")? {
         Some(text) => Some(Iban::parse(&text).map_err(|why| ApiError::invalid("iban", why))?),
         None => None,
     };
-    let bic = query.0.str("bic")?.map(|bic| bic.trim().to_owned());
+    let bic = given("bic")?;
     if let Some(bic) = bic.as_deref().filter(|bic| !is_bic(bic)) {
         return Err(ApiError::invalid("bic", format!("{bic:?} is not a BIC: 8 or 11 letters and digits")));
     }

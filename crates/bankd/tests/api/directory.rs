@@ -94,6 +94,8 @@ async fn imported_banks_are_connectors_found_by_iban_and_bic_that_sync_and_keep_
 
     // By BIC: the institution's 8 characters find its branches, and the head office's XXX the 8.
     assert_eq!(names(&app, "?bic=SPKADEMM").await, ["Sparkasse Musterstadt"]);
+    let all = names(&app, "").await;
+    assert_eq!(names(&app, "?iban=&bic=").await, all, "empty values filter nothing");
     assert_eq!(names(&app, "?bic=genodef1vbb").await, ["Volksbank Beispiel"]);
     assert_eq!(names(&app, "?bic=TSTBNL2AXXX").await, ["Testbank Nederland"]);
     assert!(names(&app, "?bic=CEPAFRPP999").await.is_empty(), "another branch");
