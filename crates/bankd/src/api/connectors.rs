@@ -112,9 +112,11 @@ struct ListParams {
     /// The bank of this IBAN (spaces allowed): a connector of its country whose bank code is the
     /// one the IBAN carries (for NL, GB, IE: whose BIC starts with it). A malformed IBAN, or one
     /// whose check digits do not match, is a 400 `invalidValue`.
+    #[param(pattern = r"^([A-Za-z]{2}[0-9]{2}[A-Za-z0-9 ]{11,40})?$")]
     iban: Option<String>,
     /// The bank with this BIC: 8 characters match the institution's every branch, 11 the branch
     /// (or, ending in `XXX`, the institution).
+    #[param(pattern = r"^([A-Za-z]{6}[A-Za-z0-9]{2}([A-Za-z0-9]{3})?)?$")]
     bic: Option<String>,
 }
 
