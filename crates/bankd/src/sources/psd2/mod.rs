@@ -54,8 +54,6 @@ pub fn build(
     let dialect = if name == "xs2a" { signing::Dialect::Xs2a } else { signing::Dialect::Stet };
     let mut api = Api::new(settings, own_url, timeouts)?;
     api.signer = settings.signing.as_ref().map(|signing| signing::Signer::load(signing, dialect)).transpose()?;
-    // Checked here, at start: a misspelt zone or a zero window stops bankd rather than a sync.
-    Reading::new(settings)?;
     Ok(match name {
         "xs2a" => Arc::new(xs2a::Xs2a::new(api, settings)?),
         _ => Arc::new(stet::Stet::new(api, settings, id, registrations)?),

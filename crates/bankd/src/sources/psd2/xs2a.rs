@@ -105,7 +105,7 @@ impl Xs2a {
             redirect_preferred: settings.redirect_preferred,
             with_balance: settings.with_balance,
             // `build` refuses settings it cannot read, before any driver is made.
-            reading: Reading::new(settings).expect("reading settings checked by build"),
+            reading: Reading::new(settings)?,
             bank_offered_consent: settings.bank_offered_consent,
             client_id: settings.client_id.clone(),
             frequency_per_day: settings.frequency_per_day.unwrap_or(FREQUENCY_PER_DAY),
