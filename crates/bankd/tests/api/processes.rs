@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use bankd::store::Store;
+use bankd::store::{Store, on_db};
 use serde_json::{Value, json};
 
 use crate::helpers::{SANDBOX_UUID, test_database_url};
@@ -120,8 +120,14 @@ async fn a_webhook_pending_when_the_process_is_killed_is_delivered_once_after_a_
     server.child.wait().unwrap();
     receiver.up.store(true, std::sync::atomic::Ordering::SeqCst);
 
+    // Killed during an attempt, the process leaves the delivery under its lease (the webhook
+    // timeout + 30 s): the restarted one takes it once that has run out.
+    let store = Store::connect(&database_url).await.unwrap();
+    let leased: Option<chrono::DateTime<chrono::Utc>> = on_db!(&store.db, pool =>
+        sqlx::query_scalar("SELECT MAX(locked_until) FROM webhook_deliveries").fetch_one(pool).await.unwrap());
+    let lease_left = leased.map_or(Duration::ZERO, |until| (until - chrono::Utc::now()).to_std().unwrap_or_default());
     let _restarted = serve(dir.path(), &database_url, port, "second.log").await;
-    let hit = &receiver.wait_for("USER_CREATED", 1).await[0];
+    let hit = &receiver.wait_for_within("USER_CREATED", 1, lease_left + Duration::from_secs(20)).await[0];
     assert_eq!(hit.json["id"], init["id_user"]);
     assert_signed(hit, &secret);
     tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -76,7 +76,12 @@ impl Receiver {
 
     /// Waits (up to 20 s) until `event` was received `n` times; returns those.
     pub async fn wait_for(&self, event: &str, n: usize) -> Vec<Hit> {
-        for _ in 0..400 {
+        self.wait_for_within(event, n, Duration::from_secs(20)).await
+    }
+
+    pub async fn wait_for_within(&self, event: &str, n: usize, patience: Duration) -> Vec<Hit> {
+        let deadline = tokio::time::Instant::now() + patience;
+        while tokio::time::Instant::now() < deadline {
             let hits = self.of(event);
             if hits.len() >= n {
                 return hits;
