@@ -71,6 +71,12 @@ pub struct Settings {
     #[arg(long, env = "BANKD_API_TIMEZONE", default_value = "Europe/Paris")]
     pub api_timezone: Tz,
 
+    /// Seconds a bearer token found valid is believed without asking the database again (0: ask on
+    /// every request). A token revoked through this process is refused at once; one revoked through
+    /// another process sharing the database, within this many seconds.
+    #[arg(long, env = "BANKD_TOKEN_CACHE_SECONDS", default_value_t = 5.0)]
+    pub token_cache_seconds: f64,
+
     #[command(flatten)]
     pub engine: EngineSettings,
 

@@ -401,6 +401,7 @@ pub fn public_url(settings: &Settings) -> String {
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let url = settings.database_url();
     let store = Store::connect(&url).await.context("connecting to the database")?;
+    let store = store.with_token_cache(Duration::try_from_secs_f64(settings.token_cache_seconds).unwrap_or_default());
     store.migrate().await.context("applying database migrations")?;
     Ok(store)
 }

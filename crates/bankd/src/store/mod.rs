@@ -25,6 +25,7 @@ pub mod rows;
 pub mod sealed;
 pub mod simplefin;
 pub mod sqlite_reads;
+pub mod token_cache;
 pub mod transactions;
 pub mod users;
 pub mod webhooks;
@@ -39,6 +40,7 @@ use sqlite_reads::{FromSqliteRow, SqliteReads};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
+use token_cache::TokenCache;
 
 /// The connection pool of whichever backend the URL named.
 #[derive(Clone, Debug)]
@@ -106,6 +108,9 @@ pub struct Store {
     pub db: Db,
     /// On SQLite, the reads of the API's hot paths (see [`sqlite_reads`]).
     reads: Option<Arc<SqliteReads>>,
+    /// Bearer tokens recently found valid (see [`token_cache`]); caches nothing until
+    /// [`Store::with_token_cache`] says for how long.
+    tokens: Arc<TokenCache>,
 }
 
 impl Store {
@@ -153,7 +158,12 @@ impl Store {
             let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
             Db::Sqlite(pool)
         };
-        Ok(Store { db, reads })
+        Ok(Store { db, reads, tokens: Arc::new(TokenCache::new(Duration::ZERO)) })
+    }
+
+    /// This store, believing a bearer token found valid for `ttl` without asking the database again.
+    pub fn with_token_cache(self, ttl: Duration) -> Store {
+        Store { tokens: Arc::new(TokenCache::new(ttl)), ..self }
     }
 
     /// Applies the pending migrations of this backend.

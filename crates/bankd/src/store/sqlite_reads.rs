@@ -134,6 +134,7 @@ tuple_rows!(A 0);
 tuple_rows!(A 0, B 1);
 tuple_rows!(A 0, B 1, C 2);
 tuple_rows!(A 0, B 1, C 2, D 3);
+tuple_rows!(A 0, B 1, C 2, D 3, E 4);
 
 /// SQLite keeps dates as `YYYY-MM-DD` text and instants as RFC 3339 text in UTC (see store/mod.rs).
 /// Those fixed-width forms are read by hand, as chrono's parser showed in listings' profiles; any

@@ -3,7 +3,7 @@
 //! A token row is found by the SHA-256 of the presented token; the clear token is returned once, at
 //! creation, and never stored.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
 use super::outbox::{Event, EventScope, emit};
 use super::rows::{USER_COLUMNS, User};
@@ -125,6 +125,7 @@ impl Store {
             tx.commit().await?;
             done
         });
+        self.tokens.revoke();
         Ok(done > 0)
     }
 
@@ -156,18 +157,22 @@ impl Store {
 
     /// The live token with this secret, if any. Expired rows are treated as absent.
     pub async fn find_token(&self, secret: &str) -> StoreResult<Option<Token>> {
-        let rows: Vec<(i64, i64, String, bool)> = self
+        let hash = secret_hash(secret);
+        if let Some(token) = self.tokens.get(&hash) {
+            return Ok(Some(token));
+        }
+        let generation = self.tokens.generation();
+        let rows: Vec<(i64, i64, String, bool, Option<DateTime<Utc>>)> = self
             .fetch_all(
-                "SELECT id, id_user, kind, single_use FROM tokens WHERE hash = $1 AND (expires_at IS NULL OR expires_at > $2)",
-                &[Bind::Bytes(secret_hash(secret)), Bind::Time(now())],
+                "SELECT id, id_user, kind, single_use, expires_at FROM tokens
+                 WHERE hash = $1 AND (expires_at IS NULL OR expires_at > $2)",
+                &[Bind::Bytes(hash.clone()), Bind::Time(now())],
             )
             .await?;
-        Ok(rows.into_iter().next().map(|(id, id_user, kind, single_use)| Token {
-            id,
-            id_user,
-            kind: TokenKind::parse(&kind),
-            single_use,
-        }))
+        let Some((id, id_user, kind, single_use, expires_at)) = rows.into_iter().next() else { return Ok(None) };
+        let token = Token { id, id_user, kind: TokenKind::parse(&kind), single_use };
+        self.tokens.put(hash, &token, expires_at, generation);
+        Ok(Some(token))
     }
 
     /// The live temporary code with this secret, if any. Nothing is spent: the caller checks whose
@@ -194,6 +199,7 @@ impl Store {
 
     pub async fn revoke_token(&self, id: i64) -> StoreResult<()> {
         on_db!(&self.db, pool => sqlx::query("DELETE FROM tokens WHERE id = $1").bind(id).execute(pool).await?.rows_affected());
+        self.tokens.revoke();
         Ok(())
     }
 
@@ -208,6 +214,7 @@ impl Store {
                     .await?
                     .rows_affected()
             );
+            self.tokens.revoke();
         }
         self.issue_token(id_user, TokenKind::Permanent, false, None).await
     }

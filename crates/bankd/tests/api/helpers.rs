@@ -75,6 +75,7 @@ pub async fn test_settings(data_dir: &TempDir) -> Settings {
         woob: WoobSettings::default(),
         fints_product_id: None,
         bank_http: BankHttpSettings::default(),
+        token_cache_seconds: 5.0,
         engine: EngineSettings::default(),
         // Retries a second apart: a test's receiver comes back within seconds.
         webhooks: WebhookSettings { webhook_retry_seconds: 1.0, ..WebhookSettings::default() },

@@ -138,3 +138,25 @@ async fn a_webhook_pending_when_the_process_is_killed_is_delivered_once_after_a_
     assert_eq!(log.trim().lines().count(), 1, "{log}");
     assert!(cli(&["webhook", "list"]).contains(&url));
 }
+
+#[tokio::test]
+async fn a_token_revoked_through_one_process_is_refused_by_another_within_its_cache_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = match test_database_url().await {
+        Some(url) => url,
+        None => format!("sqlite://{}", dir.path().join("bankd.db").display()),
+    };
+    let (one, other) = (free_port(), free_port());
+    let _one = serve(dir.path(), &database_url, one, "one.log").await;
+    let _other = serve(dir.path(), &database_url, other, "other.log").await;
+    let token = user_token(dir.path(), &database_url, &format!("http://127.0.0.1:{one}")).await;
+    let http = reqwest::Client::new();
+    let me = |port: u16| http.get(format!("http://127.0.0.1:{port}/2.0/users/me")).bearer_auth(&token).send();
+    assert_eq!(me(other).await.unwrap().status(), 200, "the other process now holds the token");
+
+    let revoked = http.delete(format!("http://127.0.0.1:{one}/2.0/auth/token")).bearer_auth(&token).send().await;
+    assert_eq!(revoked.unwrap().status(), 204);
+    assert_eq!(me(one).await.unwrap().status(), 401, "refused at once where it was revoked");
+    // The processes believe a token for BANKD_TOKEN_CACHE_SECONDS (1 s here, spawned.rs).
+    eventually(3, "the other process to refuse it", async || me(other).await.unwrap().status() == 401).await;
+}

@@ -30,6 +30,7 @@ pub fn bankd(data_dir: &Path, database_url: &str) -> Command {
         .env("BANKD_JOB_LEASE_SECONDS", "2")
         .env("BANKD_SYNC_WAIT_SECONDS", "0")
         .env("BANKD_WEBHOOK_RETRY_SECONDS", "1")
+        .env("BANKD_TOKEN_CACHE_SECONDS", "1")
         .env("RUST_LOG", "info");
     command
 }
