@@ -112,8 +112,8 @@ impl Import<'_> {
     pub async fn write(&mut self, id_account: i64, changes: &[Change]) -> StoreResult<()> {
         let split = SplitChanges::new(changes)?;
         let account = self.account_ref(id_account);
-        let (db, at) = (self.db, self.at);
-        on_tx!(&mut self.tx, conn => write_changes!(db, conn, account, split, at));
+        let at = self.at;
+        on_tx!(&mut self.tx, conn => write_changes!(conn, account, split, at));
         Ok(())
     }
 
