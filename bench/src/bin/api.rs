@@ -82,6 +82,17 @@ impl Server {
     }
 }
 
+impl Server {
+    /// A line of the server's `/proc/PID/status` (`VmRSS`: now; `VmHWM`: its peak), in MB.
+    fn memory(&self, line: &str) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let kb = status
+            .lines()
+            .find_map(|l| l.strip_prefix(line)?.strip_prefix(':')?.split_whitespace().next()?.parse().ok());
+        kb.unwrap_or(0.0) / 1024.0
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -198,7 +209,9 @@ async fn main() {
             let (token, accounts) = seed(&store, rows).await;
             let seeded = seeding.elapsed().as_secs_f64();
             eprintln!("{backend:?}: {rows} transactions over {ACCOUNTS} accounts seeded in {seeded:.1} s");
+            storage(&store, &url, backend, rows).await;
             let server = Server::start(&url);
+            let idle = server.memory("VmRSS");
             for (what, url) in listings(&server, &token, &accounts, rows).await {
                 let (_, p99_1) = oha(&url, Some(&token), 1, 300);
                 let (rps, p99_64) = oha(&url, Some(&token), 64, 2000);
@@ -213,8 +226,74 @@ async fn main() {
             if rows == sizes[0] {
                 handlers_beside_bare(backend, &server, &token).await;
             }
+            row(
+                &format!("{backend:?}, {rows} rows: RSS of `bankd serve`"),
+                &format!("{idle:.0} MB idle, {:.0} MB peak under the c=64 runs above", server.memory("VmHWM")),
+                "",
+                "",
+                "<= 30 MB idle, <= 100 MB under load",
+            );
         }
     }
+}
+
+/// Bytes on disk per stored transaction (the SQLite file, or the schema's tables with their
+/// indexes and TOAST on PostgreSQL), beside the same rows written as CSV.
+async fn storage(store: &Store, url: &str, backend: Backend, rows: i64) {
+    let (disk, csv) = match &store.db {
+        Db::Sqlite(pool) => {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await.expect("checkpoint");
+            let path = url.trim_start_matches("sqlite://").to_owned();
+            let disk = std::fs::metadata(&path).expect("database file").len();
+            (disk, tokio::task::spawn_blocking(move || sqlite_csv_bytes(&path)).await.expect("CSV"))
+        }
+        Db::Pg(pool) => {
+            let disk: i64 = sqlx::query_scalar(
+                "SELECT SUM(pg_total_relation_size(c.oid))::BIGINT FROM pg_class c
+                 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'",
+            )
+            .fetch_one(pool)
+            .await
+            .expect("relation sizes");
+            let mut connection = pool.acquire().await.expect("connection");
+            let mut out = connection.copy_out_raw("COPY transactions TO STDOUT (FORMAT csv)").await.expect("COPY");
+            let mut csv = 0u64;
+            while let Some(chunk) = futures::StreamExt::next(&mut out).await {
+                csv += chunk.expect("COPY data").len() as u64;
+            }
+            (u64::try_from(disk).unwrap_or_default(), csv)
+        }
+    };
+    let (per_row, csv_per_row) = (disk as f64 / rows as f64, csv as f64 / rows as f64);
+    row(
+        &format!("{backend:?}, {rows} rows: bytes on disk per transaction (indexes included)"),
+        &format!("{per_row:.0} B ({:.0} MB in all)", disk as f64 / 1e6),
+        &format!("the same rows as CSV: {csv_per_row:.0} B"),
+        &format!("{:.2}x", per_row / csv_per_row),
+        "<= 3x the CSV",
+    );
+}
+
+/// The size of the `transactions` table written as CSV: every column, in order, `,`-separated,
+/// NULL as nothing, as PostgreSQL's `COPY … (FORMAT csv)` writes it (no value here needs quoting).
+fn sqlite_csv_bytes(path: &str) -> u64 {
+    let connection = rusqlite::Connection::open(path).expect("open");
+    let mut statement = connection.prepare("SELECT * FROM transactions").expect("prepare");
+    let columns = statement.column_count();
+    let mut rows = statement.query([]).expect("query");
+    let mut bytes = 0u64;
+    while let Some(row) = rows.next().expect("row") {
+        for i in 0..columns {
+            bytes += match row.get_ref(i).expect("value") {
+                rusqlite::types::ValueRef::Null => 0,
+                rusqlite::types::ValueRef::Integer(n) => n.to_string().len(),
+                rusqlite::types::ValueRef::Real(x) => x.to_string().len(),
+                rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => t.len(),
+            } as u64;
+        }
+        bytes += columns as u64; // the separators and the line's end
+    }
+    bytes
 }
 
 /// `/users/me/accounts` and a 100-row page, each beside bare axum answering its exact bytes.
