@@ -49,6 +49,9 @@ pub struct Token {
     pub single_use: bool,
 }
 
+/// A token's row: id, user, kind, single use, expiry.
+type TokenRow = (i64, i64, String, bool, Option<DateTime<Utc>>);
+
 /// A token just issued: the clear secret to hand out once.
 #[derive(Debug)]
 pub struct IssuedToken {
@@ -162,7 +165,7 @@ impl Store {
             return Ok(Some(token));
         }
         let generation = self.tokens.generation();
-        let rows: Vec<(i64, i64, String, bool, Option<DateTime<Utc>>)> = self
+        let rows: Vec<TokenRow> = self
             .fetch_all(
                 "SELECT id, id_user, kind, single_use, expires_at FROM tokens
                  WHERE hash = $1 AND (expires_at IS NULL OR expires_at > $2)",
