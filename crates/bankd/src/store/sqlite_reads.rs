@@ -1,9 +1,9 @@
-//! Reads of the hot API paths on SQLite, through rusqlite on blocking threads.
+//! Reads of the hot API paths on SQLite, through rusqlite on the calling thread.
 //!
 //! sqlx's SQLite driver runs each connection on a thread of its own and hands every row across a
 //! channel to the async task: on a 2-core machine, a 100-row page spent most of its time in thread
 //! wake-ups (perf: `flume` signals and `finish_task_switch` above 45 % of the profile). Here the
-//! whole query runs on the calling thread (`block_in_place`), rows are decoded where they are read,
+//! whole query runs on the calling thread, rows are decoded where they are read,
 //! and statements stay prepared in each connection's cache. Writes, migrations and everything else keep going
 //! through sqlx; the SQL text is the same (`$n` placeholders are SQLite named parameters).
 
@@ -43,11 +43,14 @@ impl SqliteReads {
         let sql = sql.into();
         // The semaphore is never closed: acquiring only waits.
         let _permit = self.permits.acquire().await.map_err(|e| StoreError::Read(e.to_string()))?;
-        // On the multi-threaded runtime the read runs on this very thread, the runtime moving its
-        // other tasks elsewhere meanwhile: no hand-off of the rows between threads. The
-        // single-threaded runtime of the tests cannot do that, and hands the read to a blocking thread.
+        // On the multi-threaded runtime the read runs right here, on the worker thread, as rendering
+        // its rows will: these are short, indexed reads of a WAL snapshot, which never wait for a
+        // writer, so they cost CPU like any other work of the request. Handing them to another
+        // thread (`block_in_place`, as before) cost more than the reads: the thread switches were a
+        // fifth of the accounts listing's profile. The single-threaded runtime of the tests must not
+        // be held, and hands the read to a blocking thread.
         if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
-            return tokio::task::block_in_place(|| self.run(&sql, &binds));
+            return self.run(&sql, &binds);
         }
         let this = Arc::clone(self);
         tokio::task::spawn_blocking(move || this.run(&sql, &binds))
