@@ -37,7 +37,7 @@ use crate::sources::psd2::registration::Registrations;
 use crate::sources::woob::helper::WoobRuntime;
 use crate::sources::woob::modules::{self, ModuleInfo};
 use crate::sources::{DriverContext, Drivers, Source, Timeouts};
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use crate::store::Store;
 use crate::store::psd2::SealedRegistrations;
 use crate::sync::engine::Engine;
@@ -74,7 +74,8 @@ impl App {
         let clock = ApiClock { tz: settings.api_timezone };
         let public_url = public_url(&settings);
         let limits = Arc::new(RateLimits::new(&settings.limits));
-        let state = AppState { store, settings: Arc::new(settings), clock, catalog, engine, public_url, limits };
+        let state =
+            AppState::new(Shared { store, settings: Arc::new(settings), clock, catalog, engine, public_url, limits });
         Ok(App { listener, state, deliverer, tls })
     }
 

@@ -12,9 +12,12 @@ use crate::store::Store;
 use crate::sync::engine::Engine;
 use crate::wire::ApiClock;
 
-/// What every handler and page can reach.
+/// What every handler and page can reach. axum clones it for every extractor of every request:
+/// one `Arc`, not the drivers' map and the URLs each time (that showed in the API's profiles).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub store: Store,
     pub settings: Arc<Settings>,
     pub clock: ApiClock,
@@ -27,6 +30,20 @@ pub struct AppState {
 }
 
 impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl Shared {
     /// The master key sealing secrets at rest (credentials, sessions, cookies).
     pub fn key(&self) -> &MasterKey {
         &self.engine.syncer.key
