@@ -24,6 +24,11 @@ use bankd::webhooks::safety::check_webhook_url;
 use indicatif::{ProgressBar, ProgressStyle};
 use statements::Format;
 
+/// mimalloc rather than glibc's malloc: under the API's load, glibc's allocator (`_int_malloc`,
+/// `malloc_consolidate`, `_int_free`) was a fifth to a third of the profile.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "bankd", version, about = "Self-hosted bank aggregation server (Powens API 2.0 compatible)")]
 struct Cli {
