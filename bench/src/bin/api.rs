@@ -237,6 +237,36 @@ async fn main() {
     }
 }
 
+/// `perf record` of the server while it serves one handler's load, into
+/// `$BANKD_BENCH_PERF_DIR/NAME.perf` when that is set (read with `perf report -i FILE --no-children`).
+struct Profile(Option<Child>);
+
+impl Profile {
+    fn start(server: &Server, name: &str) -> Profile {
+        let Some(dir) = std::env::var_os("BANKD_BENCH_PERF_DIR") else { return Profile(None) };
+        let output = std::path::Path::new(&dir).join(format!("{}.perf", name.split('?').next().unwrap_or(name)));
+        let perf = Command::new("perf")
+            .args(["record", "-F", "2000", "-p", &server.child.id().to_string(), "-o"])
+            .arg(output)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("perf");
+        std::thread::sleep(Duration::from_millis(300)); // perf attaches
+        Profile(Some(perf))
+    }
+}
+
+impl Drop for Profile {
+    /// perf writes its file on SIGINT.
+    fn drop(&mut self) {
+        if let Some(perf) = &mut self.0 {
+            let _ = Command::new("kill").args(["-INT", &perf.id().to_string()]).status();
+            let _ = perf.wait();
+        }
+    }
+}
+
 /// Bytes on disk per stored transaction (the SQLite file, or the schema's tables with their
 /// indexes and TOAST on PostgreSQL), beside the same rows written as CSV.
 async fn storage(store: &Store, url: &str, backend: Backend, rows: i64) {
@@ -307,7 +337,9 @@ async fn handlers_beside_bare(backend: Backend, server: &Server, token: &str) {
         let (_, body) = get_json(&url, token).await;
         let bare = Bare::start(&body);
         let (anchor, _) = oha(&bare.1, None, 64, 10_000);
+        let profile = Profile::start(server, &format!("{backend:?}-{}", path.rsplit('/').next().unwrap_or(path)));
         let (rps, p99) = oha(&url, Some(token), 64, 10_000);
+        drop(profile);
         row(
             &format!("{backend:?}: {what}, c=64"),
             &format!("{rps:.0} req/s, p99 {p99:.1} ms"),
