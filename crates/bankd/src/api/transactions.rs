@@ -18,7 +18,6 @@ use crate::domain::money::to_units;
 use crate::http::extract::{Body, Caller, Path, Query};
 use crate::state::AppState;
 use crate::store::Bind;
-use crate::store::accounts::AccountScope;
 use crate::store::rows::Transaction;
 use crate::store::transactions::{DateColumn, DeletedRows, TransactionEdit, TransactionFilter};
 use crate::wire::error::{ApiError, ApiResult, ErrorBody};
@@ -209,10 +208,10 @@ async fn list(state: &AppState, id_user: i64, scope: Scope, query: &Params, path
     let page = state.store.list_transactions(&filter).await?;
     let currencies: HashMap<i64, CurrencyView> = state
         .store
-        .accounts(AccountScope { id_user, id_connection: None, all: true })
+        .account_currencies(id_user)
         .await?
         .into_iter()
-        .map(|a| (a.id, CurrencyView::of(a.currency.as_deref().unwrap_or("EUR"))))
+        .map(|(id, currency)| (id, CurrencyView::of(currency.as_deref().unwrap_or("EUR"))))
         .collect();
     let fallback = CurrencyView::of("EUR");
     let today = Utc::now().with_timezone(&state.clock.tz).date_naive();

@@ -95,6 +95,12 @@ impl Store {
         self.fetch_all(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE {} ORDER BY id", c.sql()), &c.binds).await
     }
 
+    /// The currency of each of the user's accounts, archived and disabled ones included: what a
+    /// listing of transactions renders their amounts in.
+    pub async fn account_currencies(&self, id_user: i64) -> StoreResult<Vec<(i64, Option<String>)>> {
+        self.fetch_all("SELECT id, currency FROM accounts WHERE id_user = $1", &[Bind::I64(id_user)]).await
+    }
+
     /// Whether the user has any account at all (Powens answers `noAccount` otherwise).
     pub async fn user_has_accounts(&self, id_user: i64) -> StoreResult<bool> {
         let rows: Vec<(i64,)> =
