@@ -12,7 +12,7 @@ use bankd::catalog::Catalog;
 use bankd::config::EngineSettings;
 use bankd::crypto::MasterKey;
 use bankd::sources::Credentials;
-use bankd::store::Store;
+use bankd::store::{Db, Store};
 use bankd::sync::Syncer;
 use bankd::sync::engine::Engine;
 use bankd_bench::{Backend, fresh_store, header, release_binary, row};
@@ -42,6 +42,9 @@ async fn create_connections(store: &Store, catalog: &Catalog, key: &Arc<MasterKe
     });
 }
 
+/// The `application_name` of the workers' database connections.
+const WORKER_APP: &str = "bankd-bench-worker";
+
 fn worker(url: &str, data: &tempfile::TempDir) -> Child {
     use base64::Engine as _;
     Command::new(release_binary("bankd"))
@@ -49,6 +52,7 @@ fn worker(url: &str, data: &tempfile::TempDir) -> Child {
         .env("BANKD_DATABASE_URL", url)
         .env("BANKD_DATA_DIR", data.path())
         .env("BANKD_MASTER_KEY", base64::engine::general_purpose::STANDARD.encode(KEY))
+        .env("PGAPPNAME", WORKER_APP) // sqlx names its connections after it
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -112,6 +116,12 @@ async fn main() {
     for worker in &mut workers {
         let _ = worker.kill();
         let _ = worker.wait();
+    }
+    // A killed worker's queries run on in PostgreSQL: its job claims, each over a user with thousands
+    // of queued jobs, kept the 2 cores busy for minutes after, under the benches that followed.
+    if let Db::Pg(pool) = &store.db {
+        let end = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1";
+        sqlx::query(end).bind(WORKER_APP).execute(pool).await.expect("end the workers' queries");
     }
     let done = CONNECTIONS as i64 - left;
     row(
