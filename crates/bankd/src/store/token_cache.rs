@@ -70,3 +70,58 @@ impl TokenCache {
         self.entries.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration as Span, Utc};
+
+    use super::*;
+
+    fn token(kind: TokenKind) -> Token {
+        Token { id: 1, id_user: 7, kind, single_use: false }
+    }
+
+    fn hash(n: u8) -> Vec<u8> {
+        vec![n; 32]
+    }
+
+    #[test]
+    fn a_valid_token_is_believed_until_a_revocation() {
+        let cache = TokenCache::new(Duration::from_secs(60));
+        cache.put(hash(1), &token(TokenKind::Permanent), None, cache.generation());
+        assert_eq!(cache.get(&hash(1)).map(|t| t.id_user), Some(7));
+        assert!(cache.get(&hash(2)).is_none(), "another secret");
+        cache.revoke();
+        assert!(cache.get(&hash(1)).is_none(), "forgotten at once");
+    }
+
+    #[test]
+    fn a_lookup_that_raced_a_revocation_puts_nothing_back() {
+        let cache = TokenCache::new(Duration::from_secs(60));
+        let read_under = cache.generation(); // the lookup starts, then a revocation ends
+        cache.revoke();
+        cache.put(hash(1), &token(TokenKind::Permanent), None, read_under);
+        assert!(cache.get(&hash(1)).is_none());
+    }
+
+    #[test]
+    fn nothing_is_believed_past_the_ttl_or_the_tokens_expiry() {
+        let cache = TokenCache::new(Duration::from_millis(30));
+        cache.put(hash(1), &token(TokenKind::Temporary), None, cache.generation());
+        cache.put(hash(2), &token(TokenKind::Temporary), Some(Utc::now() - Span::seconds(1)), cache.generation());
+        assert!(cache.get(&hash(1)).is_some());
+        assert!(cache.get(&hash(2)).is_none(), "already expired: never believed");
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(cache.get(&hash(1)).is_none(), "past the TTL");
+    }
+
+    #[test]
+    fn codes_and_a_zero_ttl_cache_nothing() {
+        let cache = TokenCache::new(Duration::from_secs(60));
+        cache.put(hash(1), &token(TokenKind::Code), None, cache.generation());
+        assert!(cache.get(&hash(1)).is_none(), "codes are spent by exchange: always looked up");
+        let off = TokenCache::new(Duration::ZERO);
+        off.put(hash(1), &token(TokenKind::Permanent), None, off.generation());
+        assert!(off.get(&hash(1)).is_none());
+    }
+}

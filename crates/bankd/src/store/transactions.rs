@@ -199,7 +199,7 @@ macro_rules! write_changes {
         use $crate::store::transactions::{INSERT_BATCH, InsertRows};
         let (account, split, at) = (&$account, &$split, $at);
         for batch in split.inserts.chunks(INSERT_BATCH) {
-            (&mut *$tx).insert_rows((account.id, account.id_user, account.id_connection), at, batch).await?;
+            (&mut *$tx).insert_rows(*account, at, batch).await?;
         }
         for (id, row) in &split.updates {
             sqlx::query(
@@ -588,12 +588,11 @@ fn counterparty_json(c: &Counterparty) -> String {
     .to_string()
 }
 
-/// New rows of one account, given as (id_account, id_user, id_connection), inserted at `at`, in
-/// the way each database takes many rows fastest.
+/// New rows of one account, inserted at `at`, in the way each database takes many rows fastest.
 pub(super) trait InsertRows {
     fn insert_rows(
         self,
-        account: (i64, i64, i64),
+        account: AccountRef,
         at: DateTime<Utc>,
         rows: &[Row],
     ) -> impl Future<Output = StoreResult<()>> + Send;
@@ -606,7 +605,7 @@ pub(super) trait InsertRows {
 /// straight from `json_each`, every one of its eleven columns parsed the row's text again, which
 /// took twice as long.
 impl InsertRows for &mut sqlx::SqliteConnection {
-    async fn insert_rows(self, account: (i64, i64, i64), at: DateTime<Utc>, rows: &[Row]) -> StoreResult<()> {
+    async fn insert_rows(self, account: AccountRef, at: DateTime<Utc>, rows: &[Row]) -> StoreResult<()> {
         sqlx::query(
             "WITH rows AS MATERIALIZED (SELECT jsonb(value) AS r FROM json_each($5))
              INSERT INTO transactions (id_account, id_user, id_connection, webid, date, rdate, vdate, application_date,
@@ -616,9 +615,9 @@ impl InsertRows for &mut sqlx::SqliteConnection {
                     r ->> 5, r ->> 6, r ->> 7, r ->> 8, TRUE, $4, $4, r ->> 9, r ->> 10
              FROM rows",
         )
-        .bind(account.0)
-        .bind(account.1)
-        .bind(account.2)
+        .bind(account.id)
+        .bind(account.id_user)
+        .bind(account.id_connection)
         .bind(at)
         .bind(rows_json(rows))
         .execute(self)
@@ -630,7 +629,7 @@ impl InsertRows for &mut sqlx::SqliteConnection {
 /// PostgreSQL: `COPY … FROM STDIN` in its text format, several times faster than an `INSERT` of
 /// the same rows (the bench's anchor is this very statement).
 impl InsertRows for &mut sqlx::PgConnection {
-    async fn insert_rows(self, account: (i64, i64, i64), at: DateTime<Utc>, rows: &[Row]) -> StoreResult<()> {
+    async fn insert_rows(self, account: AccountRef, at: DateTime<Utc>, rows: &[Row]) -> StoreResult<()> {
         let mut copy = self
             .copy_in_raw(
                 "COPY transactions (id_account, id_user, id_connection, webid, date, rdate, vdate, application_date,
@@ -670,7 +669,7 @@ fn rows_json(rows: &[Row]) -> String {
 }
 
 /// The rows in `COPY`'s text format: one line per row, columns separated by tabs, `\N` for NULL.
-fn rows_copy_text(account: (i64, i64, i64), at: DateTime<Utc>, rows: &[Row]) -> Vec<u8> {
+fn rows_copy_text(account: AccountRef, at: DateTime<Utc>, rows: &[Row]) -> Vec<u8> {
     use std::fmt::Write;
     let at = at.to_rfc3339();
     let mut out = String::with_capacity(rows.len() * 200);
@@ -680,7 +679,7 @@ fn rows_copy_text(account: (i64, i64, i64), at: DateTime<Utc>, rows: &[Row]) -> 
     };
     for r in rows {
         // Writing to a String cannot fail.
-        let _ = write!(out, "{}\t{}\t{}\t", account.0, account.1, account.2);
+        let _ = write!(out, "{}\t{}\t{}\t", account.id, account.id_user, account.id_connection);
         text(&mut out, r.webid.as_deref());
         let vdate = r.vdate.map(|d| d.to_string());
         let _ = write!(out, "\t{}\t{}\t", r.date, r.rdate);
@@ -715,7 +714,7 @@ fn copy_escape(out: &mut String, value: &str) {
 mod tests {
     use chrono::{DateTime, NaiveDate};
 
-    use super::{Row, offset_in_days, rows_copy_text};
+    use super::{AccountRef, Row, offset_in_days, rows_copy_text};
 
     #[test]
     fn copy_text_escapes_what_its_format_reserves_and_writes_null_as_backslash_n() {
@@ -734,7 +733,8 @@ mod tests {
             counterparty: None,
         };
         let at = DateTime::parse_from_rfc3339("2026-11-20T10:00:00Z").unwrap().to_utc();
-        let text = String::from_utf8(rows_copy_text((1, 2, 3), at, &[row])).unwrap();
+        let text =
+            String::from_utf8(rows_copy_text(AccountRef { id: 1, id_user: 2, id_connection: 3 }, at, &[row])).unwrap();
         let fields: Vec<&str> = text.strip_suffix('\n').unwrap().split('\t').collect();
         assert_eq!(
             fields,
